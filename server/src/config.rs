@@ -1,0 +1,111 @@
+//! One typed configuration, read from an optional TOML file and `DRYDOCK_*`
+//! environment variables (`DATABASE_URL` and `DOCKER_HOST` are honoured too).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::labs::policy::SandboxLimits;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://…` (default) or `postgres://…`.
+    pub database_url: String,
+    /// Docker engine address; `None` means `DOCKER_HOST` or the local socket.
+    pub docker_host: Option<String>,
+    /// Seconds to wait for the engine before calling it unreachable.
+    pub docker_timeout_secs: u64,
+    /// Which OCI runtime labs use: `auto` picks `runsc` when the engine offers it.
+    pub runtime: RuntimeChoice,
+    /// Content directory (lessons, labs, exercises, lab images).
+    pub content_dir: PathBuf,
+    /// Directory with the built site (`pkg/`, static assets) from cargo-leptos.
+    pub site_root: PathBuf,
+    /// tracing filter, e.g. `info,drydock=debug`.
+    pub log: String,
+    /// Default resource limits of a lab sandbox.
+    pub sandbox: SandboxLimits,
+}
+
+/// The runtime labs run under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeChoice {
+    /// gVisor when the engine offers it, else the engine's default.
+    Auto,
+    /// Always gVisor; starting a lab fails when the engine lacks it.
+    Runsc,
+    /// Always the engine's default runtime.
+    Runc,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://data/drydock.db".into(),
+            docker_host: None,
+            docker_timeout_secs: 3,
+            runtime: RuntimeChoice::Auto,
+            content_dir: "content".into(),
+            site_root: "target/site".into(),
+            log: "info".into(),
+            sandbox: SandboxLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::raw().only(&["DATABASE_URL", "DOCKER_HOST"]).map(|key| {
+                key.as_str().to_ascii_lowercase().into()
+            }))
+            .merge(Env::prefixed("DRYDOCK_").split("__"))
+            .extract()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("drydock.toml", "bind = \"127.0.0.1:4000\"\n[sandbox]\npids = 64\n")?;
+            jail.set_env("DATABASE_URL", "postgres://db/drydock");
+            jail.set_env("DRYDOCK_SANDBOX__MEMORY_MB", "256");
+            let config = Config::load(Some("drydock.toml".as_ref())).expect("config loads");
+            assert_eq!(config.bind.port(), 4000);
+            assert_eq!(config.database_url, "postgres://db/drydock");
+            assert_eq!(config.sandbox.pids, 64);
+            assert_eq!(config.sandbox.memory_mb, 256);
+            assert_eq!(config.runtime, RuntimeChoice::Auto);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_with_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DRYDOCK_BIND", "not-an-address");
+            let err = Config::load(None).expect_err("must fail");
+            assert!(err.to_string().to_lowercase().contains("bind"), "{err}");
+            Ok(())
+        });
+    }
+}

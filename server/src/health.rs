@@ -1,0 +1,52 @@
+//! Liveness and readiness probes.
+
+use std::time::Duration;
+
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+
+/// `/healthz` and `/readyz`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// 200 whenever the process can answer at all.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 when the database and the Docker engine both answer, else 503 —
+/// within a few seconds either way, never hanging on a dead dependency.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let deadline = Duration::from_secs(state.config.docker_timeout_secs.max(1));
+    let database = async {
+        match tokio::time::timeout(deadline, state.db.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {deadline:?}")),
+        }
+    };
+    let engine = async {
+        let version = state.engine.version().await.map_err(|e| e.to_string())?;
+        let runtimes = state.engine.runtimes().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((version, runtimes))
+    };
+    let (database, engine) = tokio::join!(database, engine);
+
+    let ready = database.is_ok() && engine.is_ok();
+    let mut body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": database.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| format!("error: {e}")),
+        "database_backend": state.db.backend().name(),
+        "docker": engine.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| format!("error: {e}")),
+    });
+    if let Ok((version, runtimes)) = &engine {
+        body["docker_version"] = json!(version.version);
+        body["docker_api"] = json!(version.api_version);
+        body["gvisor"] = json!(runtimes.iter().any(|r| r == "runsc"));
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}

@@ -1,0 +1,285 @@
+//! The one place that talks to the Docker engine (through bollard).
+//! Containers are reached only through the API — exec, attach, inspect —
+//! never through their network addresses.
+
+use std::{collections::HashMap, time::Duration};
+
+use bollard::{
+    exec::{CreateExecOptions, StartExecResults},
+    models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummary},
+    query_parameters::{
+        CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    },
+    Docker,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use super::policy::SandboxPolicy;
+
+/// Label every container and image Drydock creates carries.
+pub const MANAGED_LABEL: &str = "drydock.managed";
+
+/// Why a call to the engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the Docker engine did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the Docker engine is not reachable: {0}")]
+    Unreachable(String),
+    #[error("Docker engine: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error("image build failed: {0}")]
+    Build(String),
+    #[error("the engine has no runtime {0:?}")]
+    MissingRuntime(String),
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The engine's identity as `/readyz` and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// What an exec printed and how it ended.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: Option<i64>,
+}
+
+/// A handle on the Docker engine. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    /// `DOCKER_HOST`-style address; `None` means the environment's default.
+    host: Option<String>,
+    negotiated: OnceCell<Docker>,
+    /// Deadline for short calls (ping, inspect, create …); builds have their own.
+    timeout: Duration,
+}
+
+impl Engine {
+    /// Prepares a connection to `host` (or `DOCKER_HOST`, or the local
+    /// socket). Nothing is sent until the first call, so the server starts
+    /// even while the engine is down, and finds it once it is back.
+    pub fn connect(host: Option<&str>, timeout: Duration) -> Result<Self> {
+        if let Some(host) = host {
+            const SCHEMES: [&str; 4] = ["unix://", "tcp://", "http://", "https://"];
+            if !SCHEMES.iter().any(|s| host.starts_with(s)) {
+                return Err(EngineError::Unreachable(format!(
+                    "unsupported Docker host {host:?}: use unix:///path/to/docker.sock or tcp://host:port"
+                )));
+            }
+        }
+        Ok(Self { host: host.map(str::to_string), negotiated: OnceCell::new(), timeout })
+    }
+
+    /// The client, speaking the newest API version both sides know. Older
+    /// engines (20.10 speaks 1.41) refuse newer clients, newer ones (29+)
+    /// refuse old versions, so the version is agreed on first use. A failed
+    /// attempt leaves the cell empty, so the next call tries again.
+    async fn api(&self) -> Result<&Docker> {
+        self.negotiated
+            .get_or_try_init(|| async {
+                let docker = match &self.host {
+                    Some(host) => Docker::connect_with_host(host),
+                    None => Docker::connect_with_defaults(),
+                }
+                .map_err(|e| EngineError::Unreachable(e.to_string()))?
+                // The transport-level ceiling; long builds stream and stay under it.
+                .with_timeout(Duration::from_secs(600));
+                self.within(docker.negotiate_version())
+                    .await?
+                    .map_err(|e| EngineError::Unreachable(e.to_string()))
+            })
+            .await
+    }
+
+    async fn within<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
+        tokio::time::timeout(self.timeout, fut).await.map_err(|_| EngineError::Timeout(self.timeout))
+    }
+
+    /// One round trip; fails fast when the engine is down or hangs.
+    pub async fn ping(&self) -> Result<()> {
+        let api = self.api().await?;
+        self.within(api.ping()).await??;
+        Ok(())
+    }
+
+    /// Engine and API version.
+    pub async fn version(&self) -> Result<EngineVersion> {
+        let api = self.api().await?;
+        let v = self.within(api.version()).await??;
+        Ok(EngineVersion {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+        })
+    }
+
+    /// Names of the OCI runtimes the engine offers (`runc`, `runsc` …).
+    pub async fn runtimes(&self) -> Result<Vec<String>> {
+        let api = self.api().await?;
+        let info = self.within(api.info()).await??;
+        let mut names: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether gVisor is registered with the engine.
+    pub async fn offers_gvisor(&self) -> Result<bool> {
+        Ok(self.runtimes().await?.iter().any(|r| r == "runsc"))
+    }
+
+    /// Creates and starts a sandboxed container; returns its id. On a failed
+    /// start the container is removed again, so nothing is left behind.
+    pub async fn start_sandbox(
+        &self,
+        policy: &SandboxPolicy,
+        image: &str,
+        cmd: &[&str],
+    ) -> Result<String> {
+        let api = self.api().await?;
+        if let Some(runtime) = &policy.runtime {
+            if !self.runtimes().await?.contains(runtime) {
+                return Err(EngineError::MissingRuntime(runtime.clone()));
+            }
+        }
+        let body: ContainerCreateBody = policy.container_body(image, cmd);
+        let name = format!("drydock-{}", policy.labels.session);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = self.within(api.create_container(Some(options), body)).await??;
+        if let Err(err) = self.within(api.start_container(&created.id, None)).await.and_then(|r| Ok(r?)) {
+            let _ = self.remove(&created.id).await;
+            return Err(err);
+        }
+        Ok(created.id)
+    }
+
+    /// Runs a command inside a container and collects its output.
+    /// `user` overrides the container's user (e.g. `"0"` for control-plane probes).
+    pub async fn exec(&self, container: &str, cmd: &[&str], user: Option<&str>) -> Result<ExecOutput> {
+        let api = self.api().await?;
+        let exec = self
+            .within(api.create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    user: user.map(str::to_string),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            ))
+            .await??;
+        let mut out = ExecOutput::default();
+        if let StartExecResults::Attached { mut output, .. } =
+            self.within(api.start_exec(&exec.id, None)).await??
+        {
+            let collect = async {
+                while let Some(chunk) = output.next().await {
+                    match chunk? {
+                        bollard::container::LogOutput::StdOut { message } => {
+                            out.stdout.push_str(&String::from_utf8_lossy(&message))
+                        }
+                        bollard::container::LogOutput::StdErr { message } => {
+                            out.stderr.push_str(&String::from_utf8_lossy(&message))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok::<_, EngineError>(())
+            };
+            self.within(collect).await??;
+        }
+        out.exit_code = self.within(api.inspect_exec(&exec.id)).await??.exit_code;
+        Ok(out)
+    }
+
+    /// The engine's full view of a container.
+    pub async fn inspect(&self, container: &str) -> Result<ContainerInspectResponse> {
+        let api = self.api().await?;
+        Ok(self.within(api.inspect_container(container, None)).await??)
+    }
+
+    /// Removes a container with its anonymous volumes; a missing one is fine.
+    pub async fn remove(&self, container: &str) -> Result<()> {
+        let api = self.api().await?;
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.within(api.remove_container(container, Some(options))).await? {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Containers (running or not) carrying every one of these labels.
+    pub async fn list_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>> {
+        let api = self.api().await?;
+        let mut wanted = vec![MANAGED_LABEL.to_string()];
+        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        Ok(self.within(api.list_containers(Some(options))).await??)
+    }
+
+    /// Removes every Drydock container carrying these labels; returns how many.
+    pub async fn remove_labelled(&self, labels: &[(&str, &str)]) -> Result<usize> {
+        let found = self.list_labelled(labels).await?;
+        for container in &found {
+            if let Some(id) = &container.id {
+                self.remove(id).await?;
+            }
+        }
+        Ok(found.len())
+    }
+
+    /// Value of a label on a local image, `None` when the image is absent.
+    pub async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
+        let api = self.api().await?;
+        match self.within(api.inspect_image(image)).await? {
+            Ok(found) => Ok(found.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Builds an image from a tar context with networking disabled, so a
+    /// build can use only what is already on this machine.
+    pub async fn build_image(
+        &self,
+        context_tar: Vec<u8>,
+        tag: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        use bollard::query_parameters::BuildImageOptionsBuilder;
+        let api = self.api().await?;
+        let options = BuildImageOptionsBuilder::default()
+            .t(tag)
+            .networkmode("none")
+            .rm(true)
+            .forcerm(true)
+            .labels(labels)
+            .build();
+        let mut stream = api.build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let mut log = String::new();
+        while let Some(step) = stream.next().await {
+            let step = step.map_err(|e| EngineError::Build(format!("{e}\n{log}")))?;
+            if let Some(detail) = step.error_detail {
+                return Err(EngineError::Build(format!(
+                    "{}\n{log}",
+                    detail.message.unwrap_or_default()
+                )));
+            }
+            if let Some(line) = step.stream {
+                tracing::debug!(target: "drydock::images", "{}", line.trim_end());
+                log.push_str(&line);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Lab base images, built from `content/images/<name>/` entirely offline.
+//!
+//! Each directory holds a `Dockerfile`, an `image.toml` and the files the
+//! build copies. `image.toml` may name files to take from this machine (such
+//! as Debian's static busybox), since no registry can be reached. The whole
+//! context is packed as a deterministic tar; its SHA-256 is stored as a label
+//! on the image, so building an unchanged image again is a no-op.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::engine::{Engine, EngineError};
+
+/// Label holding the context hash an image was built from.
+pub const HASH_LABEL: &str = "drydock.image.hash";
+
+/// Why an image definition could not be read or built.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: {message}")]
+    Definition { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{name}: {source}")]
+    Engine { name: String, source: EngineError },
+}
+
+/// `image.toml`: what to call the image and which host files it needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageToml {
+    /// Image reference, e.g. `drydock/busybox:1`.
+    tag: String,
+    #[serde(default)]
+    description: String,
+    /// Context path → absolute path on this machine.
+    #[serde(default)]
+    host_files: BTreeMap<String, PathBuf>,
+}
+
+/// One lab base image definition.
+#[derive(Debug, Clone)]
+pub struct LabImage {
+    /// Directory name under `content/images/`.
+    pub name: String,
+    pub tag: String,
+    pub description: String,
+    dir: PathBuf,
+    host_files: BTreeMap<String, PathBuf>,
+}
+
+/// What `build` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildOutcome {
+    Built,
+    UpToDate,
+}
+
+impl LabImage {
+    /// Reads `<dir>/image.toml`.
+    pub fn load(dir: &Path) -> Result<Self, ImageError> {
+        let path = dir.join("image.toml");
+        let text = fs::read_to_string(&path).map_err(|source| ImageError::Io { path: path.clone(), source })?;
+        let def: ImageToml = toml_from_str(&text)
+            .map_err(|message| ImageError::Definition { path: path.clone(), message })?;
+        if !dir.join("Dockerfile").is_file() {
+            return Err(ImageError::Definition { path: dir.to_path_buf(), message: "no Dockerfile".into() });
+        }
+        for (name, host) in &def.host_files {
+            if name.contains("..") || name.starts_with('/') {
+                return Err(ImageError::Definition {
+                    path: path.clone(),
+                    message: format!("host file target {name:?} must be a relative path inside the context"),
+                });
+            }
+            if !host.is_absolute() {
+                return Err(ImageError::Definition {
+                    path: path.clone(),
+                    message: format!("host file {} must be an absolute path", host.display()),
+                });
+            }
+        }
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| ImageError::Definition { path: dir.to_path_buf(), message: "bad directory name".into() })?
+            .to_string();
+        Ok(Self {
+            name,
+            tag: def.tag,
+            description: def.description,
+            dir: dir.to_path_buf(),
+            host_files: def.host_files,
+        })
+    }
+
+    /// Every image under `images_dir`, sorted by name.
+    pub fn load_all(images_dir: &Path) -> Result<Vec<Self>, ImageError> {
+        let entries = fs::read_dir(images_dir)
+            .map_err(|source| ImageError::Io { path: images_dir.to_path_buf(), source })?;
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("image.toml").is_file())
+            .collect();
+        dirs.sort();
+        dirs.iter().map(|d| Self::load(d)).collect()
+    }
+
+    /// The build context as an uncompressed tar with fixed metadata, so the
+    /// same inputs always give the same bytes (and the same hash).
+    pub fn context_tar(&self) -> Result<Vec<u8>, ImageError> {
+        let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+        collect_files(&self.dir, &self.dir, &mut files)?;
+        files.remove("image.toml");
+        for (name, host) in &self.host_files {
+            files.insert(name.clone(), host.clone());
+        }
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, path) in &files {
+            let data = fs::read(path).map_err(|source| ImageError::Io { path: path.clone(), source })?;
+            let mode = file_mode(path);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(mode);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, name, data.as_slice())
+                .map_err(|source| ImageError::Io { path: path.clone(), source })?;
+        }
+        builder.into_inner().map_err(|source| ImageError::Io { path: self.dir.clone(), source })
+    }
+
+    /// Builds the image unless one built from the same context exists.
+    pub async fn build(&self, engine: &Engine) -> Result<BuildOutcome, ImageError> {
+        let tar = self.context_tar()?;
+        let hash = hex::encode(Sha256::digest(&tar));
+        let engine_err = |source| ImageError::Engine { name: self.name.clone(), source };
+        if engine.image_label(&self.tag, HASH_LABEL).await.map_err(engine_err)?.as_deref() == Some(hash.as_str()) {
+            return Ok(BuildOutcome::UpToDate);
+        }
+        let labels = HashMap::from([
+            (HASH_LABEL.to_string(), hash),
+            ("drydock.image".to_string(), self.name.clone()),
+        ]);
+        engine.build_image(tar, &self.tag, &labels).await.map_err(engine_err)?;
+        Ok(BuildOutcome::Built)
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) -> Result<(), ImageError> {
+    let entries = fs::read_dir(dir).map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|source| ImageError::Io { path: path.clone(), source })?;
+        if kind.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if kind.is_file() {
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            out.insert(rel, path);
+        }
+        // Symlinks are skipped: a context must not reach outside its directory.
+    }
+    Ok(())
+}
+
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if executable { 0o755 } else { 0o644 }
+}
+
+fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn the_context_is_deterministic_and_includes_host_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = tempfile::NamedTempFile::new().unwrap();
+        fs::write(host.path(), "binary").unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
+        write(dir.path(), "rootfs/etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+        write(
+            dir.path(),
+            "image.toml",
+            &format!("tag = \"drydock/t:1\"\n[host_files]\n\"bin/tool\" = \"{}\"\n", host.path().display()),
+        );
+        let image = LabImage::load(dir.path()).unwrap();
+        let first = image.context_tar().unwrap();
+        assert_eq!(first, image.context_tar().unwrap());
+        let mut archive = tar::Archive::new(first.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["Dockerfile", "bin/tool", "rootfs/etc/passwd"]);
+    }
+
+    #[test]
+    fn a_definition_escaping_the_context_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
+        write(dir.path(), "image.toml", "tag = \"x\"\n[host_files]\n\"../evil\" = \"/bin/sh\"\n");
+        let err = LabImage::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("relative path inside the context"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
+        write(dir.path(), "image.toml", "tag = \"x\"\nnetwork = true\n");
+        let err = LabImage::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("network"), "{err}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Drydock's server: configuration, database, lab engine and the HTTP app.
+//!
+//! [`Application::build`] binds the listener before serving, so tests can run
+//! the real application on port 0 and learn the port it got.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod labs;
+pub mod state;
+pub mod telemetry;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    http::{header, HeaderValue, Request},
+    Router,
+};
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use crate::{config::Config, db::Db, labs::engine::Engine, state::AppState};
+
+/// A bound, ready-to-serve Drydock.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database (migrating it), prepares the engine handle and
+    /// binds the listening socket.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let engine = Engine::connect(
+            config.docker_host.as_deref(),
+            Duration::from_secs(config.docker_timeout_secs.max(1)),
+        )?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let mut leptos_options = leptos_options(&config);
+        leptos_options.site_addr = listener.local_addr()?;
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            engine: Arc::new(engine),
+            leptos_options,
+        };
+        Ok(Self { listener, router: router(state.clone()), state })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Shared state, for tests that want to look behind the HTTP API.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process receives Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves (tests).
+    pub async fn run_until<F>(self, stop: F) -> std::io::Result<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await
+    }
+}
+
+/// Leptos settings derived from our configuration (no cargo-leptos env needed).
+fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("drydock")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .build()
+}
+
+/// The whole HTTP surface: probes, then the Leptos pages and static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(drydock_app::App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(health::router())
+        .leptos_routes(&state, routes, move || drydock_app::shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(drydock_app::shell))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

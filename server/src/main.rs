@@ -1,0 +1,129 @@
+//! The `drydock` command: serve the platform, migrate the database, build lab images.
+
+use std::{path::PathBuf, process::ExitCode, time::Instant};
+
+use clap::{Parser, Subcommand};
+use drydock::{
+    config::Config,
+    db::Db,
+    labs::{
+        engine::Engine,
+        images::{BuildOutcome, LabImage},
+    },
+    telemetry, Application,
+};
+
+#[derive(Parser)]
+#[command(name = "drydock", version, about = "Learn Docker and container security by doing")]
+struct Cli {
+    /// Optional TOML configuration file (environment variables override it).
+    #[arg(long, short, global = true, env = "DRYDOCK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Lab base images under content/images/.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Exit 0 when a running server answers /healthz (for container health checks).
+    Health {
+        /// Address of the server.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build every lab image (or the named ones) offline; unchanged ones are skipped.
+    Build {
+        /// Image directory names; all when empty.
+        names: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("drydock: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Images { command: ImagesCommand::Build { names } } => build_images(config, names).await,
+        Command::Health { addr } => health(&addr).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("drydock: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    tracing::info!("Drydock listening on http://{}", app.local_addr());
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    println!("database migrated ({})", db.backend().name());
+    Ok(())
+}
+
+async fn build_images(config: Config, names: Vec<String>) -> anyhow::Result<()> {
+    let engine = Engine::connect(config.docker_host.as_deref(), std::time::Duration::from_secs(10))?;
+    let images = LabImage::load_all(&config.content_dir.join("images"))?;
+    if let Some(unknown) = names.iter().find(|n| !images.iter().any(|i| &i.name == *n)) {
+        anyhow::bail!("no image definition named {unknown:?} under {}", config.content_dir.join("images").display());
+    }
+    for image in images.iter().filter(|i| names.is_empty() || names.contains(&i.name)) {
+        let started = Instant::now();
+        let outcome = image.build(&engine).await?;
+        let what = match outcome {
+            BuildOutcome::Built => "built",
+            BuildOutcome::UpToDate => "up to date",
+        };
+        println!("{:<12} {:<28} {what} ({:.1}s)", image.name, image.tag, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+async fn health(addr: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(3), probe).await??;
+    if reply.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        anyhow::bail!("unhealthy: {}", String::from_utf8_lossy(&reply).lines().next().unwrap_or(""))
+    }
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::{config::Config, db::Db, labs::engine::Engine};
+
+/// Shared application state; cloning it is cheap.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub engine: Arc<Engine>,
+    pub leptos_options: LeptosOptions,
+}

@@ -1,0 +1,94 @@
+//! Test helpers: the real application on a free port, fresh SQLite and
+//! PostgreSQL databases, and paths into the workspace.
+#![allow(dead_code)]
+
+pub mod postgres;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use drydock::{config::Config, db::Backend, state::AppState, Application};
+use tokio::sync::oneshot;
+
+/// The workspace root (where `content/` and `target/` live).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("server/ has a parent").to_path_buf()
+}
+
+/// A database made for one test and dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A new SQLite file in a temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/drydock.db", dir.path().display());
+        Self { url, backend: Backend::Sqlite, _dir: Some(dir) }
+    }
+
+    /// A new, empty database on the PostgreSQL server this test binary runs.
+    pub async fn postgres() -> Self {
+        let url = postgres::cluster().create_database().await;
+        Self { url, backend: Backend::Postgres, _dir: None }
+    }
+
+    /// Either backend by value, for tests that run on both.
+    pub async fn of(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+}
+
+/// Configuration for a test server: port 0, the workspace's content and site.
+pub fn test_config(db: &TestDatabase) -> Config {
+    let root = workspace_root();
+    Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: db.url.clone(),
+        content_dir: root.join("content"),
+        site_root: root.join("target/site"),
+        ..Config::default()
+    }
+}
+
+/// A running Drydock; stops when dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+    _db: TestDatabase,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+/// Starts the real application with `config` (built by the caller from `db`).
+pub async fn spawn_app_with(db: TestDatabase, config: Config) -> TestApp {
+    let app = Application::build(config).await.expect("application builds");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    TestApp { addr, state, http, _stop: stop, _db: db }
+}
+
+/// Starts the real application on a fresh database of the given kind.
+pub async fn spawn_app(db: TestDatabase) -> TestApp {
+    let config = test_config(&db);
+    spawn_app_with(db, config).await
+}

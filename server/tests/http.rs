@@ -1,0 +1,101 @@
+//! The HTTP surface of the skeleton: probes, pages, headers.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{spawn_app, spawn_app_with, test_config, TestDatabase};
+use serde_json::Value;
+
+#[tokio::test]
+async fn healthz_answers_while_the_process_is_up() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert_eq!(resp.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn readyz_reports_database_and_docker_ok() {
+    for db in [TestDatabase::sqlite(), TestDatabase::postgres().await] {
+        let backend = db.backend;
+        let app = spawn_app(db).await;
+        let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["database"], "ok", "{body}");
+        assert_eq!(body["docker"], "ok", "{body}");
+        assert_eq!(body["database_backend"], backend.name());
+        assert!(body["docker_version"].as_str().is_some_and(|v| !v.is_empty()), "{body}");
+        eprintln!("readyz on {}: {body}", backend.name());
+    }
+}
+
+/// Readiness must say the engine is down — quickly — whether its socket is
+/// gone or it accepts connections and never answers.
+#[tokio::test]
+async fn readyz_says_503_when_docker_is_gone_or_hangs() {
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    // Accept and hold connections without ever replying.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            held.push(socket);
+        }
+    });
+    let missing_socket = tempfile::tempdir().unwrap();
+    for host in [
+        format!("unix://{}/docker.sock", missing_socket.path().display()),
+        format!("tcp://{hanging_addr}"),
+    ] {
+        let db = TestDatabase::sqlite();
+        let mut config = test_config(&db);
+        config.docker_host = Some(host.clone());
+        config.docker_timeout_secs = 1;
+        let app = spawn_app_with(db, config).await;
+        let started = Instant::now();
+        let resp = app.http.get(app.url("/readyz")).timeout(Duration::from_secs(10)).send().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(resp.status(), 503, "{host}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["database"], "ok");
+        assert!(body["docker"].as_str().unwrap().starts_with("error:"), "{body}");
+        assert_eq!(body["status"], "unavailable");
+        assert!(took < Duration::from_secs(5), "readyz took {took:?} with {host}");
+        // The process itself is still healthy.
+        assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn the_home_page_is_server_rendered_and_loads_the_hydration_bundle() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let resp = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Learn Docker and container security by doing"));
+    assert!(html.contains("--cap-drop ALL"), "the explorer is rendered on the server");
+    assert!(html.contains("/pkg/drydock.js"), "the page loads the hydration script");
+    assert!(html.contains("data-hydrated=\"false\""), "not hydrated until the browser runs it");
+    for section in ["Lessons", "Labs", "Workshops"] {
+        assert!(html.contains(&format!(">{section}</a>")), "nav has {section}");
+    }
+}
+
+#[tokio::test]
+async fn placeholders_say_coming_soon_and_unknown_pages_are_404() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    for path in ["/lessons", "/labs", "/workshops"] {
+        let resp = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(resp.text().await.unwrap().contains("Coming soon"), "{path}");
+    }
+    let resp = app.http.get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.text().await.unwrap().contains("Page not found"));
+}
