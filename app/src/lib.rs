@@ -5,7 +5,7 @@ pub mod components;
 pub mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::{
     components::{Route, Router, Routes, A},
     StaticSegment,
@@ -22,6 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <link rel="stylesheet" href="/pkg/drydock.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -39,10 +40,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
 
     view! {
-        <Stylesheet id="drydock" href="/pkg/drydock.css"/>
-        <Title formatter=|page: String| {
-            if page.is_empty() { "Drydock".to_string() } else { format!("{page} · Drydock") }
-        }/>
         <Router>
             <a class="skip-link" href="#content">"Skip to content"</a>
             <header class="site-header">

@@ -71,9 +71,11 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::raw().only(&["DATABASE_URL", "DOCKER_HOST"]).map(|key| {
-                key.as_str().to_ascii_lowercase().into()
-            }))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL", "DOCKER_HOST"])
+                    .map(|key| key.as_str().to_ascii_lowercase().into()),
+            )
             .merge(Env::prefixed("DRYDOCK_").split("__"))
             .extract()
     }
@@ -86,7 +88,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("drydock.toml", "bind = \"127.0.0.1:4000\"\n[sandbox]\npids = 64\n")?;
+            jail.create_file(
+                "drydock.toml",
+                "bind = \"127.0.0.1:4000\"\n[sandbox]\npids = 64\n",
+            )?;
             jail.set_env("DATABASE_URL", "postgres://db/drydock");
             jail.set_env("DRYDOCK_SANDBOX__MEMORY_MB", "256");
             let config = Config::load(Some("drydock.toml".as_ref())).expect("config loads");

@@ -9,7 +9,9 @@ use crate::state::AppState;
 
 /// `/healthz` and `/readyz`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 /// 200 whenever the process can answer at all.
@@ -47,6 +49,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         body["docker_api"] = json!(version.api_version);
         body["gvisor"] = json!(runtimes.iter().any(|r| r == "runsc"));
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

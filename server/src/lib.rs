@@ -54,12 +54,18 @@ impl Application {
             engine: Arc::new(engine),
             leptos_options,
         };
-        Ok(Self { listener, router: router(state.clone()), state })
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Shared state, for tests that want to look behind the HTTP API.
@@ -69,7 +75,9 @@ impl Application {
 
     /// Serves until the process receives Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 
     /// Serves until `stop` resolves (tests).
@@ -77,7 +85,9 @@ impl Application {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
     }
 }
 

@@ -14,7 +14,11 @@ use drydock::{
 };
 
 #[derive(Parser)]
-#[command(name = "drydock", version, about = "Learn Docker and container security by doing")]
+#[command(
+    name = "drydock",
+    version,
+    about = "Learn Docker and container security by doing"
+)]
 struct Cli {
     /// Optional TOML configuration file (environment variables override it).
     #[arg(long, short, global = true, env = "DRYDOCK_CONFIG")]
@@ -65,7 +69,9 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
-        Command::Images { command: ImagesCommand::Build { names } } => build_images(config, names).await,
+        Command::Images {
+            command: ImagesCommand::Build { names },
+        } => build_images(config, names).await,
         Command::Health { addr } => health(&addr).await,
     };
     match result {
@@ -92,19 +98,33 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn build_images(config: Config, names: Vec<String>) -> anyhow::Result<()> {
-    let engine = Engine::connect(config.docker_host.as_deref(), std::time::Duration::from_secs(10))?;
+    let engine = Engine::connect(
+        config.docker_host.as_deref(),
+        std::time::Duration::from_secs(10),
+    )?;
     let images = LabImage::load_all(&config.content_dir.join("images"))?;
     if let Some(unknown) = names.iter().find(|n| !images.iter().any(|i| &i.name == *n)) {
-        anyhow::bail!("no image definition named {unknown:?} under {}", config.content_dir.join("images").display());
+        anyhow::bail!(
+            "no image definition named {unknown:?} under {}",
+            config.content_dir.join("images").display()
+        );
     }
-    for image in images.iter().filter(|i| names.is_empty() || names.contains(&i.name)) {
+    for image in images
+        .iter()
+        .filter(|i| names.is_empty() || names.contains(&i.name))
+    {
         let started = Instant::now();
         let outcome = image.build(&engine).await?;
         let what = match outcome {
             BuildOutcome::Built => "built",
             BuildOutcome::UpToDate => "up to date",
         };
-        println!("{:<12} {:<28} {what} ({:.1}s)", image.name, image.tag, started.elapsed().as_secs_f64());
+        println!(
+            "{:<12} {:<28} {what} ({:.1}s)",
+            image.name,
+            image.tag,
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
@@ -114,7 +134,10 @@ async fn health(addr: &str) -> anyhow::Result<()> {
     let probe = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream
-            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .write_all(
+                format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await?;
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply).await?;
@@ -124,6 +147,9 @@ async fn health(addr: &str) -> anyhow::Result<()> {
     if reply.starts_with(b"HTTP/1.1 200") {
         Ok(())
     } else {
-        anyhow::bail!("unhealthy: {}", String::from_utf8_lossy(&reply).lines().next().unwrap_or(""))
+        anyhow::bail!(
+            "unhealthy: {}",
+            String::from_utf8_lossy(&reply).lines().next().unwrap_or("")
+        )
     }
 }

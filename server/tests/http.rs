@@ -27,7 +27,12 @@ async fn readyz_reports_database_and_docker_ok() {
         assert_eq!(body["database"], "ok", "{body}");
         assert_eq!(body["docker"], "ok", "{body}");
         assert_eq!(body["database_backend"], backend.name());
-        assert!(body["docker_version"].as_str().is_some_and(|v| !v.is_empty()), "{body}");
+        assert!(
+            body["docker_version"]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{body}"
+        );
         eprintln!("readyz on {}: {body}", backend.name());
     }
 }
@@ -56,16 +61,36 @@ async fn readyz_says_503_when_docker_is_gone_or_hangs() {
         config.docker_timeout_secs = 1;
         let app = spawn_app_with(db, config).await;
         let started = Instant::now();
-        let resp = app.http.get(app.url("/readyz")).timeout(Duration::from_secs(10)).send().await.unwrap();
+        let resp = app
+            .http
+            .get(app.url("/readyz"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
         let took = started.elapsed();
         assert_eq!(resp.status(), 503, "{host}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["database"], "ok");
-        assert!(body["docker"].as_str().unwrap().starts_with("error:"), "{body}");
+        assert!(
+            body["docker"].as_str().unwrap().starts_with("error:"),
+            "{body}"
+        );
         assert_eq!(body["status"], "unavailable");
-        assert!(took < Duration::from_secs(5), "readyz took {took:?} with {host}");
+        assert!(
+            took < Duration::from_secs(5),
+            "readyz took {took:?} with {host}"
+        );
         // The process itself is still healthy.
-        assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            app.http
+                .get(app.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
 }
 
@@ -76,14 +101,29 @@ async fn the_home_page_is_server_rendered_and_loads_the_hydration_bundle() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("Learn Docker and container security by doing"));
-    assert!(html.contains("--cap-drop ALL"), "the explorer is rendered on the server");
-    assert!(html.contains("/pkg/drydock.js"), "the page loads the hydration script");
-    assert!(html.contains("data-hydrated=\"false\""), "not hydrated until the browser runs it");
+    assert!(
+        html.contains("--cap-drop ALL"),
+        "the explorer is rendered on the server"
+    );
+    assert!(
+        html.contains("/pkg/drydock.js"),
+        "the page loads the hydration script"
+    );
+    assert!(
+        html.contains("data-hydrated=\"false\""),
+        "not hydrated until the browser runs it"
+    );
     for section in ["Lessons", "Labs", "Workshops"] {
-        assert!(html.contains(&format!(">{section}</a>")), "nav has {section}");
+        assert!(
+            html.contains(&format!(">{section}</a>")),
+            "nav has {section}"
+        );
     }
 }
 

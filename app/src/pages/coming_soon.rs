@@ -6,7 +6,7 @@ use leptos_router::components::A;
 #[component]
 pub fn ComingSoon(title: &'static str, what: &'static str) -> impl IntoView {
     view! {
-        <Title text=title/>
+        <Title text=format!("{title} · Drydock")/>
         <section class="coming-soon">
             <h1>{title}</h1>
             <p class="badge">"Coming soon"</p>

@@ -7,7 +7,7 @@ use crate::components::sandbox_explorer::SandboxExplorer;
 #[component]
 pub fn HomePage() -> impl IntoView {
     view! {
-        <Title text=""/>
+        <Title text="Drydock — learn Docker and container security by doing"/>
         <section class="hero">
             <h1>"Learn Docker and container security by doing"</h1>
             <p class="lead">

@@ -12,7 +12,7 @@ pub fn NotFound() -> impl IntoView {
         }
     }
     view! {
-        <Title text="Page not found"/>
+        <Title text="Page not found · Drydock"/>
         <section class="coming-soon">
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address. "<A href="/">"Go to the start page"</A></p>

@@ -7,7 +7,7 @@ pub mod users;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    any::{AnyPoolOptions, AnyConnectOptions},
+    any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
     AnyPool,
 };
@@ -74,7 +74,9 @@ impl Db {
             .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         Ok(Self { pool, backend })
     }
@@ -111,10 +113,15 @@ impl Db {
 
 /// Makes sure the file's directory exists and asks SQLite to create the file.
 fn prepare_sqlite_url(url: &str) -> Result<String> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)?;
         }
     }
@@ -147,12 +154,18 @@ mod tests {
         let prepared = prepare_sqlite_url(&url).unwrap();
         assert!(prepared.ends_with("/sub/x.db?mode=rwc"), "{prepared}");
         assert!(dir.path().join("sub").is_dir());
-        assert_eq!(prepare_sqlite_url("sqlite://a.db?mode=ro").unwrap(), "sqlite://a.db?mode=ro");
+        assert_eq!(
+            prepare_sqlite_url("sqlite://a.db?mode=ro").unwrap(),
+            "sqlite://a.db?mode=ro"
+        );
     }
 
     #[test]
     fn unknown_schemes_are_refused() {
         assert!(Backend::from_url("mysql://x").is_err());
-        assert_eq!(Backend::from_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
     }
 }

@@ -124,14 +124,20 @@ pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
 /// Looks a user up by name, ignoring case.
 pub async fn by_username(db: &Db, username: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)");
-    let row: Option<UserRow> = sqlx::query_as(&sql).bind(username).fetch_optional(db.pool()).await?;
+    let row: Option<UserRow> = sqlx::query_as(&sql)
+        .bind(username)
+        .fetch_optional(db.pool())
+        .await?;
     row.map(User::try_from).transpose()
 }
 
 /// Looks a user up by id.
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    let row: Option<UserRow> = sqlx::query_as(&sql).bind(id).fetch_optional(db.pool()).await?;
+    let row: Option<UserRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     row.map(User::try_from).transpose()
 }
 
@@ -150,6 +156,8 @@ pub async fn set_role(db: &Db, id: i64, role: Role) -> Result<()> {
 
 /// How many users there are.
 pub async fn count(db: &Db) -> Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(db.pool()).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(db.pool())
+        .await?;
     Ok(n)
 }

@@ -76,7 +76,11 @@ impl Engine {
                 )));
             }
         }
-        Ok(Self { host: host.map(str::to_string), negotiated: OnceCell::new(), timeout })
+        Ok(Self {
+            host: host.map(str::to_string),
+            negotiated: OnceCell::new(),
+            timeout,
+        })
     }
 
     /// The client, speaking the newest API version both sides know. Older
@@ -101,7 +105,9 @@ impl Engine {
     }
 
     async fn within<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
-        tokio::time::timeout(self.timeout, fut).await.map_err(|_| EngineError::Timeout(self.timeout))
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| EngineError::Timeout(self.timeout))
     }
 
     /// One round trip; fails fast when the engine is down or hangs.
@@ -152,8 +158,14 @@ impl Engine {
         let body: ContainerCreateBody = policy.container_body(image, cmd);
         let name = format!("drydock-{}", policy.labels.session);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = self.within(api.create_container(Some(options), body)).await??;
-        if let Err(err) = self.within(api.start_container(&created.id, None)).await.and_then(|r| Ok(r?)) {
+        let created = self
+            .within(api.create_container(Some(options), body))
+            .await??;
+        if let Err(err) = self
+            .within(api.start_container(&created.id, None))
+            .await
+            .and_then(|r| Ok(r?))
+        {
             let _ = self.remove(&created.id).await;
             return Err(err);
         }
@@ -162,7 +174,12 @@ impl Engine {
 
     /// Runs a command inside a container and collects its output.
     /// `user` overrides the container's user (e.g. `"0"` for control-plane probes).
-    pub async fn exec(&self, container: &str, cmd: &[&str], user: Option<&str>) -> Result<ExecOutput> {
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        user: Option<&str>,
+    ) -> Result<ExecOutput> {
         let api = self.api().await?;
         let exec = self
             .within(api.create_exec(
@@ -203,16 +220,26 @@ impl Engine {
     /// The engine's full view of a container.
     pub async fn inspect(&self, container: &str) -> Result<ContainerInspectResponse> {
         let api = self.api().await?;
-        Ok(self.within(api.inspect_container(container, None)).await??)
+        Ok(self
+            .within(api.inspect_container(container, None))
+            .await??)
     }
 
     /// Removes a container with its anonymous volumes; a missing one is fine.
     pub async fn remove(&self, container: &str) -> Result<()> {
         let api = self.api().await?;
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match self.within(api.remove_container(container, Some(options))).await? {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self
+            .within(api.remove_container(container, Some(options)))
+            .await?
+        {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -223,7 +250,10 @@ impl Engine {
         let mut wanted = vec![MANAGED_LABEL.to_string()];
         wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
         let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
         Ok(self.within(api.list_containers(Some(options))).await??)
     }
 
@@ -242,8 +272,13 @@ impl Engine {
     pub async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
         let api = self.api().await?;
         match self.within(api.inspect_image(image)).await? {
-            Ok(found) => Ok(found.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Ok(found) => Ok(found
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(label))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -265,7 +300,8 @@ impl Engine {
             .forcerm(true)
             .labels(labels)
             .build();
-        let mut stream = api.build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let mut stream =
+            api.build_image(options, None, Some(bollard::body_full(context_tar.into())));
         let mut log = String::new();
         while let Some(step) = stream.next().await {
             let step = step.map_err(|e| EngineError::Build(format!("{e}\n{log}")))?;

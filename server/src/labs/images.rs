@@ -26,7 +26,10 @@ pub enum ImageError {
     #[error("{path}: {message}")]
     Definition { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{name}: {source}")]
     Engine { name: String, source: EngineError },
 }
@@ -66,17 +69,27 @@ impl LabImage {
     /// Reads `<dir>/image.toml`.
     pub fn load(dir: &Path) -> Result<Self, ImageError> {
         let path = dir.join("image.toml");
-        let text = fs::read_to_string(&path).map_err(|source| ImageError::Io { path: path.clone(), source })?;
-        let def: ImageToml = toml_from_str(&text)
-            .map_err(|message| ImageError::Definition { path: path.clone(), message })?;
+        let text = fs::read_to_string(&path).map_err(|source| ImageError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let def: ImageToml = toml_from_str(&text).map_err(|message| ImageError::Definition {
+            path: path.clone(),
+            message,
+        })?;
         if !dir.join("Dockerfile").is_file() {
-            return Err(ImageError::Definition { path: dir.to_path_buf(), message: "no Dockerfile".into() });
+            return Err(ImageError::Definition {
+                path: dir.to_path_buf(),
+                message: "no Dockerfile".into(),
+            });
         }
         for (name, host) in &def.host_files {
             if name.contains("..") || name.starts_with('/') {
                 return Err(ImageError::Definition {
                     path: path.clone(),
-                    message: format!("host file target {name:?} must be a relative path inside the context"),
+                    message: format!(
+                        "host file target {name:?} must be a relative path inside the context"
+                    ),
                 });
             }
             if !host.is_absolute() {
@@ -89,7 +102,10 @@ impl LabImage {
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| ImageError::Definition { path: dir.to_path_buf(), message: "bad directory name".into() })?
+            .ok_or_else(|| ImageError::Definition {
+                path: dir.to_path_buf(),
+                message: "bad directory name".into(),
+            })?
             .to_string();
         Ok(Self {
             name,
@@ -102,8 +118,10 @@ impl LabImage {
 
     /// Every image under `images_dir`, sorted by name.
     pub fn load_all(images_dir: &Path) -> Result<Vec<Self>, ImageError> {
-        let entries = fs::read_dir(images_dir)
-            .map_err(|source| ImageError::Io { path: images_dir.to_path_buf(), source })?;
+        let entries = fs::read_dir(images_dir).map_err(|source| ImageError::Io {
+            path: images_dir.to_path_buf(),
+            source,
+        })?;
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join("image.toml").is_file())
@@ -123,7 +141,10 @@ impl LabImage {
         }
         let mut builder = tar::Builder::new(Vec::new());
         for (name, path) in &files {
-            let data = fs::read(path).map_err(|source| ImageError::Io { path: path.clone(), source })?;
+            let data = fs::read(path).map_err(|source| ImageError::Io {
+                path: path.clone(),
+                source,
+            })?;
             let mode = file_mode(path);
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
@@ -134,38 +155,73 @@ impl LabImage {
             header.set_entry_type(tar::EntryType::Regular);
             builder
                 .append_data(&mut header, name, data.as_slice())
-                .map_err(|source| ImageError::Io { path: path.clone(), source })?;
+                .map_err(|source| ImageError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
         }
-        builder.into_inner().map_err(|source| ImageError::Io { path: self.dir.clone(), source })
+        builder.into_inner().map_err(|source| ImageError::Io {
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     /// Builds the image unless one built from the same context exists.
     pub async fn build(&self, engine: &Engine) -> Result<BuildOutcome, ImageError> {
         let tar = self.context_tar()?;
         let hash = hex::encode(Sha256::digest(&tar));
-        let engine_err = |source| ImageError::Engine { name: self.name.clone(), source };
-        if engine.image_label(&self.tag, HASH_LABEL).await.map_err(engine_err)?.as_deref() == Some(hash.as_str()) {
+        let engine_err = |source| ImageError::Engine {
+            name: self.name.clone(),
+            source,
+        };
+        if engine
+            .image_label(&self.tag, HASH_LABEL)
+            .await
+            .map_err(engine_err)?
+            .as_deref()
+            == Some(hash.as_str())
+        {
             return Ok(BuildOutcome::UpToDate);
         }
         let labels = HashMap::from([
             (HASH_LABEL.to_string(), hash),
             ("drydock.image".to_string(), self.name.clone()),
         ]);
-        engine.build_image(tar, &self.tag, &labels).await.map_err(engine_err)?;
+        engine
+            .build_image(tar, &self.tag, &labels)
+            .await
+            .map_err(engine_err)?;
         Ok(BuildOutcome::Built)
     }
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) -> Result<(), ImageError> {
-    let entries = fs::read_dir(dir).map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), ImageError> {
+    let entries = fs::read_dir(dir).map_err(|source| ImageError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| ImageError::Io { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| ImageError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|source| ImageError::Io { path: path.clone(), source })?;
+        let kind = entry.file_type().map_err(|source| ImageError::Io {
+            path: path.clone(),
+            source,
+        })?;
         if kind.is_dir() {
             collect_files(root, &path, out)?;
         } else if kind.is_file() {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.insert(rel, path);
         }
         // Symlinks are skipped: a context must not reach outside its directory.
@@ -175,8 +231,14 @@ fn collect_files(root: &Path, dir: &Path, out: &mut BTreeMap<String, PathBuf>) -
 
 fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    let executable = fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if executable { 0o755 } else { 0o644 }
+    let executable = fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if executable {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
@@ -199,11 +261,18 @@ mod tests {
         let host = tempfile::NamedTempFile::new().unwrap();
         fs::write(host.path(), "binary").unwrap();
         write(dir.path(), "Dockerfile", "FROM scratch\n");
-        write(dir.path(), "rootfs/etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+        write(
+            dir.path(),
+            "rootfs/etc/passwd",
+            "root:x:0:0::/root:/bin/sh\n",
+        );
         write(
             dir.path(),
             "image.toml",
-            &format!("tag = \"drydock/t:1\"\n[host_files]\n\"bin/tool\" = \"{}\"\n", host.path().display()),
+            &format!(
+                "tag = \"drydock/t:1\"\n[host_files]\n\"bin/tool\" = \"{}\"\n",
+                host.path().display()
+            ),
         );
         let image = LabImage::load(dir.path()).unwrap();
         let first = image.context_tar().unwrap();
@@ -221,9 +290,16 @@ mod tests {
     fn a_definition_escaping_the_context_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "Dockerfile", "FROM scratch\n");
-        write(dir.path(), "image.toml", "tag = \"x\"\n[host_files]\n\"../evil\" = \"/bin/sh\"\n");
+        write(
+            dir.path(),
+            "image.toml",
+            "tag = \"x\"\n[host_files]\n\"../evil\" = \"/bin/sh\"\n",
+        );
         let err = LabImage::load(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("relative path inside the context"), "{err}");
+        assert!(
+            err.to_string().contains("relative path inside the context"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -27,7 +27,13 @@ pub struct SandboxLimits {
 
 impl Default for SandboxLimits {
     fn default() -> Self {
-        Self { memory_mb: 128, cpus: 0.5, pids: 128, tmpfs_mb: 16, nofile: 1024 }
+        Self {
+            memory_mb: 128,
+            cpus: 0.5,
+            pids: 128,
+            tmpfs_mb: 16,
+            nofile: 1024,
+        }
     }
 }
 
@@ -105,12 +111,16 @@ impl SandboxPolicy {
 
     /// The engine-side confinement.
     pub fn host_config(&self) -> HostConfig {
-        let memory = i64::try_from(self.limits.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+        let memory =
+            i64::try_from(self.limits.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
         let tmpfs = self
             .tmpfs
             .iter()
             .map(|(path, opts)| {
-                (path.clone(), format!("rw,{opts},size={}m", self.limits.tmpfs_mb))
+                (
+                    path.clone(),
+                    format!("rw,{opts},size={}m", self.limits.tmpfs_mb),
+                )
             })
             .collect();
         HostConfig {
@@ -156,7 +166,10 @@ impl SandboxPolicy {
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
             user: Some(self.user.clone()),
             working_dir: Some("/home/learner".into()),
-            env: Some(vec!["HOME=/home/learner".into(), "PATH=/bin:/usr/bin:/sbin:/usr/sbin".into()]),
+            env: Some(vec![
+                "HOME=/home/learner".into(),
+                "PATH=/bin:/usr/bin:/sbin:/usr/sbin".into(),
+            ]),
             labels: Some(self.label_map()),
             network_disabled: Some(self.network == SandboxNetwork::None),
             host_config: Some(self.host_config()),
@@ -170,16 +183,24 @@ mod tests {
     use super::*;
 
     fn labels() -> SandboxLabels {
-        SandboxLabels { owner: "7".into(), lab: "intro".into(), session: "s1".into() }
+        SandboxLabels {
+            owner: "7".into(),
+            lab: "intro".into(),
+            session: "s1".into(),
+        }
     }
 
     #[test]
     fn the_strict_policy_confines_everything_it_should() {
-        let policy = SandboxPolicy::strict(labels(), SandboxLimits::default(), Some("runsc".into()));
+        let policy =
+            SandboxPolicy::strict(labels(), SandboxLimits::default(), Some("runsc".into()));
         let host = policy.host_config();
         assert_eq!(host.cap_drop.as_deref(), Some(&["ALL".to_string()][..]));
         assert_eq!(host.cap_add, None);
-        assert_eq!(host.security_opt.as_deref(), Some(&["no-new-privileges:true".to_string()][..]));
+        assert_eq!(
+            host.security_opt.as_deref(),
+            Some(&["no-new-privileges:true".to_string()][..])
+        );
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.memory, Some(128 * 1024 * 1024));

@@ -2,6 +2,7 @@
 //! PostgreSQL databases, and paths into the workspace.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod postgres;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -11,7 +12,10 @@ use tokio::sync::oneshot;
 
 /// The workspace root (where `content/` and `target/` live).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("server/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("server/ has a parent")
+        .to_path_buf()
 }
 
 /// A database made for one test and dropped with it.
@@ -26,13 +30,21 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}/drydock.db", dir.path().display());
-        Self { url, backend: Backend::Sqlite, _dir: Some(dir) }
+        Self {
+            url,
+            backend: Backend::Sqlite,
+            _dir: Some(dir),
+        }
     }
 
     /// A new, empty database on the PostgreSQL server this test binary runs.
     pub async fn postgres() -> Self {
         let url = postgres::cluster().create_database().await;
-        Self { url, backend: Backend::Postgres, _dir: None }
+        Self {
+            url,
+            backend: Backend::Postgres,
+            _dir: None,
+        }
     }
 
     /// Either backend by value, for tests that run on both.
@@ -73,7 +85,9 @@ impl TestApp {
 
 /// Starts the real application with `config` (built by the caller from `db`).
 pub async fn spawn_app_with(db: TestDatabase, config: Config) -> TestApp {
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
     let addr = app.local_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -84,7 +98,13 @@ pub async fn spawn_app_with(db: TestDatabase, config: Config) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
-    TestApp { addr, state, http, _stop: stop, _db: db }
+    TestApp {
+        addr,
+        state,
+        http,
+        _stop: stop,
+        _db: db,
+    }
 }
 
 /// Starts the real application on a fresh database of the given kind.

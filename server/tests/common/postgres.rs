@@ -30,36 +30,75 @@ pub fn cluster() -> &'static Cluster {
 
 fn bin_dir() -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| dirs.filter_map(|d| d.ok().map(|d| d.path().join("bin"))).collect())
+        .map(|dirs| {
+            dirs.filter_map(|d| d.ok().map(|d| d.path().join("bin")))
+                .collect()
+        })
         .unwrap_or_default();
     candidates.sort();
-    if let Some(dir) = candidates.into_iter().rev().find(|d| d.join("initdb").is_file()) {
+    if let Some(dir) = candidates
+        .into_iter()
+        .rev()
+        .find(|d| d.join("initdb").is_file())
+    {
         return dir;
     }
-    let out = Command::new("sh").args(["-c", "command -v initdb"]).output().expect("sh runs");
+    let out = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .expect("sh runs");
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!path.is_empty(), "PostgreSQL server binaries (initdb, postgres) are not installed");
-    Path::new(&path).parent().expect("initdb has a directory").to_path_buf()
+    assert!(
+        !path.is_empty(),
+        "PostgreSQL server binaries (initdb, postgres) are not installed"
+    );
+    Path::new(&path)
+        .parent()
+        .expect("initdb has a directory")
+        .to_path_buf()
 }
 
 /// `(uid, gid)` to run PostgreSQL as, creating the account if needed; `None`
 /// when the tests already run unprivileged.
 fn server_account() -> Option<(u32, u32)> {
-    let me = String::from_utf8(Command::new("id").arg("-u").output().expect("id runs").stdout).unwrap();
+    let me = String::from_utf8(
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .expect("id runs")
+            .stdout,
+    )
+    .unwrap();
     if me.trim() != "0" {
         return None;
     }
-    let exists = Command::new("id").args(["-u", PG_USER]).stderr(Stdio::null()).output().expect("id runs");
+    let exists = Command::new("id")
+        .args(["-u", PG_USER])
+        .stderr(Stdio::null())
+        .output()
+        .expect("id runs");
     if !exists.status.success() {
         let status = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                PG_USER,
+            ])
             .status()
             .expect("useradd runs");
         assert!(status.success(), "could not create the {PG_USER} account");
     }
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, PG_USER]).output().expect("id runs");
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+        let out = Command::new("id")
+            .args([flag, PG_USER])
+            .output()
+            .expect("id runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("numeric id")
     };
     Some((id("-u"), id("-g")))
 }
@@ -69,7 +108,11 @@ impl Cluster {
         let started = Instant::now();
         let bin = bin_dir();
         let account = server_account();
-        let dir = tempfile::Builder::new().prefix("drydock-pg-").tempdir().expect("temp dir").keep();
+        let dir = tempfile::Builder::new()
+            .prefix("drydock-pg-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
         if let Some((uid, gid)) = account {
             chown(&dir, Some(uid), Some(gid)).expect("chown the cluster directory");
         }
@@ -79,7 +122,12 @@ impl Cluster {
         let as_server = |program: &Path| -> Vec<String> {
             let mut argv = Vec::new();
             if let Some((uid, gid)) = account {
-                argv.extend(["setpriv".into(), format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into()]);
+                argv.extend([
+                    "setpriv".into(),
+                    format!("--reuid={uid}"),
+                    format!("--regid={gid}"),
+                    "--clear-groups".into(),
+                ]);
             }
             argv.push(program.to_string_lossy().into_owned());
             argv
@@ -93,18 +141,46 @@ impl Cluster {
         let out = command(as_server(&bin.join("initdb")))
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .output()
             .expect("initdb runs");
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .unwrap()
+            .port();
         let mut server_cmd = as_server(&bin.join("postgres"));
         server_cmd.extend(
             [
-                "-D", &data.to_string_lossy(), "-h", "127.0.0.1", "-p", &port.to_string(),
-                "-k", &dir.to_string_lossy(), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off", "-c", "max_connections=200",
+                "-D",
+                &data.to_string_lossy(),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-k",
+                &dir.to_string_lossy(),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
             ]
             .map(str::to_string),
         );
@@ -115,7 +191,11 @@ impl Cluster {
             "{cmd} >\"$DIR/log\" 2>&1 & pg=$!\n\
              while kill -0 {me} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done\n\
              kill -INT $pg 2>/dev/null; wait $pg; rm -rf \"$DIR\"",
-            cmd = server_cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+            cmd = server_cmd
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
             me = std::process::id(),
         );
         server
@@ -156,7 +236,9 @@ impl Cluster {
     pub async fn create_database(&self) -> String {
         let name = format!("drydock_test_{}", uuid::Uuid::new_v4().simple());
         let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test server");
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to the test server");
         sqlx::query(&format!("CREATE DATABASE \"{name}\""))
             .execute(&mut conn)
             .await

@@ -1,0 +1,39 @@
+# Drydock — the two commands: `make run` and `make test`.
+# Both start with an idempotent machine set-up (scripts/setup.sh).
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# cargo-leptos sets this while it builds; keeping it identical for the other
+# cargo commands stops them from rebuilding the Leptos crates each time.
+export LEPTOS_OUTPUT_NAME := drydock
+export CARGO_TERM_COLOR ?= auto
+
+DRYDOCK := target/debug/drydock
+
+.PHONY: setup site images run test lint fmt
+
+setup:
+	@./scripts/setup.sh
+
+# Server binary plus the hydrated site (target/site).
+site: setup
+	cargo leptos build
+
+images: site
+	$(DRYDOCK) images build
+
+# Drydock on http://127.0.0.1:3000 with SQLite under ./data and the local Docker engine.
+run: images
+	$(DRYDOCK) serve
+
+# Every test: unit, storage (SQLite + a PostgreSQL server the tests start),
+# the real Docker engine, HTTP, and the browser.
+test: images
+	cargo test -p drydock --no-fail-fast
+
+lint:
+	cargo fmt --all --check
+	cargo clippy -p drydock --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

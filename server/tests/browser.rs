@@ -1,0 +1,84 @@
+//! UI stories in a real browser. Needs the site built by `cargo leptos build`
+//! (the Makefile's test target does that first).
+
+mod common;
+
+use common::{browser::Browser, spawn_app, workspace_root, TestDatabase};
+use fantoccini::Locator;
+
+#[tokio::test]
+async fn the_home_page_hydrates_and_reacts_to_clicks() {
+    let pkg = workspace_root().join("target/site/pkg");
+    assert!(
+        pkg.join("drydock.js").is_file() && pkg.join("drydock.wasm").is_file(),
+        "the site is not built: run `cargo leptos build` (make test does) — looked in {}",
+        pkg.display()
+    );
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/")).await.unwrap();
+    // The server rendered the page; hydration flips the marker.
+    browser
+        .wait_for("section.explorer[data-hydrated='true']")
+        .await;
+    let shown = c
+        .find(Locator::Css(".flag-name code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown, "--user 1000:1000");
+
+    // A click changes what the explorer explains.
+    c.find(Locator::Css("button.flag[data-index='1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = c
+        .find(Locator::Css(".flag-name code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown, "--cap-drop ALL");
+    let pressed = c
+        .find(Locator::Css("button.flag[data-index='1']"))
+        .await
+        .unwrap()
+        .attr("aria-pressed")
+        .await
+        .unwrap();
+    assert_eq!(pressed.as_deref(), Some("true"));
+    let text = c
+        .find(Locator::Css(".flag-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("CapBnd"), "{text}");
+
+    // Client-side navigation to a placeholder works after hydration.
+    c.find(Locator::LinkText("Labs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = browser
+        .wait_for(".coming-soon h1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Labs");
+    assert!(c.current_url().await.unwrap().path().ends_with("/labs"));
+
+    browser.close().await;
+}
