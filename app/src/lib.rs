@@ -1,8 +1,10 @@
 //! Drydock's user interface: the HTML shell, the router and the pages.
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`).
 
+pub mod api;
 pub mod components;
 pub mod pages;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
@@ -11,7 +13,11 @@ use leptos_router::{
     StaticSegment,
 };
 
-use pages::{coming_soon::ComingSoon, home::HomePage, not_found::NotFound};
+use pages::{
+    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, login::LoginPage,
+    not_found::NotFound, profile::ProfilePage, register::RegisterPage,
+};
+use session::SessionContext;
 
 /// The whole HTML document; the server renders it around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -38,6 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    SessionContext::provide();
 
     view! {
         <Router>
@@ -53,11 +60,16 @@ pub fn App() -> impl IntoView {
                         <li><A href="/labs">"Labs"</A></li>
                         <li><A href="/workshops">"Workshops"</A></li>
                     </ul>
+                    <UserMenu/>
                 </nav>
             </header>
             <main id="content" class="page">
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
+                    <Route path=StaticSegment("login") view=LoginPage/>
+                    <Route path=StaticSegment("register") view=RegisterPage/>
+                    <Route path=StaticSegment("profile") view=ProfilePage/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("users")) view=AdminUsersPage/>
                     <Route
                         path=StaticSegment("lessons")
                         view=|| view! {
@@ -91,5 +103,30 @@ pub fn App() -> impl IntoView {
                 <p>"Drydock — learn Docker and container security by doing."</p>
             </footer>
         </Router>
+    }
+}
+
+/// Right side of the navigation: who is signed in, or how to sign in.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let session = expect_context::<SessionContext>();
+    view! {
+        <div class="user-menu">
+            <Transition fallback=|| ()>
+                {move || session.me.get().map(|me| match me {
+                    Ok(Some(me)) if !me.is_guest() => view! {
+                        {me.is_admin().then(|| view! { <A href="/admin/users">"Users"</A> })}
+                        <A href="/profile" attr:class="who">{me.username.clone()}</A>
+                        <ActionForm action=session.logout attr:class="inline-form">
+                            <button type="submit" class="link-button">"Log out"</button>
+                        </ActionForm>
+                    }.into_any(),
+                    _ => view! {
+                        <A href="/login">"Log in"</A>
+                        <A href="/register" attr:class="button primary small">"Register"</A>
+                    }.into_any(),
+                })}
+            </Transition>
+        </div>
     }
 }

@@ -33,6 +33,42 @@ pub struct Config {
     pub log: String,
     /// Default resource limits of a lab sandbox.
     pub sandbox: SandboxLimits,
+    /// The address users reach Drydock at, e.g. `https://drydock.example.org`.
+    /// Decides the `Secure` cookie flag and is an accepted request origin.
+    pub public_url: Option<String>,
+    /// Sessions, passwords and login throttling.
+    pub auth: AuthSettings,
+}
+
+/// Accounts and sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// Shortest accepted password.
+    pub min_password_len: usize,
+    /// Login attempts one IP address may make per window.
+    pub login_per_ip: u32,
+    /// Failed logins one username may see per window.
+    pub login_failures_per_username: u32,
+    /// Registrations one IP address may make per window.
+    pub register_per_ip: u32,
+    /// Length of the throttling window in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 7 * 24 * 60,
+            min_password_len: 10,
+            login_per_ip: 30,
+            login_failures_per_username: 8,
+            register_per_ip: 10,
+            window_secs: 600,
+        }
+    }
 }
 
 /// The runtime labs run under.
@@ -59,11 +95,20 @@ impl Default for Config {
             site_root: "target/site".into(),
             log: "info".into(),
             sandbox: SandboxLimits::default(),
+            public_url: None,
+            auth: AuthSettings::default(),
         }
     }
 }
 
 impl Config {
+    /// Whether cookies must carry the `Secure` flag (served over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
     /// Defaults, then the TOML file (if given), then the environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, figment::Error> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));

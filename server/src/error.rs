@@ -22,6 +22,22 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// No identity where one is required.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Wrong username or password (never says which).
+    #[error("Wrong username or password.")]
+    InvalidCredentials,
+    /// An identity without the role a route requires.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A state-changing request from another site.
+    #[error("This request came from another site and was refused. Reload the page and try again.")]
+    CrossSiteRequest,
+    #[error("Too many attempts. Try again in {retry_after_secs} s.")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("session store: {0}")]
+    Session(#[from] tower_sessions::session::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -30,15 +46,33 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and the stable machine-readable code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::CrossSiteRequest => (StatusCode::FORBIDDEN, "cross_site_request"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Engine(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable"),
-            Error::Database(_) | Error::Migration(_) | Error::Io(_) => {
+            Error::Database(_) | Error::Migration(_) | Error::Io(_) | Error::Session(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+        }
+    }
+}
+
+impl Error {
+    /// What the user is told: the error itself for their mistakes, a
+    /// sentence to act on (and nothing internal) for ours.
+    pub fn user_message(&self) -> String {
+        match self {
+            Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
+            e if e.status_and_code().0.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),
+            e => e.to_string(),
         }
     }
 }
@@ -46,16 +80,19 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        // Internal details go to the log; users get a sentence they can act on.
-        let message = if status.is_server_error() {
+        if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
-            match self {
-                Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
-                _ => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),
-            }
-        } else {
-            self.to_string()
-        };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        }
+        let mut response = (
+            status,
+            Json(json!({ "error": code, "message": self.user_message() })),
+        )
+            .into_response();
+        if let Error::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }

@@ -3,6 +3,7 @@
 //! [`Application::build`] binds the listener before serving, so tests can run
 //! the real application on port 0 and learn the port it got.
 
+pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -26,7 +27,11 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{config::Config, db::Db, labs::engine::Engine, state::AppState};
+use crate::{
+    accounts::throttle::AuthThrottles, config::Config, db::sessions::DbSessionStore, db::Db,
+    labs::engine::Engine, state::AppState,
+};
+use tower_sessions::ExpiredDeletion;
 
 /// A bound, ready-to-serve Drydock.
 pub struct Application {
@@ -48,12 +53,25 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await?;
         let mut leptos_options = leptos_options(&config);
         leptos_options.site_addr = listener.local_addr()?;
+        let throttles = Arc::new(AuthThrottles::from_settings(&config.auth));
         let state = AppState {
             config: Arc::new(config),
             db,
             engine: Arc::new(engine),
             leptos_options,
+            throttles,
         };
+        // Expired sessions are deleted in the background, hourly.
+        let store = DbSessionStore::new(state.db.clone());
+        tokio::spawn(async move {
+            let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every_hour.tick().await;
+                if let Err(err) = store.delete_expired().await {
+                    tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+            }
+        });
         Ok(Self {
             listener,
             router: router(state.clone()),
@@ -105,10 +123,23 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(drydock_app::App);
     let options = state.leptos_options.clone();
+    let backend: Arc<dyn drydock_app::api::ssr::Backend> = Arc::new(accounts::ui::UiBackend {
+        state: state.clone(),
+    });
+    let session_layer = accounts::session_layer(&state.db, &state.config);
     Router::new()
         .merge(health::router())
-        .leptos_routes(&state, routes, move || drydock_app::shell(options.clone()))
+        .merge(accounts::routes::router())
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || leptos::prelude::provide_context(backend.clone()),
+            move || drydock_app::shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(drydock_app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::ensure_identity))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::csrf::refuse_cross_site))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// User accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Exit 0 when a running server answers /healthz (for container health checks).
     Health {
         /// Address of the server.
@@ -52,6 +57,18 @@ enum ImagesCommand {
     Build {
         /// Image directory names; all when empty.
         names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (e.g. the first admin). The password is read from a
+    /// prompt, or from the first line of standard input — never from arguments.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["learner", "instructor", "admin"])]
+        role: String,
     },
 }
 
@@ -72,6 +89,9 @@ async fn main() -> ExitCode {
         Command::Images {
             command: ImagesCommand::Build { names },
         } => build_images(config, names).await,
+        Command::User {
+            command: UserCommand::Create { username, role },
+        } => create_user(config, &username, &role).await,
         Command::Health { addr } => health(&addr).await,
     };
     match result {
@@ -126,6 +146,40 @@ async fn build_images(config: Config, names: Vec<String>) -> anyhow::Result<()> 
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+async fn create_user(config: Config, username: &str, role: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let role: drydock::db::users::Role = role.parse()?;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {username}: "))?;
+        let again = rpassword::prompt_password("Repeat it: ")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was created"
+        );
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let user = drydock::accounts::service::create_user(
+        &db,
+        username,
+        &password,
+        role,
+        config.auth.min_password_len,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    println!(
+        "created {} ({}) with id {}",
+        user.username, user.role, user.id
+    );
     Ok(())
 }
 

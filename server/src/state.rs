@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{config::Config, db::Db, labs::engine::Engine};
+use crate::{accounts::throttle::AuthThrottles, config::Config, db::Db, labs::engine::Engine};
 
 /// Shared application state; cloning it is cheap.
 #[derive(Clone, FromRef)]
@@ -14,4 +14,5 @@ pub struct AppState {
     pub db: Db,
     pub engine: Arc<Engine>,
     pub leptos_options: LeptosOptions,
+    pub throttles: Arc<AuthThrottles>,
 }

@@ -82,3 +82,114 @@ async fn the_home_page_hydrates_and_reacts_to_clicks() {
 
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_visitor_registers_logs_out_and_logs_back_in() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/register")).await.unwrap();
+    browser.wait_for("section.auth-card h1").await;
+    // Wait for hydration so the form submits through the server function.
+    browser.wait_for(".user-menu a[href='/login']").await;
+    c.find(Locator::Css("input[name='username']"))
+        .await
+        .unwrap()
+        .send_keys("margaret")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys("to the moon and back")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Registered and signed in: the profile shows the account.
+    let heading = browser
+        .wait_for(".profile-head h1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "margaret");
+    assert_eq!(
+        browser
+            .wait_for(".user-menu .who")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "margaret"
+    );
+
+    // Log out from the navigation.
+    c.find(Locator::Css(".user-menu button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".user-menu a[href='/login']").await;
+
+    // A wrong password is refused with a clear message…
+    c.goto(&app.url("/login")).await.unwrap();
+    browser.wait_for("section.auth-card").await;
+    c.find(Locator::Css("input[name='username']"))
+        .await
+        .unwrap()
+        .send_keys("margaret")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys("wrong password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = c
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//p[@class='form-error' and normalize-space(text())!='']",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(error.text().await.unwrap(), "Wrong username or password.");
+
+    // …and the right one signs in again.
+    let password = c
+        .find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap();
+    password.clear().await.unwrap();
+    password.send_keys("to the moon and back").await.unwrap();
+    c.find(Locator::Css("button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = browser
+        .wait_for(".profile-head h1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "margaret");
+
+    browser.close().await;
+}

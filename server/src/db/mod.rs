@@ -2,6 +2,8 @@
 //! with migrations kept per backend. Queries use `$1` placeholders and plain
 //! types (times as epoch milliseconds) so one set serves both.
 
+pub mod audit;
+pub mod sessions;
 pub mod users;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -161,3 +161,75 @@ pub async fn count(db: &Db) -> Result<i64> {
         .await?;
     Ok(n)
 }
+
+/// Turns a guest row into a registered account in place, so everything the
+/// guest did stays theirs. `NotFound` when the row is not (or no longer) a guest.
+pub async fn claim_guest(
+    db: &Db,
+    guest_id: i64,
+    username: &str,
+    password_hash: &str,
+    email: Option<&str>,
+) -> Result<User> {
+    let sql = format!(
+        "UPDATE users SET username = $1, password_hash = $2, email = $3, role = 'learner' \
+         WHERE id = $4 AND role = 'guest' RETURNING {COLUMNS}"
+    );
+    let row: Option<UserRow> = sqlx::query_as(&sql)
+        .bind(username)
+        .bind(password_hash)
+        .bind(email)
+        .bind(guest_id)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => {
+                Error::Conflict(format!("the username {username:?} is already taken"))
+            }
+            other => Error::Database(other),
+        })?;
+    row.ok_or_else(|| Error::NotFound(format!("no guest with id {guest_id}")))?
+        .try_into()
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(db: &Db, id: i64, password_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Registered users (not guests), by name.
+pub async fn list_registered(db: &Db) -> Result<Vec<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE role <> 'guest' ORDER BY lower(username)");
+    let rows: Vec<UserRow> = sqlx::query_as(&sql).fetch_all(db.pool()).await?;
+    rows.into_iter().map(User::try_from).collect()
+}
+
+/// Tables whose rows belong to a user through a `user_id` column; when a
+/// guest logs into an existing account, their rows move to that account.
+/// Each issue that adds such a table adds it here.
+const GUEST_OWNED_TABLES: &[&str] = &[];
+
+/// Moves everything a guest owns to `user_id` and deletes the guest row.
+pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()> {
+    let mut tx = db.pool().begin().await?;
+    for table in GUEST_OWNED_TABLES {
+        sqlx::query(&format!(
+            "UPDATE {table} SET user_id = $1 WHERE user_id = $2"
+        ))
+        .bind(user_id)
+        .bind(guest_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'guest'")
+        .bind(guest_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

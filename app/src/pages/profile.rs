@@ -1,0 +1,88 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::{
+    api::{error_text, ChangePassword, Me},
+    components::form_error::{failure, FormError},
+    session::{date_of, SessionContext},
+};
+
+/// The user's account and progress summary.
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    let session = expect_context::<SessionContext>();
+    view! {
+        <Title text="Your profile · Drydock"/>
+        <Transition fallback=|| view! { <p class="loading">"Loading your profile…"</p> }>
+            {move || session.me.get().map(|result| match result {
+                Ok(Some(me)) if !me.is_guest() => view! { <Profile me/> }.into_any(),
+                Ok(_) => view! { <GuestProfile/> }.into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn GuestProfile() -> impl IntoView {
+    view! {
+        <section class="auth-card">
+            <h1>"You are exploring as a guest"</h1>
+            <p>"You can read lessons and try labs without an account. Your progress is kept in this browser's session."</p>
+            <p>
+                <A href="/register" attr:class="button primary">"Register to keep it for good"</A>
+                " or "
+                <A href="/login">"log in"</A>
+                "."
+            </p>
+            <ProgressSummary/>
+        </section>
+    }
+}
+
+#[component]
+fn Profile(me: Me) -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    view! {
+        <section class="profile">
+            <header class="profile-head">
+                <h1>{me.username.clone()}</h1>
+                <p>
+                    <span class="badge role">{me.role.clone()}</span>
+                    " · member since " {date_of(me.created_at)}
+                </p>
+            </header>
+            <ProgressSummary/>
+            <section class="card">
+                <h2>"Change password"</h2>
+                <ActionForm action=change attr:class="stacked-form">
+                    <label>
+                        "Current password"
+                        <input type="password" name="current_password" autocomplete="current-password" required/>
+                    </label>
+                    <label>
+                        "New password"
+                        <input type="password" name="new_password" autocomplete="new-password" required minlength="10"/>
+                    </label>
+                    <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
+                </ActionForm>
+                <FormError error=move || failure(change.value().get())/>
+                <p class="form-ok" role="status">
+                    {move || matches!(change.value().get(), Some(Ok(()))).then_some("Your password was changed.")}
+                </p>
+            </section>
+        </section>
+    }
+}
+
+/// Progress across lessons; empty until the lessons area records some.
+#[component]
+fn ProgressSummary() -> impl IntoView {
+    view! {
+        <section class="card empty-state">
+            <h2>"Your progress"</h2>
+            <p>"Nothing here yet. Completed lessons, quiz scores and graded exercises will appear here as you work through them."</p>
+        </section>
+    }
+}

@@ -1,0 +1,72 @@
+//! Accounts, roles and sessions: guests, learners, instructors, admins.
+
+pub mod csrf;
+pub mod guard;
+pub mod password;
+pub mod routes;
+pub mod service;
+pub mod throttle;
+pub mod ui;
+
+use axum::{
+    extract::{Request, State},
+    http::{header, Method},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tower_sessions::{cookie::SameSite, Expiry, Session, SessionManagerLayer};
+
+use crate::{config::Config, db::sessions::DbSessionStore, db::Db, state::AppState};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "drydock_session";
+
+/// Server-side sessions: `HttpOnly`, `SameSite=Lax`, `Secure` behind HTTPS,
+/// ending after the configured time without activity.
+pub fn session_layer(db: &Db, config: &Config) -> SessionManagerLayer<DbSessionStore> {
+    let idle = i64::try_from(config.auth.session_idle_minutes).unwrap_or(i64::MAX / 120);
+    SessionManagerLayer::new(DbSessionStore::new(db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(idle)))
+}
+
+/// Whether a request is a page view by a browser (not an asset, probe or API call).
+fn is_page_view(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == Method::GET
+        && !path.starts_with("/api/")
+        && !path.starts_with("/pkg/")
+        && !matches!(path, "/healthz" | "/readyz")
+        && !path.rsplit('/').next().unwrap_or("").contains('.')
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Gives a first-time visitor a guest identity, so self-study works without
+/// signing up and nothing they do is lost when they register later.
+pub async fn ensure_identity(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if is_page_view(&req) {
+        if let Some(session) = req.extensions().get::<Session>().cloned() {
+            let result = async {
+                if guard::session_user(&state.db, &session).await?.is_none() {
+                    let guest = service::create_guest(&state).await?;
+                    session.insert(guard::USER_ID_KEY, guest.id).await?;
+                    tracing::debug!(user_id = guest.id, "new guest identity");
+                }
+                Ok::<_, crate::error::Error>(())
+            }
+            .await;
+            if let Err(err) = result {
+                return err.into_response();
+            }
+        }
+    }
+    next.run(req).await
+}

@@ -1,0 +1,139 @@
+//! The accounts side of the UI's server functions (`drydock_app::api`).
+
+use axum::http::request::Parts;
+use drydock_app::api::{ssr::Backend, Account, Me};
+
+use super::{
+    guard::{session_of, Admin, ClientIp, Member},
+    service::{self, Registration},
+};
+use crate::{
+    db::users::{Role, User},
+    error::Error,
+    state::AppState,
+};
+
+/// Serves the UI's server functions from the application state.
+pub struct UiBackend {
+    pub state: AppState,
+}
+
+fn me(user: &User) -> Me {
+    Me {
+        id: user.id,
+        username: user.username.clone(),
+        role: user.role.to_string(),
+        created_at: user.created_at,
+    }
+}
+
+fn account(user: &User) -> Account {
+    Account {
+        id: user.id,
+        username: user.username.clone(),
+        role: user.role.to_string(),
+    }
+}
+
+fn message(err: Error) -> String {
+    if err.status_and_code().0.is_server_error() {
+        tracing::error!(error = %err, "server function failed");
+    }
+    err.user_message()
+}
+
+#[async_trait::async_trait]
+impl Backend for UiBackend {
+    async fn me(&self, req: &Parts) -> Result<Option<Me>, String> {
+        let session = session_of(req).map_err(message)?;
+        let user = super::guard::session_user(&self.state.db, &session)
+            .await
+            .map_err(message)?;
+        Ok(user.as_ref().map(me))
+    }
+
+    async fn register(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+        email: Option<String>,
+    ) -> Result<Me, String> {
+        let session = session_of(req).map_err(message)?;
+        let ClientIp(ip) = ClientIp::of(req);
+        let user = service::register(
+            &self.state,
+            &session,
+            &ip,
+            Registration {
+                username,
+                password,
+                email,
+            },
+        )
+        .await
+        .map_err(message)?;
+        Ok(me(&user))
+    }
+
+    async fn login(&self, req: &Parts, username: String, password: String) -> Result<Me, String> {
+        let session = session_of(req).map_err(message)?;
+        let ClientIp(ip) = ClientIp::of(req);
+        let user = service::login(&self.state, &session, &ip, &username, &password)
+            .await
+            .map_err(message)?;
+        Ok(me(&user))
+    }
+
+    async fn logout(&self, req: &Parts) -> Result<(), String> {
+        let session = session_of(req).map_err(message)?;
+        let ClientIp(ip) = ClientIp::of(req);
+        service::logout(&self.state, &session, &ip)
+            .await
+            .map_err(message)
+    }
+
+    async fn change_password(
+        &self,
+        req: &Parts,
+        current: String,
+        new: String,
+    ) -> Result<(), String> {
+        let member = Member::from_parts(req, &self.state.db)
+            .await
+            .map_err(message)?;
+        let ClientIp(ip) = ClientIp::of(req);
+        service::change_password(
+            &self.state,
+            &member.session,
+            &member.user,
+            &ip,
+            &current,
+            &new,
+        )
+        .await
+        .map_err(message)
+    }
+
+    async fn list_accounts(&self, req: &Parts) -> Result<Vec<Account>, String> {
+        Admin::from_parts(req, &self.state.db)
+            .await
+            .map_err(message)?;
+        let all = crate::db::users::list_registered(&self.state.db)
+            .await
+            .map_err(message)?;
+        Ok(all.iter().map(account).collect())
+    }
+
+    async fn set_role(&self, req: &Parts, user_id: i64, role: String) -> Result<Account, String> {
+        let admin = Admin::from_parts(req, &self.state.db)
+            .await
+            .map_err(message)?;
+        let ClientIp(ip) = ClientIp::of(req);
+        let role: Role = role.parse().map_err(message)?;
+        let user = service::change_role(&self.state, &admin.user, &ip, user_id, role)
+            .await
+            .map_err(message)?;
+        Ok(account(&user))
+    }
+}

@@ -1,0 +1,79 @@
+//! The `audit_events` table: security-relevant events, newest first.
+
+use serde::Serialize;
+
+use super::{now_ms, Db};
+use crate::error::Result;
+
+/// Kinds of security events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    Registered,
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    Logout,
+    PasswordChanged,
+    RoleChanged,
+    UserCreated,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Registered => "registered",
+            AuditEvent::LoginSucceeded => "login_ok",
+            AuditEvent::LoginFailed => "login_failed",
+            AuditEvent::LoginThrottled => "login_throttled",
+            AuditEvent::Logout => "logout",
+            AuditEvent::PasswordChanged => "password_changed",
+            AuditEvent::RoleChanged => "role_changed",
+            AuditEvent::UserCreated => "user_created",
+        }
+    }
+}
+
+/// One stored event.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub event: String,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// Appends an event.
+pub async fn record(
+    db: &Db,
+    event: AuditEvent,
+    user_id: Option<i64>,
+    username: Option<&str>,
+    ip: Option<&str>,
+    detail: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, user_id, username, event, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .bind(username)
+    .bind(event.as_str())
+    .bind(ip)
+    .bind(detail)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The most recent events, newest first.
+pub async fn recent(db: &Db, limit: i64) -> Result<Vec<AuditRecord>> {
+    Ok(sqlx::query_as(
+        "SELECT id, at, user_id, username, event, ip, detail FROM audit_events ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
