@@ -1,7 +1,9 @@
+#![recursion_limit = "256"]
 //! Drydock's user interface: the HTML shell, the router and the pages.
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod api_lessons;
 pub mod components;
 pub mod pages;
 pub mod session;
@@ -10,12 +12,13 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    StaticSegment,
+    ParamSegment, StaticSegment,
 };
 
 use pages::{
-    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, login::LoginPage,
-    not_found::NotFound, profile::ProfilePage, register::RegisterPage,
+    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, lesson::LessonPage,
+    lessons::LessonsPage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
+    register::RegisterPage, search::SearchPage,
 };
 use session::SessionContext;
 
@@ -29,6 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="stylesheet" href="/pkg/drydock.css"/>
+                <link rel="stylesheet" href="/highlight.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -70,15 +74,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("register") view=RegisterPage/>
                     <Route path=StaticSegment("profile") view=ProfilePage/>
                     <Route path=(StaticSegment("admin"), StaticSegment("users")) view=AdminUsersPage/>
-                    <Route
-                        path=StaticSegment("lessons")
-                        view=|| view! {
-                            <ComingSoon
-                                title="Lessons"
-                                what="Two tracks of hands-on lessons — Docker fundamentals and Docker security — written in Markdown, with quizzes and progress tracking."
-                            />
-                        }
-                    />
+                    <Route path=StaticSegment("lessons") view=LessonsPage/>
+                    <Route path=(StaticSegment("lessons"), StaticSegment("search")) view=SearchPage/>
+                    <Route path=(StaticSegment("lessons"), ParamSegment("track"), ParamSegment("slug")) view=LessonPage/>
                     <Route
                         path=StaticSegment("labs")
                         view=|| view! {

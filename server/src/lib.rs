@@ -5,10 +5,12 @@
 
 pub mod accounts;
 pub mod config;
+pub mod content;
 pub mod db;
 pub mod error;
 pub mod health;
 pub mod labs;
+pub mod lessons;
 pub mod state;
 pub mod telemetry;
 
@@ -53,6 +55,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await?;
         let mut leptos_options = leptos_options(&config);
         leptos_options.site_addr = listener.local_addr()?;
+        let content = content::load::load(&config.content_dir).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the content has {} problem(s):\n{}",
+                list.len(),
+                list.join("\n")
+            )
+        })?;
         let throttles = Arc::new(AuthThrottles::from_settings(&config.auth));
         let state = AppState {
             config: Arc::new(config),
@@ -60,6 +70,7 @@ impl Application {
             engine: Arc::new(engine),
             leptos_options,
             throttles,
+            content: Arc::new(content),
         };
         // Expired sessions are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
@@ -126,14 +137,22 @@ pub fn router(state: AppState) -> Router {
     let backend: Arc<dyn drydock_app::api::ssr::Backend> = Arc::new(accounts::ui::UiBackend {
         state: state.clone(),
     });
+    let lessons_backend: Arc<dyn drydock_app::api_lessons::ssr::LessonsBackend> =
+        Arc::new(lessons::ui::LessonsUi {
+            state: state.clone(),
+        });
     let session_layer = accounts::session_layer(&state.db, &state.config);
     Router::new()
         .merge(health::router())
         .merge(accounts::routes::router())
+        .merge(lessons::routes::router())
         .leptos_routes_with_context(
             &state,
             routes,
-            move || leptos::prelude::provide_context(backend.clone()),
+            move || {
+                leptos::prelude::provide_context(backend.clone());
+                leptos::prelude::provide_context(lessons_backend.clone());
+            },
             move || drydock_app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(drydock_app::shell))

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Lessons and other content under content/.
+    Content {
+        #[command(subcommand)]
+        command: ContentCommand,
+    },
     /// User accounts.
     User {
         #[command(subcommand)]
@@ -57,6 +62,16 @@ enum ImagesCommand {
     Build {
         /// Image directory names; all when empty.
         names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContentCommand {
+    /// Validate every content file; prints `file:line: message` per problem
+    /// and exits non-zero when there is any.
+    Check {
+        /// Content directory (default: the configured one, `content/`).
+        dir: Option<PathBuf>,
     },
 }
 
@@ -89,6 +104,9 @@ async fn main() -> ExitCode {
         Command::Images {
             command: ImagesCommand::Build { names },
         } => build_images(config, names).await,
+        Command::Content {
+            command: ContentCommand::Check { dir },
+        } => check_content(&dir.unwrap_or(config.content_dir)),
         Command::User {
             command: UserCommand::Create { username, role },
         } => create_user(config, &username, &role).await,
@@ -147,6 +165,28 @@ async fn build_images(config: Config, names: Vec<String>) -> anyhow::Result<()> 
         );
     }
     Ok(())
+}
+
+fn check_content(dir: &std::path::Path) -> anyhow::Result<()> {
+    match drydock::content::load::load(dir) {
+        Ok(catalog) => {
+            let questions: usize = catalog.lessons.iter().map(|l| l.quiz.len()).sum();
+            println!(
+                "{}: {} tracks, {} lessons, {} quiz questions — no problems",
+                dir.display(),
+                catalog.tracks.len(),
+                catalog.lessons.len(),
+                questions
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            anyhow::bail!("{} problem(s) in {}", problems.len(), dir.display())
+        }
+    }
 }
 
 async fn create_user(config: Config, username: &str, role: &str) -> anyhow::Result<()> {

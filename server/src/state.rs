@@ -5,7 +5,10 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{accounts::throttle::AuthThrottles, config::Config, db::Db, labs::engine::Engine};
+use crate::{
+    accounts::throttle::AuthThrottles, config::Config, content::Catalog, db::Db,
+    labs::engine::Engine,
+};
 
 /// Shared application state; cloning it is cheap.
 #[derive(Clone, FromRef)]
@@ -15,4 +18,6 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub leptos_options: LeptosOptions,
     pub throttles: Arc<AuthThrottles>,
+    /// Lessons and quizzes, loaded and rendered at start-up.
+    pub content: Arc<Catalog>,
 }

@@ -3,7 +3,10 @@
 pub mod admin_users;
 pub mod coming_soon;
 pub mod home;
+pub mod lesson;
+pub mod lessons;
 pub mod login;
 pub mod not_found;
 pub mod profile;
 pub mod register;
+pub mod search;

@@ -209,22 +209,34 @@ pub async fn list_registered(db: &Db) -> Result<Vec<User>> {
     rows.into_iter().map(User::try_from).collect()
 }
 
-/// Tables whose rows belong to a user through a `user_id` column; when a
-/// guest logs into an existing account, their rows move to that account.
-/// Each issue that adds such a table adds it here.
-const GUEST_OWNED_TABLES: &[&str] = &[];
+/// Tables whose rows belong to a user through a `user_id` column, with their
+/// other columns; when a guest logs into an existing account, their rows
+/// move to that account (where the account already has the same row, the
+/// account's row wins). Every table that records a user's work is listed here.
+const GUEST_OWNED_TABLES: &[(&str, &str)] = &[
+    ("lesson_progress", "lesson, completed_at"),
+    (
+        "quiz_answers",
+        "lesson, question, choices, correct, answered_at",
+    ),
+];
 
 /// Moves everything a guest owns to `user_id` and deletes the guest row.
 pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()> {
     let mut tx = db.pool().begin().await?;
-    for table in GUEST_OWNED_TABLES {
+    for (table, columns) in GUEST_OWNED_TABLES {
         sqlx::query(&format!(
-            "UPDATE {table} SET user_id = $1 WHERE user_id = $2"
+            "INSERT INTO {table} (user_id, {columns}) SELECT $1, {columns} FROM {table} WHERE user_id = $2 \
+             ON CONFLICT DO NOTHING"
         ))
         .bind(user_id)
         .bind(guest_id)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(guest_id)
+            .execute(&mut *tx)
+            .await?;
     }
     sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'guest'")
         .bind(guest_id)

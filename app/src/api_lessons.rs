@@ -1,0 +1,210 @@
+//! Lessons, quizzes and progress as the UI (and the JSON API) see them.
+//! Quiz questions carry no answers until the learner has answered.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The catalog: tracks and their lessons, with the caller's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogView {
+    pub tracks: Vec<TrackView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackView {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub lessons: Vec<LessonSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonSummary {
+    pub track: String,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub minutes: u32,
+    pub completed: bool,
+}
+
+/// One lesson page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonView {
+    pub track: String,
+    pub track_title: String,
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub minutes: u32,
+    pub objectives: Vec<String>,
+    /// Sanitised, pre-rendered HTML of the body.
+    pub html: String,
+    pub toc: Vec<TocItem>,
+    pub quiz: Vec<QuestionView>,
+    pub prev: Option<LessonLink>,
+    pub next: Option<LessonLink>,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TocItem {
+    pub level: u8,
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LessonLink {
+    pub track: String,
+    pub slug: String,
+    pub title: String,
+}
+
+/// A question without its answers; `answered` holds the learner's earlier result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionView {
+    pub id: String,
+    /// `single` or `multiple`.
+    pub kind: String,
+    pub prompt: String,
+    pub choices: Vec<String>,
+    pub answered: Option<AnswerResult>,
+}
+
+/// The verdict on an answer, with the explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerResult {
+    pub chosen: Vec<usize>,
+    pub correct: bool,
+    pub correct_choices: Vec<usize>,
+    pub explanation: String,
+}
+
+/// A search hit: the section of a lesson that matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    pub track: String,
+    pub slug: String,
+    pub lesson_title: String,
+    pub anchor: Option<String>,
+    pub heading: String,
+    pub snippet: String,
+}
+
+/// Progress across all tracks, for the profile page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressView {
+    pub tracks: Vec<TrackProgress>,
+    pub quiz_correct: i64,
+    pub quiz_answered: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackProgress {
+    pub id: String,
+    pub title: String,
+    pub done: usize,
+    pub total: usize,
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The server's side of the lessons contract.
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[async_trait::async_trait]
+    pub trait LessonsBackend: Send + Sync + 'static {
+        async fn catalog(&self, req: &http::request::Parts) -> Result<CatalogView, String>;
+        async fn lesson(
+            &self,
+            req: &http::request::Parts,
+            track: &str,
+            slug: &str,
+        ) -> Result<Option<LessonView>, String>;
+        async fn answer(
+            &self,
+            req: &http::request::Parts,
+            track: &str,
+            slug: &str,
+            question: &str,
+            choices: Vec<usize>,
+        ) -> Result<AnswerResult, String>;
+        async fn set_complete(
+            &self,
+            req: &http::request::Parts,
+            track: &str,
+            slug: &str,
+            complete: bool,
+        ) -> Result<bool, String>;
+        async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String>;
+        async fn progress(&self, req: &http::request::Parts) -> Result<ProgressView, String>;
+    }
+
+    pub fn context() -> Result<(Arc<dyn LessonsBackend>, http::request::Parts), ServerFnError> {
+        let backend = use_context::<Arc<dyn LessonsBackend>>()
+            .ok_or_else(|| ServerFnError::new("the server did not provide its lessons backend"))?;
+        let parts = use_context::<http::request::Parts>()
+            .ok_or_else(|| ServerFnError::new("no request in context"))?;
+        Ok((backend, parts))
+    }
+}
+
+/// Tracks and lessons with the caller's progress.
+#[server]
+pub async fn get_catalog() -> Result<CatalogView, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.catalog(&req).await.map_err(ServerFnError::new)
+}
+
+/// One lesson; `None` when there is no such lesson.
+#[server]
+pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView>, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.lesson(&req, &track, &slug)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Checks an answer on the server and returns the verdict and explanation.
+#[server]
+pub async fn answer_question(
+    track: String,
+    slug: String,
+    question: String,
+    choices: Vec<usize>,
+) -> Result<AnswerResult, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.answer(&req, &track, &slug, &question, choices)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Marks a lesson complete (or not); returns the new state.
+#[server]
+pub async fn set_lesson_complete(
+    track: String,
+    slug: String,
+    complete: bool,
+) -> Result<bool, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.set_complete(&req, &track, &slug, complete)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Sections of lessons matching a query.
+#[server]
+pub async fn search_lessons(query: String) -> Result<Vec<SearchResult>, ServerFnError> {
+    let (b, _) = ssr::context()?;
+    b.search(&query).await.map_err(ServerFnError::new)
+}
+
+/// The caller's progress across tracks.
+#[server]
+pub async fn get_progress() -> Result<ProgressView, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.progress(&req).await.map_err(ServerFnError::new)
+}

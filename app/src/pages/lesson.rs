@@ -1,0 +1,252 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_params_map};
+
+use crate::{
+    api::error_text,
+    api_lessons::{
+        answer_question, get_lesson, set_lesson_complete, AnswerResult, LessonView, QuestionView,
+    },
+    pages::not_found::NotFound,
+};
+
+/// One lesson: contents sidebar, body, quiz, completion, previous/next.
+#[component]
+pub fn LessonPage() -> impl IntoView {
+    let params = use_params_map();
+    let key = move || {
+        params.with(|p| {
+            (
+                p.get("track").unwrap_or_default(),
+                p.get("slug").unwrap_or_default(),
+            )
+        })
+    };
+    let lesson = Resource::new(key, |(track, slug)| get_lesson(track, slug));
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading the lesson…"</p> }>
+            {move || lesson.get().map(|result| match result {
+                Ok(Some(l)) => view! { <Lesson lesson=l/> }.into_any(),
+                Ok(None) => view! { <NotFound/> }.into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Lesson(lesson: LessonView) -> impl IntoView {
+    let LessonView {
+        track,
+        track_title,
+        slug,
+        title,
+        summary,
+        minutes,
+        objectives,
+        html,
+        toc,
+        quiz,
+        prev,
+        next,
+        completed,
+    } = lesson;
+    let toc_view = toc
+        .into_iter()
+        .map(|t| view! { <li class=format!("toc-{}", t.level)><a href=format!("#{}", t.id)>{t.text}</a></li> })
+        .collect_view();
+    let questions = quiz.len();
+    view! {
+        <Title text=format!("{title} · Drydock")/>
+        <div class="lesson-layout">
+            <nav class="toc" aria-label="On this page">
+                <details open>
+                    <summary>"On this page"</summary>
+                    <ol>
+                        {toc_view}
+                        {(questions > 0).then(|| view! { <li class="toc-2"><a href="#quiz">"Quiz"</a></li> })}
+                    </ol>
+                </details>
+            </nav>
+            <article class="lesson">
+                <p class="breadcrumb"><A href="/lessons">"Lessons"</A> " › " {track_title}</p>
+                <h1>{title}</h1>
+                <p class="lead">{summary}</p>
+                <p class="muted">{format!("About {minutes} minutes")}</p>
+                <section class="objectives card">
+                    <h2 class="objectives-title">"You will be able to"</h2>
+                    <ul>{objectives.into_iter().map(|o| view! { <li>{o}</li> }).collect_view()}</ul>
+                </section>
+                <div class="lesson-body" on:click=copy_code inner_html=html></div>
+                {(questions > 0).then(|| view! {
+                    <section class="quiz" id="quiz" aria-labelledby="quiz-title">
+                        <h2 id="quiz-title">"Quiz"</h2>
+                        <p class="muted">"Answers are checked on the server; each shows an explanation."</p>
+                        {quiz.into_iter().enumerate().map(|(n, q)| view! {
+                            <Question track=track.clone() slug=slug.clone() number=n + 1 question=q/>
+                        }).collect_view()}
+                    </section>
+                })}
+                <CompleteButton track=track.clone() slug=slug.clone() completed/>
+                <nav class="prev-next" aria-label="Lesson navigation">
+                    {prev.map(|p| view! { <A href=format!("/lessons/{}/{}", p.track, p.slug) attr:class="prev">{format!("← {}", p.title)}</A> })}
+                    {next.map(|n| view! { <A href=format!("/lessons/{}/{}", n.track, n.slug) attr:class="next">{format!("{} →", n.title)}</A> })}
+                </nav>
+            </article>
+        </div>
+    }
+}
+
+/// Copies a code block when its Copy button is pressed (event delegation,
+/// since the lesson body is pre-rendered HTML).
+fn copy_code(ev: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(button) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|el| el.closest("button.copy-code").ok().flatten())
+        else {
+            return;
+        };
+        let code = button
+            .closest(".code-block")
+            .ok()
+            .flatten()
+            .and_then(|block| block.query_selector("code").ok().flatten())
+            .and_then(|code| code.text_content())
+            .unwrap_or_default();
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&code);
+            button.set_text_content(Some("Copied"));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
+#[component]
+fn Question(track: String, slug: String, number: usize, question: QuestionView) -> impl IntoView {
+    let QuestionView {
+        id,
+        kind,
+        prompt,
+        choices,
+        answered,
+    } = question;
+    let multiple = kind == "multiple";
+    let chosen = RwSignal::new(
+        answered
+            .as_ref()
+            .map(|a| a.chosen.clone())
+            .unwrap_or_default(),
+    );
+    let result: RwSignal<Option<AnswerResult>> = RwSignal::new(answered);
+    let error = RwSignal::new(String::new());
+    let qid = id.clone();
+    let check = Action::new(move |choices: &Vec<usize>| {
+        let (track, slug, qid, choices) =
+            (track.clone(), slug.clone(), qid.clone(), choices.clone());
+        async move { answer_question(track, slug, qid, choices).await }
+    });
+    Effect::new(move |_| match check.value().get() {
+        Some(Ok(r)) => {
+            result.set(Some(r));
+            error.set(String::new());
+        }
+        Some(Err(e)) => error.set(error_text(&e)),
+        None => {}
+    });
+    let name = format!("q-{id}");
+    view! {
+        <form
+            class="question card"
+            data-question=id.clone()
+            on:submit=move |ev| {
+                ev.prevent_default();
+                check.dispatch(chosen.get());
+            }
+        >
+            <fieldset>
+                <legend>
+                    <span class="q-number">{format!("{number}. ")}</span>
+                    {prompt}
+                    <span class="muted q-kind">{if multiple { " (choose all that apply)" } else { " (choose one)" }}</span>
+                </legend>
+                {choices.into_iter().enumerate().map(|(i, text)| {
+                    let name = name.clone();
+                    let verdict = move || result.with(|r| r.as_ref().map(|r| {
+                        let right = r.correct_choices.contains(&i);
+                        let picked = r.chosen.contains(&i);
+                        match (right, picked) {
+                            (true, _) => "choice right",
+                            (false, true) => "choice wrong",
+                            _ => "choice",
+                        }
+                    }).unwrap_or("choice"));
+                    view! {
+                        <label class=verdict data-choice=i>
+                            <input
+                                type=if multiple { "checkbox" } else { "radio" }
+                                name=name
+                                value=i.to_string()
+                                prop:checked=move || chosen.with(|c| c.contains(&i))
+                                on:change=move |_| chosen.update(|c| {
+                                    if multiple {
+                                        if let Some(pos) = c.iter().position(|x| *x == i) { c.remove(pos); } else { c.push(i); }
+                                    } else {
+                                        *c = vec![i];
+                                    }
+                                })
+                            />
+                            <span>{text}</span>
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+            <button type="submit" disabled=move || check.pending().get() || chosen.with(Vec::is_empty)>
+                {move || if check.pending().get() { "Checking…" } else if result.with(Option::is_some) { "Check again" } else { "Check answer" }}
+            </button>
+            <p class="form-error" role="alert">{move || error.get()}</p>
+            <div class="explanation" aria-live="polite">
+                {move || result.get().map(|r| view! {
+                    <p class=if r.correct { "verdict right" } else { "verdict wrong" }>
+                        {if r.correct { "Correct." } else { "Not quite." }}
+                    </p>
+                    <p>{r.explanation}</p>
+                })}
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn CompleteButton(track: String, slug: String, completed: bool) -> impl IntoView {
+    let done = RwSignal::new(completed);
+    let toggle = Action::new(move |want: &bool| {
+        let (track, slug, want) = (track.clone(), slug.clone(), *want);
+        async move { set_lesson_complete(track, slug, want).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(state)) = toggle.value().get() {
+            done.set(state);
+        }
+    });
+    view! {
+        <div class="complete-row">
+            <button
+                type="button"
+                class=move || if done.get() { "complete done" } else { "complete primary" }
+                aria-pressed=move || done.get().to_string()
+                disabled=move || toggle.pending().get()
+                on:click=move |_| { toggle.dispatch(!done.get_untracked()); }
+            >
+                {move || if done.get() { "✓ Completed — mark as not done" } else { "Mark lesson complete" }}
+            </button>
+            <p class="form-error" role="alert">
+                {move || match toggle.value().get() { Some(Err(e)) => error_text(&e), _ => String::new() }}
+            </p>
+        </div>
+    }
+}

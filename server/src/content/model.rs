@@ -1,0 +1,143 @@
+//! What content is made of, once loaded and rendered.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A problem in a content file, reported as `file:line: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// `tracks.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracksFile {
+    pub tracks: Vec<TrackDef>,
+}
+
+/// One track as authors describe it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackDef {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+}
+
+/// A lesson's front matter.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontMatter {
+    pub title: String,
+    pub summary: String,
+    pub minutes: u32,
+    pub order: u32,
+    pub objectives: Vec<String>,
+    #[serde(default)]
+    pub lab: Option<String>,
+    #[serde(default)]
+    pub exercises: Vec<String>,
+}
+
+/// An entry of a lesson's table of contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TocEntry {
+    pub level: u8,
+    pub id: String,
+    pub text: String,
+}
+
+/// A heading and the plain text under it, for search.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub anchor: Option<String>,
+    pub heading: String,
+    pub text: String,
+}
+
+/// Single or multiple correct answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuizKind {
+    Single,
+    Multiple,
+}
+
+/// `NN-slug.quiz.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuizFile {
+    #[serde(default)]
+    pub questions: Vec<Question>,
+}
+
+/// One quiz question, answers included (server side only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub id: String,
+    pub kind: QuizKind,
+    pub prompt: String,
+    pub explanation: String,
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+}
+
+/// One possible answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    pub text: String,
+    pub correct: bool,
+}
+
+impl Question {
+    /// Indexes of the correct choices.
+    pub fn correct_choices(&self) -> Vec<usize> {
+        self.choices
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.correct)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// A loaded, rendered lesson.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    pub track: String,
+    pub slug: String,
+    pub meta: FrontMatter,
+    /// Sanitised HTML of the body.
+    pub html: String,
+    pub toc: Vec<TocEntry>,
+    pub sections: Vec<Section>,
+    pub quiz: Vec<Question>,
+    pub file: PathBuf,
+}
+
+impl Lesson {
+    /// `track/slug`, the lesson's key in URLs and in the database.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.track, self.slug)
+    }
+}
+
+/// A track with its lessons in order.
+#[derive(Debug, Clone)]
+pub struct Track {
+    pub def: TrackDef,
+    /// Indexes into `Catalog::lessons`.
+    pub lessons: Vec<usize>,
+}

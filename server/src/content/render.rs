@@ -1,0 +1,342 @@
+//! Markdown to safe HTML, once per lesson at load time.
+//!
+//! On top of CommonMark: tables, footnotes, task lists, GitHub callouts,
+//! heading anchors with a table of contents, server-side highlighting and
+//! runnable `sh run` blocks. Raw HTML from the source is never passed
+//! through (it is shown as text and reported), and links may only use
+//! safe schemes.
+
+use std::collections::HashMap;
+
+use pulldown_cmark::{
+    BlockQuoteKind, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd,
+};
+
+use super::{
+    highlight::{escape, highlight},
+    model::{Section, TocEntry},
+};
+
+/// What rendering one Markdown body produced.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub html: String,
+    pub toc: Vec<TocEntry>,
+    pub sections: Vec<Section>,
+    /// Site-internal link targets with the byte offset they appear at.
+    pub links: Vec<(usize, String)>,
+    /// Image sources with their offsets.
+    pub images: Vec<(usize, String)>,
+    /// Problems found while rendering, with offsets.
+    pub problems: Vec<(usize, String)>,
+    /// How many runnable code blocks there are.
+    pub runnable: usize,
+}
+
+/// The anchor id of a heading: lowercase letters and digits, words joined by `-`.
+pub fn slugify(text: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c);
+        } else if c.is_whitespace() || c == '-' {
+            dash = true;
+        }
+    }
+    if out.is_empty() {
+        "section".into()
+    } else {
+        out
+    }
+}
+
+/// Whether a link target is allowed: http(s), mailto, site paths, anchors, relative.
+fn safe_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    match lower.split_once(':') {
+        Some((scheme, _))
+            if !scheme.contains('/') && !scheme.contains('#') && !scheme.contains('?') =>
+        {
+            matches!(scheme, "http" | "https" | "mailto")
+        }
+        _ => true,
+    }
+}
+
+fn callout(kind: BlockQuoteKind) -> (&'static str, &'static str) {
+    match kind {
+        BlockQuoteKind::Note => ("note", "Note"),
+        BlockQuoteKind::Tip => ("tip", "Tip"),
+        BlockQuoteKind::Important => ("important", "Important"),
+        BlockQuoteKind::Warning => ("warning", "Warning"),
+        BlockQuoteKind::Caution => ("caution", "Caution"),
+    }
+}
+
+/// Renders a lesson body.
+pub fn render(markdown: &str) -> Rendered {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_GFM;
+    let mut out = Rendered::default();
+    let mut events: Vec<Event> = Vec::new();
+    let mut used_ids: HashMap<String, usize> = HashMap::new();
+
+    // Heading being collected: (level, start index in `events`, text).
+    let mut heading: Option<(HeadingLevel, usize, String)> = None;
+    // Code block being collected: (info string, code, offset).
+    let mut code: Option<(String, String, usize)> = None;
+    let mut section = Section {
+        anchor: None,
+        heading: String::new(),
+        text: String::new(),
+    };
+
+    for (event, range) in Parser::new_ext(markdown, options).into_offset_iter() {
+        if let Some((_, _, ref mut text)) = heading {
+            match &event {
+                Event::Text(t) | Event::Code(t) => text.push_str(t),
+                _ => {}
+            }
+        }
+        if let Some((_, ref mut body, _)) = code {
+            match event {
+                Event::Text(t) => {
+                    body.push_str(&t);
+                    continue;
+                }
+                Event::End(TagEnd::CodeBlock) => {}
+                _ => continue,
+            }
+        }
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some((level, events.len(), String::new()));
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                let (_, start, text) =
+                    heading
+                        .take()
+                        .unwrap_or((level, events.len(), String::new()));
+                let base = slugify(&text);
+                let n = used_ids.entry(base.clone()).or_insert(0);
+                *n += 1;
+                let id = if *n == 1 { base } else { format!("{base}-{n}") };
+                let inner = events.split_off(start);
+                let lvl = level as u8;
+                if matches!(level, HeadingLevel::H1) {
+                    out.problems.push((
+                        range.start,
+                        "use ## and ### headings: the title comes from the front matter".into(),
+                    ));
+                }
+                if matches!(level, HeadingLevel::H2 | HeadingLevel::H3) {
+                    out.toc.push(TocEntry {
+                        level: lvl,
+                        id: id.clone(),
+                        text: text.clone(),
+                    });
+                }
+                out.sections.push(std::mem::replace(
+                    &mut section,
+                    Section {
+                        anchor: Some(id.clone()),
+                        heading: text,
+                        text: String::new(),
+                    },
+                ));
+                events.push(Event::Html(CowStr::from(format!("<h{lvl} id=\"{id}\">"))));
+                events.extend(inner);
+                events.push(Event::Html(CowStr::from(format!(
+                    "<a class=\"anchor\" href=\"#{id}\" aria-label=\"Link to this section\">#</a></h{lvl}>"
+                ))));
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((info, String::new(), range.start));
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                let (info, body, _offset) = code.take().unwrap_or_default();
+                let mut words = info.split_whitespace();
+                let lang = words.next().unwrap_or("").to_ascii_lowercase();
+                let runnable = words.any(|w| w == "run");
+                section.text.push_str(&body);
+                section.text.push('\n');
+                let highlighted = highlight(&body, &lang);
+                let lang_attr = escape(&lang);
+                let html = if runnable {
+                    out.runnable += 1;
+                    format!(
+                        "<div class=\"code-block runnable\" data-lang=\"{lang_attr}\" data-command=\"{cmd}\">\
+                         <div class=\"code-bar\"><span class=\"code-label\">Runs in your lab</span>\
+                         <button type=\"button\" class=\"copy-code\">Copy</button></div>\
+                         <pre class=\"code\"><code>{highlighted}</code></pre></div>",
+                        cmd = escape(body.trim_end())
+                    )
+                } else {
+                    format!(
+                        "<div class=\"code-block\" data-lang=\"{lang_attr}\">\
+                         <div class=\"code-bar\"><span class=\"code-label\">{lang_attr}</span>\
+                         <button type=\"button\" class=\"copy-code\">Copy</button></div>\
+                         <pre class=\"code\"><code>{highlighted}</code></pre></div>"
+                    )
+                };
+                events.push(Event::Html(CowStr::from(html)));
+            }
+            Event::Start(Tag::BlockQuote(Some(kind))) => {
+                let (class, title) = callout(kind);
+                events.push(Event::Html(CowStr::from(format!(
+                    "<div class=\"callout callout-{class}\" role=\"note\"><p class=\"callout-title\">{title}</p>"
+                ))));
+            }
+            Event::End(TagEnd::BlockQuote(Some(_))) => {
+                events.push(Event::Html(CowStr::from("</div>")))
+            }
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                let dest = if safe_url(&dest_url) {
+                    if dest_url.starts_with('/') {
+                        out.links.push((range.start, dest_url.to_string()));
+                    }
+                    dest_url
+                } else {
+                    out.problems.push((
+                        range.start,
+                        format!(
+                            "link target {:?} uses a scheme that is not allowed",
+                            dest_url.as_ref()
+                        ),
+                    ));
+                    CowStr::from("#")
+                };
+                events.push(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url: dest,
+                    title,
+                    id,
+                }));
+            }
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                let dest = if safe_url(&dest_url) {
+                    out.images.push((range.start, dest_url.to_string()));
+                    dest_url
+                } else {
+                    out.problems.push((
+                        range.start,
+                        format!("image source {:?} is not allowed", dest_url.as_ref()),
+                    ));
+                    CowStr::from("")
+                };
+                events.push(Event::Start(Tag::Image {
+                    link_type,
+                    dest_url: dest,
+                    title,
+                    id,
+                }));
+            }
+            Event::Html(raw) | Event::InlineHtml(raw) => {
+                out.problems.push((
+                    range.start,
+                    "raw HTML is not allowed in lessons; it is shown as text".into(),
+                ));
+                events.push(Event::Text(raw));
+            }
+            Event::Text(ref t) | Event::Code(ref t) => {
+                if heading.is_none() {
+                    section.text.push_str(t);
+                    section.text.push(' ');
+                }
+                events.push(event);
+            }
+            other => events.push(other),
+        }
+    }
+    out.sections.push(section);
+    out.sections
+        .retain(|s| !s.text.trim().is_empty() || !s.heading.is_empty());
+    pulldown_cmark::html::push_html(&mut out.html, events.into_iter());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_get_unique_anchors_and_a_toc() {
+        let r =
+            render("## Why it matters\n\ntext\n\n### Why it matters\n\n## Flags: `--cap-drop`!\n");
+        let ids: Vec<&str> = r.toc.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["why-it-matters", "why-it-matters-2", "flags-cap-drop"]
+        );
+        assert!(r.html.contains(
+            "<h2 id=\"why-it-matters\">Why it matters<a class=\"anchor\" href=\"#why-it-matters\""
+        ));
+        assert_eq!(r.toc[2].text, "Flags: --cap-drop!");
+        assert_eq!(r.toc[1].level, 3);
+    }
+
+    #[test]
+    fn tables_footnotes_task_lists_and_callouts_render() {
+        let r = render(
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\nSee this[^n].\n\n[^n]: The note.\n\n- [x] done\n- [ ] todo\n\n> [!WARNING]\n> Careful.\n",
+        );
+        assert!(r.html.contains("<table>"), "{}", r.html);
+        assert!(r.html.contains("footnote-definition"), "{}", r.html);
+        assert!(r.html.contains("type=\"checkbox\""), "{}", r.html);
+        assert!(r.html.contains("<div class=\"callout callout-warning\" role=\"note\"><p class=\"callout-title\">Warning</p>"), "{}", r.html);
+        assert!(!r.html.contains("[!WARNING]"));
+    }
+
+    #[test]
+    fn code_is_highlighted_and_runnable_blocks_are_marked() {
+        let r = render("```sh run\nid -u\n```\n\n```dockerfile\nFROM scratch\n```\n");
+        assert_eq!(r.runnable, 1);
+        assert!(r.html.contains("class=\"code-block runnable\""));
+        assert!(r.html.contains("data-command=\"id -u\""));
+        assert!(r.html.contains("hl-"), "{}", r.html);
+    }
+
+    #[test]
+    fn raw_html_and_script_links_never_reach_the_page() {
+        let r = render(
+            "<script>alert(1)</script>\n\nHi <img src=x onerror=alert(1)> there\n\n[click](javascript:alert(1)) [ok](/lessons/a/b#c) ![i](data:image/svg+xml,x)\n",
+        );
+        assert!(!r.html.contains("<script"), "{}", r.html);
+        assert!(!r.html.contains("<img src=\"x\""), "{}", r.html);
+        assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
+        assert!(!r.html.to_lowercase().contains("javascript:"), "{}", r.html);
+        assert!(!r.html.contains("data:image"), "{}", r.html);
+        assert_eq!(r.problems.len(), 4, "{:?}", r.problems);
+        assert_eq!(r.links, vec![(r.links[0].0, "/lessons/a/b#c".to_string())]);
+    }
+
+    #[test]
+    fn sections_carry_their_heading_and_text_for_search() {
+        let r = render("Intro words.\n\n## Namespaces\n\nEach process has a PID namespace.\n");
+        assert_eq!(r.sections.len(), 2);
+        assert_eq!(r.sections[1].anchor.as_deref(), Some("namespaces"));
+        assert!(r.sections[1].text.contains("PID namespace"));
+    }
+}
