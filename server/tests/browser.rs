@@ -193,3 +193,102 @@ async fn a_visitor_registers_logs_out_and_logs_back_in() {
 
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_learner_answers_a_quiz_completes_a_lesson_and_sees_progress() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let lesson = app
+        .state
+        .content
+        .lesson("fundamentals", "containers-vs-vms")
+        .expect("lesson")
+        .clone();
+    let question = &lesson.quiz[0];
+    let right = question.correct_choices();
+    let wrong = (0..question.choices.len())
+        .find(|i| !right.contains(i))
+        .expect("a wrong choice");
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/lessons/fundamentals/containers-vs-vms"))
+        .await
+        .unwrap();
+    browser.wait_for(".lesson h1").await;
+    browser.wait_for(".user-menu a[href='/login']").await; // hydrated
+    let toc = c.find_all(Locator::Css(".toc li")).await.unwrap();
+    assert!(toc.len() >= 4, "the table of contents lists the sections");
+
+    // Answer wrong first: the explanation appears and the choice is marked.
+    let form = format!("form[data-question='{}']", question.id);
+    c.find(Locator::Css(&format!(
+        "{form} label[data-choice='{wrong}'] input"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.find(Locator::Css(&format!("{form} button[type='submit']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verdict = browser
+        .wait_for(&format!("{form} .verdict"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        verdict == "Not quite." || (right.len() > 1 && verdict == "Correct."),
+        "{verdict}"
+    );
+    let explanation = c
+        .find(Locator::Css(&format!("{form} .explanation")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        explanation.contains(question.explanation.split_whitespace().next().unwrap()),
+        "{explanation}"
+    );
+    c.find(Locator::Css(&format!(
+        "{form} label.wrong[data-choice='{wrong}']"
+    )))
+    .await
+    .expect("the wrong choice is marked");
+
+    // Mark the lesson complete.
+    c.find(Locator::Css("button.complete"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("button.complete.done").await;
+
+    // The catalog shows it done.
+    c.goto(&app.url("/lessons")).await.unwrap();
+    let label = browser
+        .wait_for("section[data-track='fundamentals'] .progress-label")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        label,
+        format!(
+            "1 of {} lessons done",
+            app.state.content.tracks[0].lessons.len()
+        )
+    );
+    browser
+        .wait_for("section[data-track='fundamentals'] li.done")
+        .await;
+
+    browser.close().await;
+}

@@ -128,9 +128,9 @@ async fn the_home_page_is_server_rendered_and_loads_the_hydration_bundle() {
 }
 
 #[tokio::test]
-async fn placeholders_say_coming_soon_and_unknown_pages_are_404() {
+async fn unbuilt_sections_say_coming_soon_and_unknown_pages_are_404() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    for path in ["/lessons", "/labs", "/workshops"] {
+    for path in ["/labs", "/workshops"] {
         let resp = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         assert!(resp.text().await.unwrap().contains("Coming soon"), "{path}");

@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
 use crate::components::sandbox_explorer::SandboxExplorer;
 
@@ -15,6 +16,7 @@ pub fn HomePage() -> impl IntoView {
                 "You harden it, break it and inspect it — and Drydock grades your work by "
                 "looking at what actually runs, not at the command you typed."
             </p>
+            <p><A href="/lessons" attr:class="button primary">"Start learning"</A>" — no account needed."</p>
         </section>
         <section class="features" aria-label="What you get">
             <article>

@@ -4,6 +4,7 @@ use leptos_router::components::A;
 
 use crate::{
     api::{error_text, ChangePassword, Me},
+    api_lessons::get_progress,
     components::form_error::{failure, FormError},
     session::{date_of, SessionContext},
 };
@@ -76,13 +77,36 @@ fn Profile(me: Me) -> impl IntoView {
     }
 }
 
-/// Progress across lessons; empty until the lessons area records some.
+/// Progress across tracks and quizzes, with an empty state for newcomers.
 #[component]
 fn ProgressSummary() -> impl IntoView {
+    let progress = Resource::new(|| (), |_| get_progress());
     view! {
-        <section class="card empty-state">
+        <section class="card progress-summary">
             <h2>"Your progress"</h2>
-            <p>"Nothing here yet. Completed lessons, quiz scores and graded exercises will appear here as you work through them."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading progress…"</p> }>
+                {move || progress.get().map(|r| match r {
+                    Ok(p) if p.tracks.iter().all(|t| t.done == 0) && p.quiz_answered == 0 => view! {
+                        <p class="empty-state">
+                            "Nothing here yet. Start with "
+                            <A href="/lessons">"the lessons"</A>
+                            " — completed lessons and quiz scores will appear here."
+                        </p>
+                    }.into_any(),
+                    Ok(p) => view! {
+                        <ul class="progress-list">
+                            {p.tracks.into_iter().map(|t| view! {
+                                <li>
+                                    <span>{format!("{}: {} of {} lessons", t.title, t.done, t.total)}</span>
+                                    <progress max=t.total.to_string() value=t.done.to_string()></progress>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                        <p class="muted">{format!("Quiz questions answered correctly: {} of {}", p.quiz_correct, p.quiz_answered)}</p>
+                    }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
+                })}
+            </Transition>
         </section>
     }
 }

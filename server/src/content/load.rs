@@ -377,18 +377,22 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                 line: *line,
                 message: format!("broken link {target:?}: no lesson {key:?}"),
             }),
-            Some(ids) if !anchor.is_empty() && !ids.contains(anchor) => link_problems
-                .push(Problem {
-                file: file.clone(),
-                line: *line,
-                message: format!(
+            Some(ids) if !anchor.is_empty() && !ids.contains(anchor) => {
+                link_problems.push(Problem {
+                    file: file.clone(),
+                    line: *line,
+                    message: format!(
                     "broken link {target:?}: lesson {key:?} has no heading with anchor #{anchor}"
                 ),
-            }),
+                })
+            }
             Some(_) => {}
         }
     }
     loader.problems.extend(link_problems);
+    loader
+        .problems
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
     if loader.problems.is_empty() {
         Ok(Catalog::new(tracks, lessons))

@@ -100,7 +100,7 @@ pub async fn answers(db: &Db, user_id: i64, lesson: &str) -> Result<HashMap<Stri
 /// How many questions a user answered correctly, in all.
 pub async fn correct_answers(db: &Db, user_id: i64) -> Result<(i64, i64)> {
     let (right, all): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(correct), 0), COUNT(*) FROM quiz_answers WHERE user_id = $1",
+        "SELECT CAST(COALESCE(SUM(correct), 0) AS BIGINT), COUNT(*) FROM quiz_answers WHERE user_id = $1",
     )
     .bind(user_id)
     .fetch_one(db.pool())
