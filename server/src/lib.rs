@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(accounts::routes::router())
         .merge(lessons::routes::router())
+        .nest("/media", media_files(&state.config))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -182,6 +183,21 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Lesson images from `content/media/`, cached for a year: authors give a
+/// changed image a new file name (see content/README.md).
+fn media_files(config: &Config) -> Router<AppState> {
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(config.content_dir.join("media")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            |resp: &axum::response::Response<_>| {
+                resp.status()
+                    .is_success()
+                    .then(|| HeaderValue::from_static("public, max-age=31536000, immutable"))
+            },
+        ))
 }
 
 async fn shutdown_signal() {
