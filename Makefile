@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site images run test lint fmt
+.PHONY: setup site images run test lint fmt bench-lessons
 
 setup:
 	@./scripts/setup.sh
@@ -37,3 +37,8 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Lesson page throughput and p99 vs a static file (release build).
+bench-lessons: setup
+	cargo leptos build --release
+	cargo bench -p drydock --bench lesson_page

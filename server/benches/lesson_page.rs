@@ -1,0 +1,132 @@
+//! Lesson page throughput and p99 latency at 64 concurrent connections,
+//! against a baseline serving the same HTML as a static file, in one run.
+//!
+//! `make bench-lessons` (or `cargo bench -p drydock --bench lesson_page`).
+//! Both servers run in this process on loopback; the load generator runs on
+//! its own runtime. Each measurement lasts DRYDOCK_BENCH_SECS (default 10).
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use drydock::{config::Config, Application};
+
+const CONNECTIONS: usize = 64;
+const LESSON: &str = "/lessons/security/container-privileges";
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn measure(url: String, cookie: Option<String>, duration: Duration) -> Figures {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().unwrap();
+        // Warm up connections and caches.
+        for _ in 0..CONNECTIONS {
+            let _ = client.get(&url).send().await;
+        }
+        let started = Instant::now();
+        let deadline = started + duration;
+        let workers: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut errors = 0;
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let mut req = client.get(&url).header("accept", "text/html");
+                        if let Some(c) = &cookie {
+                            req = req.header("cookie", c);
+                        }
+                        match req.send().await {
+                            Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                                Ok(_) => latencies.push(t.elapsed()),
+                                Err(_) => errors += 1,
+                            },
+                            _ => errors += 1,
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for w in workers {
+            let (l, e) = w.await.unwrap();
+            all.extend(l);
+            errors += e;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        all.sort();
+        let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+        Figures { requests: all.len(), errors, per_second: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+    })
+}
+
+fn main() {
+    let secs: u64 = std::env::var("DRYDOCK_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+
+    // Drydock itself, release build, SQLite.
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}/bench.db", dir.path().display()),
+        content_dir: root.join("content"),
+        site_root: root.join("target/site"),
+        log: "warn".into(),
+        ..Config::default()
+    };
+    let app = server.block_on(Application::build(config)).expect("Drydock starts");
+    let addr = app.local_addr();
+    server.spawn(app.run_until_stopped());
+
+    // One visit makes a guest session; every measured request carries it,
+    // so the page is rendered for a real learner (session + progress lookups).
+    let (cookie, html) = server.block_on(async {
+        let client = reqwest::Client::new();
+        let resp = client.get(format!("http://{addr}{LESSON}")).header("accept", "text/html").send().await.unwrap();
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("drydock_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .expect("a guest session cookie");
+        (cookie, resp.text().await.unwrap())
+    });
+    assert!(html.contains("Container privilege level"));
+
+    // Baseline: the same HTML as a static file, served by tower-http.
+    let file = dir.path().join("lesson.html");
+    std::fs::write(&file, &html).unwrap();
+    let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let static_addr = listener.local_addr().unwrap();
+    let static_app = axum::Router::new().fallback_service(tower_http::services::ServeFile::new(Arc::new(file).as_ref()));
+    server.spawn(async move { axum::serve(listener, static_app).await });
+
+    println!("lesson page benchmark: {CONNECTIONS} connections, {secs} s each, page size {} bytes", html.len());
+    let baseline = measure(format!("http://{static_addr}/"), None, Duration::from_secs(secs));
+    let drydock = measure(format!("http://{addr}{LESSON}"), Some(cookie), Duration::from_secs(secs));
+    for (name, f) in [("static file (baseline)", &baseline), ("Drydock lesson page", &drydock)] {
+        println!(
+            "{name:<24} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} errors)",
+            f.per_second, f.p50_ms, f.p99_ms, f.requests, f.errors
+        );
+    }
+    let ratio = drydock.per_second / baseline.per_second;
+    println!("throughput ratio (Drydock / static): {ratio:.2}x   target >= 0.5x: {}", if ratio >= 0.5 { "met" } else { "NOT met" });
+    println!("Drydock p99: {:.2} ms   target <= 20 ms: {}", drydock.p99_ms, if drydock.p99_ms <= 20.0 { "met" } else { "NOT met" });
+}
