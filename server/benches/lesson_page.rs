@@ -26,9 +26,16 @@ struct Figures {
 }
 
 fn measure(url: String, cookie: Option<String>, duration: Duration) -> Figures {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONNECTIONS)
+            .build()
+            .unwrap();
         // Warm up connections and caches.
         for _ in 0..CONNECTIONS {
             let _ = client.get(&url).send().await;
@@ -68,16 +75,35 @@ fn measure(url: String, cookie: Option<String>, duration: Duration) -> Figures {
         }
         let elapsed = started.elapsed().as_secs_f64();
         all.sort();
-        let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
-        Figures { requests: all.len(), errors, per_second: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(f64::NAN)
+        };
+        Figures {
+            requests: all.len(),
+            errors,
+            per_second: all.len() as f64 / elapsed,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        }
     })
 }
 
 fn main() {
-    let secs: u64 = std::env::var("DRYDOCK_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let secs: u64 = std::env::var("DRYDOCK_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let dir = tempfile::tempdir().unwrap();
-    let server = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     // Drydock itself, release build, SQLite.
     let config = Config {
@@ -88,7 +114,9 @@ fn main() {
         log: "warn".into(),
         ..Config::default()
     };
-    let app = server.block_on(Application::build(config)).expect("Drydock starts");
+    let app = server
+        .block_on(Application::build(config))
+        .expect("Drydock starts");
     let addr = app.local_addr();
     server.spawn(app.run_until_stopped());
 
@@ -96,7 +124,12 @@ fn main() {
     // so the page is rendered for a real learner (session + progress lookups).
     let (cookie, html) = server.block_on(async {
         let client = reqwest::Client::new();
-        let resp = client.get(format!("http://{addr}{LESSON}")).header("accept", "text/html").send().await.unwrap();
+        let resp = client
+            .get(format!("http://{addr}{LESSON}"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
         let cookie = resp
             .headers()
             .get_all("set-cookie")
@@ -112,21 +145,50 @@ fn main() {
     // Baseline: the same HTML as a static file, served by tower-http.
     let file = dir.path().join("lesson.html");
     std::fs::write(&file, &html).unwrap();
-    let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let static_addr = listener.local_addr().unwrap();
-    let static_app = axum::Router::new().fallback_service(tower_http::services::ServeFile::new(Arc::new(file).as_ref()));
+    let static_app = axum::Router::new().fallback_service(tower_http::services::ServeFile::new(
+        Arc::new(file).as_ref(),
+    ));
     server.spawn(async move { axum::serve(listener, static_app).await });
 
-    println!("lesson page benchmark: {CONNECTIONS} connections, {secs} s each, page size {} bytes", html.len());
-    let baseline = measure(format!("http://{static_addr}/"), None, Duration::from_secs(secs));
-    let drydock = measure(format!("http://{addr}{LESSON}"), Some(cookie), Duration::from_secs(secs));
-    for (name, f) in [("static file (baseline)", &baseline), ("Drydock lesson page", &drydock)] {
+    println!(
+        "lesson page benchmark: {CONNECTIONS} connections, {secs} s each, page size {} bytes",
+        html.len()
+    );
+    let baseline = measure(
+        format!("http://{static_addr}/"),
+        None,
+        Duration::from_secs(secs),
+    );
+    let drydock = measure(
+        format!("http://{addr}{LESSON}"),
+        Some(cookie),
+        Duration::from_secs(secs),
+    );
+    for (name, f) in [
+        ("static file (baseline)", &baseline),
+        ("Drydock lesson page", &drydock),
+    ] {
         println!(
             "{name:<24} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} errors)",
             f.per_second, f.p50_ms, f.p99_ms, f.requests, f.errors
         );
     }
     let ratio = drydock.per_second / baseline.per_second;
-    println!("throughput ratio (Drydock / static): {ratio:.2}x   target >= 0.5x: {}", if ratio >= 0.5 { "met" } else { "NOT met" });
-    println!("Drydock p99: {:.2} ms   target <= 20 ms: {}", drydock.p99_ms, if drydock.p99_ms <= 20.0 { "met" } else { "NOT met" });
+    println!(
+        "throughput ratio (Drydock / static): {ratio:.2}x   target >= 0.5x: {}",
+        if ratio >= 0.5 { "met" } else { "NOT met" }
+    );
+    println!(
+        "Drydock p99: {:.2} ms   target <= 20 ms: {}",
+        drydock.p99_ms,
+        if drydock.p99_ms <= 20.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
 }

@@ -110,7 +110,7 @@ impl Config {
     }
 
     /// Defaults, then the TOML file (if given), then the environment.
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -123,10 +123,12 @@ impl Config {
             )
             .merge(Env::prefixed("DRYDOCK_").split("__"))
             .extract()
+            .map_err(Box::new)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail returns its own error type
 mod tests {
     use super::*;
 

@@ -77,6 +77,16 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message for a UI server function; internal errors are logged here.
+    pub fn into_ui_message(self) -> String {
+        if self.status_and_code().0.is_server_error() {
+            tracing::error!(error = %self, "server function failed");
+        }
+        self.user_message()
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

@@ -189,7 +189,9 @@ pub fn router(state: AppState) -> Router {
 /// changed image a new file name (see content/README.md).
 fn media_files(config: &Config) -> Router<AppState> {
     Router::new()
-        .fallback_service(tower_http::services::ServeDir::new(config.content_dir.join("media")))
+        .fallback_service(tower_http::services::ServeDir::new(
+            config.content_dir.join("media"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             |resp: &axum::response::Response<_>| {

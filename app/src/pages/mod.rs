@@ -8,5 +8,6 @@ pub mod lessons;
 pub mod login;
 pub mod not_found;
 pub mod profile;
+pub mod redirect;
 pub mod register;
 pub mod search;

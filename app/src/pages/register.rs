@@ -1,9 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_navigate};
+use leptos_router::components::A;
 
 use crate::{
     components::form_error::{failure, FormError},
+    pages::redirect::redirect_on_success,
     session::SessionContext,
 };
 
@@ -12,13 +13,7 @@ use crate::{
 pub fn RegisterPage() -> impl IntoView {
     let session = expect_context::<SessionContext>();
     let action = session.register;
-    action.value().set(None);
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            navigate("/profile", Default::default());
-        }
-    });
+    redirect_on_success(action, "/profile");
     view! {
         <Title text="Register · Drydock"/>
         <section class="auth-card">

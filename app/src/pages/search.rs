@@ -9,7 +9,7 @@ use crate::{api::error_text, api_lessons::search_lessons, pages::lessons::Search
 pub fn SearchPage() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.with(|m| m.get("q").unwrap_or_default());
-    let results = Resource::new(q, |q| search_lessons(q));
+    let results = Resource::new(q, search_lessons);
     view! {
         <Title text="Search lessons · Drydock"/>
         <header class="page-head">

@@ -35,20 +35,13 @@ fn account(user: &User) -> Account {
     }
 }
 
-fn message(err: Error) -> String {
-    if err.status_and_code().0.is_server_error() {
-        tracing::error!(error = %err, "server function failed");
-    }
-    err.user_message()
-}
-
 #[async_trait::async_trait]
 impl Backend for UiBackend {
     async fn me(&self, req: &Parts) -> Result<Option<Me>, String> {
-        let session = session_of(req).map_err(message)?;
+        let session = session_of(req).map_err(Error::into_ui_message)?;
         let user = super::guard::session_user(&self.state.db, &session)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         Ok(user.as_ref().map(me))
     }
 
@@ -59,7 +52,7 @@ impl Backend for UiBackend {
         password: String,
         email: Option<String>,
     ) -> Result<Me, String> {
-        let session = session_of(req).map_err(message)?;
+        let session = session_of(req).map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req);
         let user = service::register(
             &self.state,
@@ -72,25 +65,25 @@ impl Backend for UiBackend {
             },
         )
         .await
-        .map_err(message)?;
+        .map_err(Error::into_ui_message)?;
         Ok(me(&user))
     }
 
     async fn login(&self, req: &Parts, username: String, password: String) -> Result<Me, String> {
-        let session = session_of(req).map_err(message)?;
+        let session = session_of(req).map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req);
         let user = service::login(&self.state, &session, &ip, &username, &password)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         Ok(me(&user))
     }
 
     async fn logout(&self, req: &Parts) -> Result<(), String> {
-        let session = session_of(req).map_err(message)?;
+        let session = session_of(req).map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req);
         service::logout(&self.state, &session, &ip)
             .await
-            .map_err(message)
+            .map_err(Error::into_ui_message)
     }
 
     async fn change_password(
@@ -101,7 +94,7 @@ impl Backend for UiBackend {
     ) -> Result<(), String> {
         let member = Member::from_parts(req, &self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req);
         service::change_password(
             &self.state,
@@ -112,28 +105,28 @@ impl Backend for UiBackend {
             &new,
         )
         .await
-        .map_err(message)
+        .map_err(Error::into_ui_message)
     }
 
     async fn list_accounts(&self, req: &Parts) -> Result<Vec<Account>, String> {
         Admin::from_parts(req, &self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         let all = crate::db::users::list_registered(&self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         Ok(all.iter().map(account).collect())
     }
 
     async fn set_role(&self, req: &Parts, user_id: i64, role: String) -> Result<Account, String> {
         let admin = Admin::from_parts(req, &self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req);
-        let role: Role = role.parse().map_err(message)?;
+        let role: Role = role.parse().map_err(Error::into_ui_message)?;
         let user = service::change_role(&self.state, &admin.user, &ip, user_id, role)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         Ok(account(&user))
     }
 }

@@ -121,7 +121,7 @@ impl Catalog {
                 }
             }
         }
-        hits.sort_by(|a, b| b.score.cmp(&a.score));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.score));
         hits.truncate(limit);
         hits
     }

@@ -17,13 +17,6 @@ pub struct LessonsUi {
     pub state: AppState,
 }
 
-fn message(err: Error) -> String {
-    if err.status_and_code().0.is_server_error() {
-        tracing::error!(error = %err, "server function failed");
-    }
-    err.user_message()
-}
-
 impl LessonsUi {
     async fn viewer(&self, req: &Parts) -> Result<Option<crate::db::users::User>, Error> {
         match session_of(req) {
@@ -36,10 +29,10 @@ impl LessonsUi {
 #[async_trait::async_trait]
 impl LessonsBackend for LessonsUi {
     async fn catalog(&self, req: &Parts) -> Result<CatalogView, String> {
-        let user = self.viewer(req).await.map_err(message)?;
+        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
         service::catalog(&self.state.content, &self.state.db, user.as_ref())
             .await
-            .map_err(message)
+            .map_err(Error::into_ui_message)
     }
 
     async fn lesson(
@@ -48,7 +41,7 @@ impl LessonsBackend for LessonsUi {
         track: &str,
         slug: &str,
     ) -> Result<Option<LessonView>, String> {
-        let user = self.viewer(req).await.map_err(message)?;
+        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
         service::lesson(
             &self.state.content,
             &self.state.db,
@@ -57,7 +50,7 @@ impl LessonsBackend for LessonsUi {
             slug,
         )
         .await
-        .map_err(message)
+        .map_err(Error::into_ui_message)
     }
 
     async fn answer(
@@ -70,7 +63,7 @@ impl LessonsBackend for LessonsUi {
     ) -> Result<AnswerResult, String> {
         let who = Identity::from_parts(req, &self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         service::answer(
             &self.state.content,
             &self.state.db,
@@ -81,7 +74,7 @@ impl LessonsBackend for LessonsUi {
             choices,
         )
         .await
-        .map_err(message)
+        .map_err(Error::into_ui_message)
     }
 
     async fn set_complete(
@@ -93,7 +86,7 @@ impl LessonsBackend for LessonsUi {
     ) -> Result<bool, String> {
         let who = Identity::from_parts(req, &self.state.db)
             .await
-            .map_err(message)?;
+            .map_err(Error::into_ui_message)?;
         service::set_complete(
             &self.state.content,
             &self.state.db,
@@ -103,7 +96,7 @@ impl LessonsBackend for LessonsUi {
             complete,
         )
         .await
-        .map_err(message)
+        .map_err(Error::into_ui_message)
     }
 
     async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String> {
@@ -111,9 +104,9 @@ impl LessonsBackend for LessonsUi {
     }
 
     async fn progress(&self, req: &Parts) -> Result<ProgressView, String> {
-        let user = self.viewer(req).await.map_err(message)?;
+        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
         service::progress_of(&self.state.content, &self.state.db, user.as_ref())
             .await
-            .map_err(message)
+            .map_err(Error::into_ui_message)
     }
 }

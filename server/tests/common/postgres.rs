@@ -198,6 +198,9 @@ impl Cluster {
                 .join(" "),
             me = std::process::id(),
         );
+        // Not waited for: the supervisor outlives this process on purpose,
+        // long enough to stop the server and delete its files.
+        #[allow(clippy::zombie_processes)]
         server
             .arg("-c")
             .arg(script)
