@@ -176,7 +176,9 @@ fn Question(track: String, slug: String, number: usize, question: QuestionView) 
                 </legend>
                 {choices.into_iter().enumerate().map(|(i, text)| {
                     let name = name.clone();
-                    let verdict = move || result.with(|r| r.as_ref().map(|r| {
+                    // `try_with`: a request cancelled mid-render disposes the
+                    // signals while the server may still be resolving attributes.
+                    let verdict = move || result.try_with(|r| r.as_ref().map(|r| {
                         let right = r.correct_choices.contains(&i);
                         let picked = r.chosen.contains(&i);
                         match (right, picked) {
@@ -184,14 +186,14 @@ fn Question(track: String, slug: String, number: usize, question: QuestionView) 
                             (false, true) => "choice wrong",
                             _ => "choice",
                         }
-                    }).unwrap_or("choice"));
+                    })).flatten().unwrap_or("choice");
                     view! {
                         <label class=verdict data-choice=i>
                             <input
                                 type=if multiple { "checkbox" } else { "radio" }
                                 name=name
                                 value=i.to_string()
-                                prop:checked=move || chosen.with(|c| c.contains(&i))
+                                prop:checked=move || chosen.try_with(|c| c.contains(&i)).unwrap_or(false)
                                 on:change=move |_| chosen.update(|c| {
                                     if multiple {
                                         if let Some(pos) = c.iter().position(|x| *x == i) { c.remove(pos); } else { c.push(i); }
@@ -205,12 +207,15 @@ fn Question(track: String, slug: String, number: usize, question: QuestionView) 
                     }
                 }).collect_view()}
             </fieldset>
-            <button type="submit" disabled=move || check.pending().get() || chosen.with(Vec::is_empty)>
-                {move || if check.pending().get() { "Checking…" } else if result.with(Option::is_some) { "Check again" } else { "Check answer" }}
+            <button
+                type="submit"
+                disabled=move || check.pending().try_get().unwrap_or(false) || chosen.try_with(Vec::is_empty).unwrap_or(true)
+            >
+                {move || if check.pending().try_get().unwrap_or(false) { "Checking…" } else if result.try_with(Option::is_some).unwrap_or(false) { "Check again" } else { "Check answer" }}
             </button>
-            <p class="form-error" role="alert">{move || error.get()}</p>
+            <p class="form-error" role="alert">{move || error.try_get().unwrap_or_default()}</p>
             <div class="explanation" aria-live="polite">
-                {move || result.get().map(|r| view! {
+                {move || result.try_get().flatten().map(|r| view! {
                     <p class=if r.correct { "verdict right" } else { "verdict wrong" }>
                         {if r.correct { "Correct." } else { "Not quite." }}
                     </p>
@@ -237,15 +242,15 @@ fn CompleteButton(track: String, slug: String, completed: bool) -> impl IntoView
         <div class="complete-row">
             <button
                 type="button"
-                class=move || if done.get() { "complete done" } else { "complete primary" }
-                aria-pressed=move || done.get().to_string()
-                disabled=move || toggle.pending().get()
+                class=move || if done.try_get().unwrap_or(false) { "complete done" } else { "complete primary" }
+                aria-pressed=move || done.try_get().unwrap_or(false).to_string()
+                disabled=move || toggle.pending().try_get().unwrap_or(false)
                 on:click=move |_| { toggle.dispatch(!done.get_untracked()); }
             >
-                {move || if done.get() { "✓ Completed — mark as not done" } else { "Mark lesson complete" }}
+                {move || if done.try_get().unwrap_or(false) { "✓ Completed — mark as not done" } else { "Mark lesson complete" }}
             </button>
             <p class="form-error" role="alert">
-                {move || match toggle.value().get() { Some(Err(e)) => error_text(&e), _ => String::new() }}
+                {move || match toggle.value().try_get().flatten() { Some(Err(e)) => error_text(&e), _ => String::new() }}
             </p>
         </div>
     }
