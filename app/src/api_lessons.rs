@@ -38,7 +38,9 @@ pub struct LessonView {
     pub summary: String,
     pub minutes: u32,
     pub objectives: Vec<String>,
-    /// Sanitised, pre-rendered HTML of the body.
+    /// Sanitised, pre-rendered HTML of the body. Empty in the lesson server
+    /// function: pages get the body from [`get_lesson_body`] (or, while the
+    /// server renders, straight from the catalog), so it is not sent twice.
     pub html: String,
     pub toc: Vec<TocItem>,
     pub quiz: Vec<QuestionView>,
@@ -140,6 +142,8 @@ pub mod ssr {
             complete: bool,
         ) -> Result<bool, String>;
         async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String>;
+        /// The rendered body of a lesson, straight from the catalog.
+        fn lesson_html(&self, track: &str, slug: &str) -> Option<String>;
         async fn progress(&self, req: &http::request::Parts) -> Result<ProgressView, String>;
     }
 
@@ -159,13 +163,25 @@ pub async fn get_catalog() -> Result<CatalogView, ServerFnError> {
     b.catalog(&req).await.map_err(ServerFnError::new)
 }
 
-/// One lesson; `None` when there is no such lesson.
+/// One lesson without its body; `None` when there is no such lesson.
 #[server]
 pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView>, ServerFnError> {
     let (b, req) = ssr::context()?;
-    b.lesson(&req, &track, &slug)
+    let lesson = b
+        .lesson(&req, &track, &slug)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(ServerFnError::new)?;
+    Ok(lesson.map(|l| LessonView {
+        html: String::new(),
+        ..l
+    }))
+}
+
+/// The rendered body of a lesson (empty when there is no such lesson).
+#[server]
+pub async fn get_lesson_body(track: String, slug: String) -> Result<String, ServerFnError> {
+    let (b, _) = ssr::context()?;
+    Ok(b.lesson_html(&track, &slug).unwrap_or_default())
 }
 
 /// Checks an answer on the server and returns the verdict and explanation.

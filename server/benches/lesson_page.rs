@@ -2,8 +2,10 @@
 //! against a baseline serving the same HTML as a static file, in one run.
 //!
 //! `make bench-lessons` (or `cargo bench -p drydock --bench lesson_page`).
-//! Both servers run in this process on loopback; the load generator runs on
-//! its own runtime. Each measurement lasts DRYDOCK_BENCH_SECS (default 10).
+//! Both servers run in this process on loopback. The load comes from `wrk`
+//! (a separate process, `-t1 -c64`) when it is installed — the fair setup —
+//! and otherwise from an in-process generator, whose own overhead caps the
+//! baseline. Each measurement lasts DRYDOCK_BENCH_SECS (default 10).
 
 use std::{
     net::SocketAddr,
@@ -87,6 +89,69 @@ fn measure(url: String, cookie: Option<String>, duration: Duration) -> Figures {
             p50_ms: pct(0.50),
             p99_ms: pct(0.99),
         }
+    })
+}
+
+/// The same measurement with `wrk` as the load generator.
+fn measure_with_wrk(url: &str, cookie: Option<&str>, duration: Duration) -> Option<Figures> {
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args([
+        "-t1",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{}s", duration.as_secs()),
+        "--latency",
+        "-H",
+        "Accept: text/html",
+    ]);
+    if let Some(c) = cookie {
+        cmd.args(["-H", &format!("Cookie: {c}")]);
+    }
+    let out = cmd.arg(url).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ms = |label: &str| -> f64 {
+        let value = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("nan");
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_ascii_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let n: f64 = number.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "s" => n * 1000.0,
+            _ => n,
+        }
+    };
+    let per_second: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())?;
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let errors = text
+        .lines()
+        .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .last()
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .sum();
+    Some(Figures {
+        requests,
+        errors,
+        per_second,
+        p50_ms: ms("50%"),
+        p99_ms: ms("99%"),
     })
 }
 

@@ -56,6 +56,7 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
         .map(|t| view! { <li class=format!("toc-{}", t.level)><a href=format!("#{}", t.id)>{t.text}</a></li> })
         .collect_view();
     let questions = quiz.len();
+    let body = lesson_body(&track, &slug, html);
     view! {
         <Title text=format!("{title} · Drydock")/>
         <div class="lesson-layout">
@@ -77,7 +78,7 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
                     <h2 class="objectives-title">"You will be able to"</h2>
                     <ul>{objectives.into_iter().map(|o| view! { <li>{o}</li> }).collect_view()}</ul>
                 </section>
-                <div class="lesson-body" on:click=copy_code inner_html=html></div>
+                <div class="lesson-body" on:click=copy_code inner_html=move || body.try_get().unwrap_or_default()></div>
                 {(questions > 0).then(|| view! {
                     <section class="quiz" id="quiz" aria-labelledby="quiz-title">
                         <h2 id="quiz-title">"Quiz"</h2>
@@ -95,6 +96,34 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
             </article>
         </div>
     }
+}
+
+/// The lesson body. The server renders it from the catalog; hydration keeps
+/// the server's DOM (so the body is not also sent as hydration data); after
+/// client-side navigation it is fetched.
+fn lesson_body(track: &str, slug: &str, html: String) -> RwSignal<String> {
+    let body = RwSignal::new(html);
+    #[cfg(feature = "ssr")]
+    if let Some(backend) =
+        use_context::<std::sync::Arc<dyn crate::api_lessons::ssr::LessonsBackend>>()
+    {
+        body.set(backend.lesson_html(track, slug).unwrap_or_default());
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        let hydrating = Owner::current_shared_context().is_some_and(|c| c.during_hydration());
+        if !hydrating && body.get_untracked().is_empty() {
+            let (track, slug) = (track.to_string(), slug.to_string());
+            leptos::task::spawn_local(async move {
+                if let Ok(html) = crate::api_lessons::get_lesson_body(track, slug).await {
+                    body.set(html);
+                }
+            });
+        }
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let _ = (track, slug);
+    body
 }
 
 /// Copies a code block when its Copy button is pressed (event delegation,

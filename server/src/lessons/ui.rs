@@ -103,6 +103,13 @@ impl LessonsBackend for LessonsUi {
         Ok(service::search(&self.state.content, query))
     }
 
+    fn lesson_html(&self, track: &str, slug: &str) -> Option<String> {
+        self.state
+            .content
+            .lesson(track, slug)
+            .map(|l| l.html.clone())
+    }
+
     async fn progress(&self, req: &Parts) -> Result<ProgressView, String> {
         let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
         service::progress_of(&self.state.content, &self.state.db, user.as_ref())
