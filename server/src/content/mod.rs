@@ -8,7 +8,7 @@ pub mod render;
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use drydock_app::api_lessons::SearchResult;
 
 use model::{Lesson, Track};
 
@@ -20,19 +20,6 @@ pub struct Catalog {
     by_key: HashMap<String, usize>,
     /// Stylesheet for highlighted code, generated once.
     pub highlight_css: String,
-}
-
-/// One search hit: the lesson and the section that matched.
-#[derive(Debug, Clone, Serialize)]
-pub struct SearchHit {
-    pub track: String,
-    pub slug: String,
-    pub lesson_title: String,
-    pub anchor: Option<String>,
-    pub heading: String,
-    pub snippet: String,
-    #[serde(skip)]
-    score: usize,
 }
 
 impl Catalog {
@@ -76,7 +63,7 @@ impl Catalog {
 
     /// Sections whose lesson title, heading or text contain every word of
     /// `query` (case-insensitive), best first.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<SearchHit> {
+    pub fn search(&self, query: &str, limit: usize) -> Vec<SearchResult> {
         let terms: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
             .filter(|t| !t.is_empty())
@@ -105,25 +92,26 @@ impl Catalog {
                     score += found;
                 }
                 if all {
-                    hits.push(SearchHit {
-                        track: lesson.track.clone(),
-                        slug: lesson.slug.clone(),
-                        lesson_title: lesson.meta.title.clone(),
-                        anchor: section.anchor.clone(),
-                        heading: if section.heading.is_empty() {
-                            lesson.meta.title.clone()
-                        } else {
-                            section.heading.clone()
-                        },
-                        snippet: snippet(&section.text, &terms[0]),
+                    hits.push((
                         score,
-                    });
+                        SearchResult {
+                            track: lesson.track.clone(),
+                            slug: lesson.slug.clone(),
+                            lesson_title: lesson.meta.title.clone(),
+                            anchor: section.anchor.clone(),
+                            heading: if section.heading.is_empty() {
+                                lesson.meta.title.clone()
+                            } else {
+                                section.heading.clone()
+                            },
+                            snippet: snippet(&section.text, &terms[0]),
+                        },
+                    ));
                 }
             }
         }
-        hits.sort_by_key(|h| std::cmp::Reverse(h.score));
-        hits.truncate(limit);
-        hits
+        hits.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
+        hits.into_iter().take(limit).map(|(_, hit)| hit).collect()
     }
 }
 

@@ -174,23 +174,23 @@ pub fn render(markdown: &str) -> Rendered {
                 section.text.push('\n');
                 let highlighted = highlight(&body, &lang);
                 let lang_attr = escape(&lang);
-                let html = if runnable {
+                // A runnable block carries its command for the lab terminal.
+                let (class, label, command) = if runnable {
                     out.runnable += 1;
-                    format!(
-                        "<div class=\"code-block runnable\" data-lang=\"{lang_attr}\" data-command=\"{cmd}\">\
-                         <div class=\"code-bar\"><span class=\"code-label\">Runs in your lab</span>\
-                         <button type=\"button\" class=\"copy-code\">Copy</button></div>\
-                         <pre class=\"code\"><code>{highlighted}</code></pre></div>",
-                        cmd = escape(body.trim_end())
+                    (
+                        " runnable",
+                        "Runs in your lab".to_string(),
+                        format!(" data-command=\"{}\"", escape(body.trim_end())),
                     )
                 } else {
-                    format!(
-                        "<div class=\"code-block\" data-lang=\"{lang_attr}\">\
-                         <div class=\"code-bar\"><span class=\"code-label\">{lang_attr}</span>\
-                         <button type=\"button\" class=\"copy-code\">Copy</button></div>\
-                         <pre class=\"code\"><code>{highlighted}</code></pre></div>"
-                    )
+                    ("", lang_attr.clone(), String::new())
                 };
+                let html = format!(
+                    "<div class=\"code-block{class}\" data-lang=\"{lang_attr}\"{command}>\
+                     <div class=\"code-bar\"><span class=\"code-label\">{label}</span>\
+                     <button type=\"button\" class=\"copy-code\">Copy</button></div>\
+                     <pre class=\"code\"><code>{highlighted}</code></pre></div>"
+                );
                 events.push(Event::Html(CowStr::from(html)));
             }
             Event::Start(Tag::BlockQuote(Some(kind))) => {

@@ -199,18 +199,7 @@ pub async fn set_complete(
 
 /// Search results for `query` (at most 30, empty for an empty query).
 pub fn search(catalog: &Catalog, query: &str) -> Vec<SearchResult> {
-    catalog
-        .search(query.get(..query.len().min(200)).unwrap_or(query), 30)
-        .into_iter()
-        .map(|h| SearchResult {
-            track: h.track,
-            slug: h.slug,
-            lesson_title: h.lesson_title,
-            anchor: h.anchor,
-            heading: h.heading,
-            snippet: h.snippet,
-        })
-        .collect()
+    catalog.search(query.get(..query.len().min(200)).unwrap_or(query), 30)
 }
 
 /// Per-track completion and quiz totals for `user`.
