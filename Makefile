@@ -29,7 +29,7 @@ run: images
 # Every test: unit, storage (SQLite + a PostgreSQL server the tests start),
 # the real Docker engine, HTTP, and the browser.
 test: images
-	cargo test -p drydock --no-fail-fast
+	timeout 45m cargo test -p drydock --no-fail-fast
 
 lint:
 	cargo fmt --all --check

@@ -219,19 +219,23 @@ fn main() {
     ));
     server.spawn(async move { axum::serve(listener, static_app).await });
 
+    let duration = Duration::from_secs(secs);
+    let static_url = format!("http://{static_addr}/");
+    let lesson_url = format!("http://{addr}{LESSON}");
+    let (generator, baseline, drydock) = match (
+        measure_with_wrk(&static_url, None, duration),
+        measure_with_wrk(&lesson_url, Some(&cookie), duration),
+    ) {
+        (Some(b), Some(d)) => ("wrk -t1", b, d),
+        _ => (
+            "in-process",
+            measure(static_url, None, duration),
+            measure(lesson_url, Some(cookie), duration),
+        ),
+    };
     println!(
-        "lesson page benchmark: {CONNECTIONS} connections, {secs} s each, page size {} bytes",
+        "lesson page benchmark: {CONNECTIONS} connections, {secs} s each, load from {generator}, page size {} bytes",
         html.len()
-    );
-    let baseline = measure(
-        format!("http://{static_addr}/"),
-        None,
-        Duration::from_secs(secs),
-    );
-    let drydock = measure(
-        format!("http://{addr}{LESSON}"),
-        Some(cookie),
-        Duration::from_secs(secs),
     );
     for (name, f) in [
         ("static file (baseline)", &baseline),

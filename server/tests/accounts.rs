@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -68,7 +68,11 @@ fn the_checker_reports_each_broken_fixture_with_file_and_line() {
 }
 
 fn client() -> Client {
-    Client::builder().cookie_store(true).build().unwrap()
+    Client::builder()
+        .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 async fn json(c: &Client, app: &TestApp, path: &str) -> (StatusCode, Value) {

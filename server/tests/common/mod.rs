@@ -94,7 +94,9 @@ pub async fn spawn_app_with(db: TestDatabase, config: Config) -> TestApp {
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
+    // A stuck request fails its test instead of stalling the whole suite.
     let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
