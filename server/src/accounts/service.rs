@@ -71,15 +71,7 @@ pub async fn register(
         }
     };
     bind_session(session, &user).await?;
-    audit::record(
-        &state.db,
-        AuditEvent::Registered,
-        Some(user.id),
-        Some(&user.username),
-        Some(ip),
-        "",
-    )
-    .await?;
+    audit::record_user(&state.db, AuditEvent::Registered, &user, Some(ip), "").await?;
     Ok(user)
 }
 
@@ -141,30 +133,14 @@ pub async fn login(
         }
     }
     bind_session(session, &user).await?;
-    audit::record(
-        &state.db,
-        AuditEvent::LoginSucceeded,
-        Some(user.id),
-        Some(&user.username),
-        Some(ip),
-        "",
-    )
-    .await?;
+    audit::record_user(&state.db, AuditEvent::LoginSucceeded, &user, Some(ip), "").await?;
     Ok(user)
 }
 
 /// Ends the session (deleting it on the server).
 pub async fn logout(state: &AppState, session: &Session, ip: &str) -> Result<()> {
     if let Some(user) = session_user(&state.db, session).await? {
-        audit::record(
-            &state.db,
-            AuditEvent::Logout,
-            Some(user.id),
-            Some(&user.username),
-            Some(ip),
-            "",
-        )
-        .await?;
+        audit::record_user(&state.db, AuditEvent::Logout, &user, Some(ip), "").await?;
     }
     session.flush().await?;
     Ok(())
@@ -188,15 +164,7 @@ pub async fn change_password(
     let hash = password::hash(new).await?;
     users::set_password_hash(&state.db, user.id, &hash).await?;
     bind_session(session, user).await?;
-    audit::record(
-        &state.db,
-        AuditEvent::PasswordChanged,
-        Some(user.id),
-        Some(&user.username),
-        Some(ip),
-        "",
-    )
-    .await?;
+    audit::record_user(&state.db, AuditEvent::PasswordChanged, user, Some(ip), "").await?;
     Ok(())
 }
 
@@ -229,11 +197,10 @@ pub async fn change_role(
     }
     users::set_role(&state.db, target_id, role).await?;
     let detail = format!("{} -> {} by {}", target.role, role, admin.username);
-    audit::record(
+    audit::record_user(
         &state.db,
         AuditEvent::RoleChanged,
-        Some(target.id),
-        Some(&target.username),
+        &target,
         Some(ip),
         &detail,
     )
@@ -287,14 +254,7 @@ pub async fn create_user(
         },
     )
     .await?;
-    audit::record(
-        db,
-        AuditEvent::UserCreated,
-        Some(user.id),
-        Some(&user.username),
-        None,
-        &format!("role {role} from the command line"),
-    )
-    .await?;
+    let detail = format!("role {role} from the command line");
+    audit::record_user(db, AuditEvent::UserCreated, &user, None, &detail).await?;
     Ok(user)
 }

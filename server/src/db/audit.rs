@@ -68,6 +68,17 @@ pub async fn record(
     Ok(())
 }
 
+/// Appends an event about a known user.
+pub async fn record_user(
+    db: &Db,
+    event: AuditEvent,
+    user: &crate::db::users::User,
+    ip: Option<&str>,
+    detail: &str,
+) -> Result<()> {
+    record(db, event, Some(user.id), Some(&user.username), ip, detail).await
+}
+
 /// The most recent events, newest first.
 pub async fn recent(db: &Db, limit: i64) -> Result<Vec<AuditRecord>> {
     Ok(sqlx::query_as(
