@@ -73,9 +73,8 @@ if ! cargo leptos --version >/dev/null 2>&1; then
 fi
 
 # --- Front-end packages (terminal) ------------------------------------------
-if [ -f package-lock.json ] && [ ! -d node_modules ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund
-fi
+# xterm.js from npm (package-lock.json), copied into public/vendor/ so the
+# site build serves it; nothing is done when it is already in place.
+./scripts/vendor-js.sh
 
 log "set-up complete"

@@ -47,6 +47,8 @@ pub struct LessonView {
     pub prev: Option<LessonLink>,
     pub next: Option<LessonLink>,
     pub completed: bool,
+    /// The lab that goes with this lesson, if any.
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

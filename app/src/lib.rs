@@ -3,6 +3,7 @@
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod api_labs;
 pub mod api_lessons;
 pub mod components;
 pub mod pages;
@@ -16,9 +17,9 @@ use leptos_router::{
 };
 
 use pages::{
-    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, lesson::LessonPage,
-    lessons::LessonsPage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
-    register::RegisterPage, search::SearchPage,
+    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, lab::LabPage,
+    labs::LabsPage, lesson::LessonPage, lessons::LessonsPage, login::LoginPage,
+    not_found::NotFound, profile::ProfilePage, register::RegisterPage, search::SearchPage,
 };
 use session::SessionContext;
 
@@ -33,6 +34,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="stylesheet" href="/pkg/drydock.css"/>
                 <link rel="stylesheet" href="/highlight.css"/>
+                // Draws lab terminals (xterm.js, loaded only when one appears).
+                <script defer src="/terminal.js"></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -77,15 +80,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("lessons") view=LessonsPage/>
                     <Route path=(StaticSegment("lessons"), StaticSegment("search")) view=SearchPage/>
                     <Route path=(StaticSegment("lessons"), ParamSegment("track"), ParamSegment("slug")) view=LessonPage/>
-                    <Route
-                        path=StaticSegment("labs")
-                        view=|| view! {
-                            <ComingSoon
-                                title="Labs"
-                                what="A sandboxed container of your own with a terminal in the browser, started from any lesson in under a second."
-                            />
-                        }
-                    />
+                    <Route path=StaticSegment("labs") view=LabsPage/>
+                    <Route path=(StaticSegment("labs"), ParamSegment("id")) view=LabPage/>
                     <Route
                         path=StaticSegment("workshops")
                         view=|| view! {

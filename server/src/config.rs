@@ -38,6 +38,43 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Sessions, passwords and login throttling.
     pub auth: AuthSettings,
+    /// Lab capacity, quotas and the warm pool.
+    pub labs: LabSettings,
+}
+
+/// How many labs run, per learner and in total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LabSettings {
+    /// Name of this Drydock installation on the engine: its containers carry
+    /// `drydock.instance=<name>`, and it reconciles only those.
+    pub instance: String,
+    /// Lab containers running at once on this server; more learners queue.
+    pub capacity: usize,
+    /// Labs one learner may have at once (running or queued).
+    pub per_user: usize,
+    /// Seconds between checks for expired, idle and crashed labs.
+    pub reap_interval_secs: u64,
+    /// A queued learner who stops asking for news this long leaves the queue.
+    pub queue_timeout_secs: u64,
+    /// Terminal output kept for reconnecting browsers, in KiB.
+    pub scrollback_kib: usize,
+    /// Containers kept started and ready per lab id, e.g. `{ "namespaces" = 2 }`.
+    pub warm_pool: std::collections::BTreeMap<String, usize>,
+}
+
+impl Default for LabSettings {
+    fn default() -> Self {
+        Self {
+            instance: "drydock".into(),
+            capacity: 20,
+            per_user: 1,
+            reap_interval_secs: 10,
+            queue_timeout_secs: 120,
+            scrollback_kib: 64,
+            warm_pool: Default::default(),
+        }
+    }
 }
 
 /// Accounts and sessions.
@@ -97,6 +134,7 @@ impl Default for Config {
             sandbox: SandboxLimits::default(),
             public_url: None,
             auth: AuthSettings::default(),
+            labs: LabSettings::default(),
         }
     }
 }

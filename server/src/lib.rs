@@ -64,13 +64,25 @@ impl Application {
             )
         })?;
         let throttles = Arc::new(AuthThrottles::from_settings(&config.auth));
+        let config = Arc::new(config);
+        let engine = Arc::new(engine);
+        let content = Arc::new(content);
+        let labs = Arc::new(labs::service::LabService::new(
+            db.clone(),
+            engine.clone(),
+            content.clone(),
+            config.clone(),
+        ));
+        // Reconciles lab containers, then enforces time limits and the queue.
+        tokio::spawn(labs.clone().run_background());
         let state = AppState {
-            config: Arc::new(config),
+            config,
             db,
-            engine: Arc::new(engine),
+            engine,
             leptos_options,
             throttles,
-            content: Arc::new(content),
+            content,
+            labs,
         };
         // Expired sessions are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
@@ -141,11 +153,16 @@ pub fn router(state: AppState) -> Router {
         Arc::new(lessons::ui::LessonsUi {
             state: state.clone(),
         });
+    let labs_backend: Arc<dyn drydock_app::api_labs::ssr::LabsBackend> =
+        Arc::new(labs::ui::LabsUi {
+            state: state.clone(),
+        });
     let session_layer = accounts::session_layer(&state.db, &state.config);
     Router::new()
         .merge(health::router())
         .merge(accounts::routes::router())
         .merge(lessons::routes::router())
+        .merge(labs::routes::router())
         .nest("/media", media_files(&state.config))
         .leptos_routes_with_context(
             &state,
@@ -153,6 +170,7 @@ pub fn router(state: AppState) -> Router {
             move || {
                 leptos::prelude::provide_context(backend.clone());
                 leptos::prelude::provide_context(lessons_backend.clone());
+                leptos::prelude::provide_context(labs_backend.clone());
             },
             move || drydock_app::shell(options.clone()),
         )

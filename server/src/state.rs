@@ -6,8 +6,11 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::{
-    accounts::throttle::AuthThrottles, config::Config, content::Catalog, db::Db,
-    labs::engine::Engine,
+    accounts::throttle::AuthThrottles,
+    config::Config,
+    content::Catalog,
+    db::Db,
+    labs::{engine::Engine, service::LabService},
 };
 
 /// Shared application state; cloning it is cheap.
@@ -20,4 +23,6 @@ pub struct AppState {
     pub throttles: Arc<AuthThrottles>,
     /// Lessons and quizzes, loaded and rendered at start-up.
     pub content: Arc<Catalog>,
+    /// Lab sessions, containers and terminals.
+    pub labs: Arc<LabService>,
 }

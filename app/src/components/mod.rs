@@ -1,4 +1,5 @@
 //! Reusable pieces of the interface.
 
 pub mod form_error;
+pub mod lab_panel;
 pub mod sandbox_explorer;

@@ -7,6 +7,7 @@ use crate::{
     api_lessons::{
         answer_question, get_lesson, set_lesson_complete, AnswerResult, LessonView, QuestionView,
     },
+    components::lab_panel::LabPanel,
     pages::not_found::NotFound,
 };
 
@@ -50,6 +51,7 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
         prev,
         next,
         completed,
+        lab,
     } = lesson;
     let toc_view = toc
         .into_iter()
@@ -95,6 +97,32 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
                 </nav>
             </article>
         </div>
+        {lab.map(|lab| view! { <LabDock lab_id=lab/> })}
+    }
+}
+
+/// The lesson's lab, docked at the bottom of the window so the terminal stays
+/// in view while reading; runnable code blocks send their command to it.
+#[component]
+fn LabDock(lab_id: String) -> impl IntoView {
+    let open = RwSignal::new(false);
+    // A Run button pressed with no terminal open asks for the lab.
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener_untyped("drydock:need-lab", move |_| open.set(true));
+        on_cleanup(move || handle.remove());
+    }
+    view! {
+        <aside class="lab-dock" class:open=move || open.try_get().unwrap_or(false) aria-label="Lab">
+            <button type="button" class="lab-dock-toggle" aria-expanded=move || open.try_get().unwrap_or(false).to_string()
+                on:click=move |_| open.update(|o| *o = !*o)>
+                <span>"Lab terminal"</span>
+                <span aria-hidden="true">{move || if open.try_get().unwrap_or(false) { "▾ Hide" } else { "▴ Show" }}</span>
+            </button>
+            <div class="lab-dock-body">
+                <LabPanel lab_id/>
+            </div>
+        </aside>
     }
 }
 

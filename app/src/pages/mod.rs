@@ -3,6 +3,8 @@
 pub mod admin_users;
 pub mod coming_soon;
 pub mod home;
+pub mod lab;
+pub mod labs;
 pub mod lesson;
 pub mod lessons;
 pub mod login;

@@ -23,7 +23,12 @@ fn line_at(text: &str, offset: usize) -> usize {
 }
 
 /// A TOML parse error's line (toml reports byte spans).
-fn toml_problem(file: &Path, text: &str, err: &toml::de::Error, line_offset: usize) -> Problem {
+pub(super) fn toml_problem(
+    file: &Path,
+    text: &str,
+    err: &toml::de::Error,
+    line_offset: usize,
+) -> Problem {
     let line = err.span().map(|s| line_at(text, s.start)).unwrap_or(1) + line_offset;
     let message = err.message().replace('\n', " ");
     Problem {
@@ -78,13 +83,13 @@ fn split_front_matter(text: &str) -> Option<(&str, &str, usize)> {
     Some((front, body, line_at(text, body_line) - 1))
 }
 
-struct Loader {
+pub(super) struct Loader {
     root: PathBuf,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Loader {
-    fn problem(&mut self, file: &Path, line: usize, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, file: &Path, line: usize, message: impl Into<String>) {
         self.problems.push(Problem {
             file: file.to_path_buf(),
             line,
@@ -92,7 +97,7 @@ impl Loader {
         });
     }
 
-    fn rel(&self, path: &Path) -> PathBuf {
+    pub(super) fn rel(&self, path: &Path) -> PathBuf {
         path.strip_prefix(&self.root)
             .map(|p| Path::new(self.root.file_name().unwrap_or_default()).join(p))
             .unwrap_or_else(|_| path.to_path_buf())
@@ -123,7 +128,7 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
         Ok(t) => t,
         Err(e) => return Err(vec![toml_problem(&shown_tracks, &tracks_text, &e, 0)]),
     };
-    let labs = ids_in(&dir.join("labs"), ".toml");
+    let mut labs = super::labs::load_labs(&mut loader, dir);
     let exercises = ids_in(&dir.join("exercises"), ".toml");
     let mut media = HashSet::new();
     media_files(&dir.join("media"), &dir.join("media"), &mut media);
@@ -285,7 +290,11 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                 );
             }
             if let Some(lab) = &meta.lab {
-                if !labs.contains(lab) {
+                if let Some(found) = labs.get_mut(lab) {
+                    found.lessons.push(format!("{}/{slug}", def.id));
+                } else if ids_in(&dir.join("labs"), ".toml").contains(lab) {
+                    // The lab file itself has problems; they are reported there.
+                } else {
                     loader.problem(
                         &shown,
                         key_line("lab"),
@@ -395,7 +404,7 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
     if loader.problems.is_empty() {
-        Ok(Catalog::new(tracks, lessons))
+        Ok(Catalog::new(tracks, lessons, labs))
     } else {
         Err(loader.problems)
     }

@@ -2,28 +2,31 @@
 //! rendered once at start-up (never per request).
 
 pub mod highlight;
+pub mod labs;
 pub mod load;
 pub mod model;
 pub mod render;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use drydock_app::api_lessons::SearchResult;
 
-use model::{Lesson, Track};
+use model::{Lab, Lesson, Track};
 
 /// Everything the content directory holds, ready to serve.
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub tracks: Vec<Track>,
     pub lessons: Vec<Lesson>,
+    /// Lab definitions by id.
+    pub labs: BTreeMap<String, Lab>,
     by_key: HashMap<String, usize>,
     /// Stylesheet for highlighted code, generated once.
     pub highlight_css: String,
 }
 
 impl Catalog {
-    fn new(tracks: Vec<Track>, lessons: Vec<Lesson>) -> Self {
+    fn new(tracks: Vec<Track>, lessons: Vec<Lesson>, labs: BTreeMap<String, Lab>) -> Self {
         let by_key = lessons
             .iter()
             .enumerate()
@@ -32,6 +35,7 @@ impl Catalog {
         Self {
             tracks,
             lessons,
+            labs,
             by_key,
             highlight_css: highlight::stylesheet(),
         }

@@ -141,3 +141,96 @@ pub struct Track {
     /// Indexes into `Catalog::lessons`.
     pub lessons: Vec<usize>,
 }
+
+/// How a lab's containers reach the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabNetworkKind {
+    /// Loopback only.
+    #[default]
+    None,
+    /// A Docker network created with `internal: true`, shared by the lab's containers.
+    Internal,
+}
+
+/// Resources a lab asks for; unset keys take the server's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabResources {
+    pub memory_mb: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+    pub tmpfs_mb: Option<u64>,
+}
+
+/// A file written into a lab container before the learner connects.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    pub path: String,
+    pub content: String,
+    #[serde(default = "default_file_mode")]
+    pub mode: String,
+}
+
+fn default_file_mode() -> String {
+    "0644".into()
+}
+
+/// A shell command run from the control plane once the files are in place.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabSetup {
+    pub run: String,
+}
+
+/// `content/labs/<id>.toml` as authors write it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFileDef {
+    pub title: String,
+    pub summary: String,
+    pub image: String,
+    #[serde(default = "default_lab_user")]
+    pub user: String,
+    #[serde(default = "default_time_limit")]
+    pub time_limit_minutes: u32,
+    #[serde(default = "default_idle")]
+    pub idle_minutes: u32,
+    #[serde(default)]
+    pub extend_minutes: u32,
+    #[serde(default)]
+    pub network: LabNetworkKind,
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    pub welcome: String,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: LabResources,
+    #[serde(default)]
+    pub files: Vec<LabFile>,
+    #[serde(default)]
+    pub setup: Vec<LabSetup>,
+}
+
+fn default_lab_user() -> String {
+    "1000:1000".into()
+}
+fn default_time_limit() -> u32 {
+    60
+}
+fn default_idle() -> u32 {
+    20
+}
+
+/// A validated lab, with its image resolved to a tag.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub id: String,
+    pub def: LabFileDef,
+    /// The image reference from `content/images/<image>/image.toml`.
+    pub image_tag: String,
+    /// Lessons (`track/slug`) that use this lab.
+    pub lessons: Vec<String>,
+}

@@ -16,6 +16,8 @@ pub enum AuditEvent {
     PasswordChanged,
     RoleChanged,
     UserCreated,
+    /// Someone asked for a lab (or its terminal) that is not theirs.
+    LabRefused,
 }
 
 impl AuditEvent {
@@ -29,6 +31,7 @@ impl AuditEvent {
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::RoleChanged => "role_changed",
             AuditEvent::UserCreated => "user_created",
+            AuditEvent::LabRefused => "lab_refused",
         }
     }
 }

@@ -221,9 +221,21 @@ const GUEST_OWNED_TABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Tables whose rows have their own ids and simply change hands on a merge.
+const GUEST_MOVED_TABLES: &[&str] = &["lab_sessions"];
+
 /// Moves everything a guest owns to `user_id` and deletes the guest row.
 pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()> {
     let mut tx = db.pool().begin().await?;
+    for table in GUEST_MOVED_TABLES {
+        sqlx::query(&format!(
+            "UPDATE {table} SET user_id = $1 WHERE user_id = $2"
+        ))
+        .bind(user_id)
+        .bind(guest_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     for (table, columns) in GUEST_OWNED_TABLES {
         sqlx::query(&format!(
             "INSERT INTO {table} (user_id, {columns}) SELECT $1, {columns} FROM {table} WHERE user_id = $2 \

@@ -53,6 +53,15 @@ pub struct ExecOutput {
     pub exit_code: Option<i64>,
 }
 
+/// An interactive shell started with a TTY: its output and its stdin.
+pub struct ShellStream {
+    pub exec_id: String,
+    pub output: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, EngineError>> + Send>,
+    >,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 /// A handle on the Docker engine. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
@@ -149,6 +158,18 @@ impl Engine {
         image: &str,
         cmd: &[&str],
     ) -> Result<String> {
+        let name = format!("drydock-{}", policy.labels.session);
+        self.start_named_sandbox(policy, image, cmd, &name).await
+    }
+
+    /// [`Engine::start_sandbox`] with an explicit container name.
+    pub async fn start_named_sandbox(
+        &self,
+        policy: &SandboxPolicy,
+        image: &str,
+        cmd: &[&str],
+        name: &str,
+    ) -> Result<String> {
         let api = self.api().await?;
         if let Some(runtime) = &policy.runtime {
             if !self.runtimes().await?.contains(runtime) {
@@ -156,8 +177,7 @@ impl Engine {
             }
         }
         let body: ContainerCreateBody = policy.container_body(image, cmd);
-        let name = format!("drydock-{}", policy.labels.session);
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
             .within(api.create_container(Some(options), body))
             .await??;
@@ -215,6 +235,109 @@ impl Engine {
         }
         out.exit_code = self.within(api.inspect_exec(&exec.id)).await??.exit_code;
         Ok(out)
+    }
+
+    /// Starts `cmd` in a container with a TTY and stdin attached, as `user`.
+    pub async fn open_shell(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        user: &str,
+        env: &[String],
+    ) -> Result<ShellStream> {
+        let api = self.api().await?;
+        let exec = self
+            .within(api.create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    user: Some(user.to_string()),
+                    env: Some(env.to_vec()),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    ..Default::default()
+                },
+            ))
+            .await??;
+        let started = self
+            .within(api.start_exec(
+                &exec.id,
+                Some(bollard::exec::StartExecOptions {
+                    detach: false,
+                    tty: true,
+                    output_capacity: Some(64 * 1024),
+                }),
+            ))
+            .await??;
+        match started {
+            StartExecResults::Attached { output, input } => Ok(ShellStream {
+                exec_id: exec.id,
+                output: Box::pin(output.map(|chunk| match chunk {
+                    Ok(out) => Ok(out.into_bytes()),
+                    Err(e) => Err(EngineError::from(e)),
+                })),
+                input,
+            }),
+            StartExecResults::Detached => Err(EngineError::Unreachable(
+                "the engine detached an interactive shell".into(),
+            )),
+        }
+    }
+
+    /// Tells a TTY exec its new window size.
+    pub async fn resize_shell(&self, exec_id: &str, cols: u16, rows: u16) -> Result<()> {
+        let api = self.api().await?;
+        self.within(api.resize_exec(
+            exec_id,
+            bollard::exec::ResizeExecOptions {
+                width: cols,
+                height: rows,
+            },
+        ))
+        .await??;
+        Ok(())
+    }
+
+    /// Creates the `internal` (no route out) network `name` unless it exists.
+    pub async fn ensure_internal_network(&self, name: &str) -> Result<()> {
+        let api = self.api().await?;
+        match self.within(api.inspect_network(name, None)).await? {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            internal: Some(true),
+            labels: Some(HashMap::from([(
+                MANAGED_LABEL.to_string(),
+                "true".to_string(),
+            )])),
+            ..Default::default()
+        };
+        match self.within(api.create_network(request)).await? {
+            Ok(_) => Ok(()),
+            // Created meanwhile by a concurrent start.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives a container a new name.
+    pub async fn rename(&self, container: &str, name: &str) -> Result<()> {
+        let api = self.api().await?;
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        self.within(api.rename_container(container, options))
+            .await??;
+        Ok(())
     }
 
     /// The engine's full view of a container.

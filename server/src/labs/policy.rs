@@ -70,7 +70,14 @@ pub struct SandboxPolicy {
     pub labels: SandboxLabels,
     /// Extra labels (e.g. `drydock.expires_at`).
     pub extra_labels: Vec<(String, String)>,
+    /// Environment variables beyond HOME and PATH (`NAME=value`).
+    pub env: Vec<String>,
 }
+
+/// The gVisor runtime's name.
+pub const GVISOR: &str = "runsc";
+/// Host threads allowed to a gVisor sandbox on top of the learner's processes.
+const GVISOR_HOST_THREADS: i64 = 512;
 
 /// UID and GID of the unprivileged account in Drydock's lab images.
 pub const LAB_UID: u32 = 1000;
@@ -94,6 +101,7 @@ impl SandboxPolicy {
             runtime,
             labels,
             extra_labels: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -123,17 +131,34 @@ impl SandboxPolicy {
                 )
             })
             .collect();
+        let mut ulimits = vec![ResourcesUlimits {
+            name: Some("nofile".into()),
+            soft: Some(self.limits.nofile),
+            hard: Some(self.limits.nofile),
+        }];
+        // Under gVisor the engine's pids limit counts the sandbox kernel's
+        // own host threads, which grow with load: a tight limit crashes the
+        // whole sandbox. There the learner's processes are capped inside the
+        // sandbox with RLIMIT_NPROC (per sandbox in gVisor; with runc it
+        // would be shared by every container running as the same uid), and
+        // the host limit only stops runaway sandbox threads.
+        let pids_limit = if self.runtime.as_deref() == Some(GVISOR) {
+            ulimits.push(ResourcesUlimits {
+                name: Some("nproc".into()),
+                soft: Some(self.limits.pids),
+                hard: Some(self.limits.pids),
+            });
+            self.limits.pids + GVISOR_HOST_THREADS
+        } else {
+            self.limits.pids
+        };
         HostConfig {
             memory: Some(memory),
             // Equal to `memory`: no swap on top of the limit.
             memory_swap: Some(memory),
             nano_cpus: Some((self.limits.cpus * 1e9).round() as i64),
-            pids_limit: Some(self.limits.pids),
-            ulimits: Some(vec![ResourcesUlimits {
-                name: Some("nofile".into()),
-                soft: Some(self.limits.nofile),
-                hard: Some(self.limits.nofile),
-            }]),
+            pids_limit: Some(pids_limit),
+            ulimits: Some(ulimits),
             cap_drop: Some(vec!["ALL".into()]),
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
@@ -166,10 +191,15 @@ impl SandboxPolicy {
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
             user: Some(self.user.clone()),
             working_dir: Some("/home/learner".into()),
-            env: Some(vec![
-                "HOME=/home/learner".into(),
-                "PATH=/bin:/usr/bin:/sbin:/usr/sbin".into(),
-            ]),
+            env: Some(
+                [
+                    "HOME=/home/learner".to_string(),
+                    "PATH=/bin:/usr/bin:/sbin:/usr/sbin".to_string(),
+                ]
+                .into_iter()
+                .chain(self.env.iter().cloned())
+                .collect(),
+            ),
             labels: Some(self.label_map()),
             network_disabled: Some(self.network == SandboxNetwork::None),
             host_config: Some(self.host_config()),
@@ -206,7 +236,16 @@ mod tests {
         assert_eq!(host.memory, Some(128 * 1024 * 1024));
         assert_eq!(host.memory_swap, host.memory);
         assert_eq!(host.nano_cpus, Some(500_000_000));
-        assert_eq!(host.pids_limit, Some(128));
+        // gVisor: learner processes capped inside, sandbox threads outside.
+        assert_eq!(host.pids_limit, Some(128 + 512));
+        let nproc = host
+            .ulimits
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|u| u.name.as_deref() == Some("nproc"))
+            .unwrap();
+        assert_eq!(nproc.hard, Some(128));
         assert_eq!(host.runtime.as_deref(), Some("runsc"));
         assert_eq!(host.privileged, Some(false));
         let tmpfs = host.tmpfs.unwrap();
@@ -224,6 +263,13 @@ mod tests {
     #[test]
     fn no_runtime_means_the_engine_default() {
         let policy = SandboxPolicy::strict(labels(), SandboxLimits::default(), None);
-        assert_eq!(policy.host_config().runtime, None);
+        let host = policy.host_config();
+        assert_eq!(host.runtime, None);
+        assert_eq!(host.pids_limit, Some(128));
+        assert!(host
+            .ulimits
+            .unwrap()
+            .iter()
+            .all(|u| u.name.as_deref() != Some("nproc")));
     }
 }

@@ -150,6 +150,7 @@ pub async fn lesson(
         prev: prev.map(link),
         next: next.map(link),
         completed,
+        lab: l.meta.lab.clone(),
     }))
 }
 

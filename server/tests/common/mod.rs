@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod labs;
 pub mod postgres;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -64,6 +65,11 @@ pub fn test_config(db: &TestDatabase) -> Config {
         database_url: db.url.clone(),
         content_dir: root.join("content"),
         site_root: root.join("target/site"),
+        // Each test server reconciles only its own lab containers.
+        labs: drydock::config::LabSettings {
+            instance: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

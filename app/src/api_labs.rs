@@ -1,0 +1,175 @@
+//! Labs as the UI (and the JSON API) see them: the lab catalog, a learner's
+//! lab sessions and the actions on them.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A lab definition, as shown before starting it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabSummary {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub welcome: String,
+    pub image: String,
+    pub time_limit_minutes: u32,
+    pub idle_minutes: u32,
+    pub extend_minutes: u32,
+    pub memory_mb: u64,
+    pub cpus: f64,
+    pub pids: i64,
+    /// `none` or `internal`.
+    pub network: String,
+    /// Lessons that use this lab: (path, title).
+    pub lessons: Vec<(String, String)>,
+}
+
+/// One of a learner's lab sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabSessionView {
+    pub id: String,
+    pub lab: String,
+    pub title: String,
+    /// `queued`, `starting`, `running` or `ended`.
+    pub status: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    /// When the lab stops (epoch ms); `None` until it starts.
+    pub expires_at: Option<i64>,
+    /// Place in the queue (1 = next), while queued.
+    pub position: Option<usize>,
+    pub extended: bool,
+    /// Whether the learner may still add time once.
+    pub can_extend: bool,
+    pub extend_minutes: u32,
+    pub idle_minutes: u32,
+    /// Why the session ended, in words for the learner.
+    pub end_reason: Option<String>,
+}
+
+/// What asking for a lab led to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StartResult {
+    /// The lab runs (it may have been running already).
+    Running(LabSessionView),
+    /// Every slot is taken: the learner waits in line.
+    Queued(LabSessionView),
+    /// The learner already has another lab; stopping it is their call.
+    Busy { running: LabSessionView },
+}
+
+/// The `/labs` page: every lab, and the caller's sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabsOverview {
+    pub labs: Vec<LabSummary>,
+    /// Active sessions first, then recently ended ones.
+    pub sessions: Vec<LabSessionView>,
+}
+
+/// One lab with the caller's active session of it, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabDetail {
+    pub lab: LabSummary,
+    pub session: Option<LabSessionView>,
+    /// The caller's active session of a different lab, if any.
+    pub other: Option<LabSessionView>,
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! The server's side of the labs contract.
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[async_trait::async_trait]
+    pub trait LabsBackend: Send + Sync + 'static {
+        async fn overview(&self, req: &http::request::Parts) -> Result<LabsOverview, String>;
+        async fn detail(
+            &self,
+            req: &http::request::Parts,
+            lab: &str,
+        ) -> Result<Option<LabDetail>, String>;
+        async fn start(
+            &self,
+            req: &http::request::Parts,
+            lab: &str,
+            replace: bool,
+        ) -> Result<StartResult, String>;
+        async fn session(
+            &self,
+            req: &http::request::Parts,
+            id: &str,
+        ) -> Result<LabSessionView, String>;
+        async fn stop(&self, req: &http::request::Parts, id: &str) -> Result<(), String>;
+        async fn reset(
+            &self,
+            req: &http::request::Parts,
+            id: &str,
+        ) -> Result<LabSessionView, String>;
+        async fn extend(
+            &self,
+            req: &http::request::Parts,
+            id: &str,
+        ) -> Result<LabSessionView, String>;
+    }
+
+    pub fn context() -> Result<(Arc<dyn LabsBackend>, http::request::Parts), ServerFnError> {
+        let backend = use_context::<Arc<dyn LabsBackend>>()
+            .ok_or_else(|| ServerFnError::new("the server did not provide its labs backend"))?;
+        let parts = use_context::<http::request::Parts>()
+            .ok_or_else(|| ServerFnError::new("no request in context"))?;
+        Ok((backend, parts))
+    }
+}
+
+/// Every lab and the caller's sessions.
+#[server]
+pub async fn get_labs() -> Result<LabsOverview, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.overview(&req).await.map_err(ServerFnError::new)
+}
+
+/// One lab and the caller's session of it; `None` when there is no such lab.
+#[server]
+pub async fn get_lab(lab: String) -> Result<Option<LabDetail>, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.detail(&req, &lab).await.map_err(ServerFnError::new)
+}
+
+/// Starts a lab (or queues for it). With `replace`, the caller's other lab is stopped first.
+#[server]
+pub async fn start_lab(lab: String, replace: bool) -> Result<StartResult, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.start(&req, &lab, replace)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The current state of one of the caller's sessions.
+#[server]
+pub async fn get_lab_session(id: String) -> Result<LabSessionView, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.session(&req, &id).await.map_err(ServerFnError::new)
+}
+
+/// Stops a lab and removes its container.
+#[server]
+pub async fn stop_lab(id: String) -> Result<(), ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.stop(&req, &id).await.map_err(ServerFnError::new)
+}
+
+/// Replaces the lab's container with a fresh one.
+#[server]
+pub async fn reset_lab(id: String) -> Result<LabSessionView, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.reset(&req, &id).await.map_err(ServerFnError::new)
+}
+
+/// Adds the lab's extra time, once.
+#[server]
+pub async fn extend_lab(id: String) -> Result<LabSessionView, ServerFnError> {
+    let (b, req) = ssr::context()?;
+    b.extend(&req, &id).await.map_err(ServerFnError::new)
+}

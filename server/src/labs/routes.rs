@@ -1,0 +1,267 @@
+//! The labs JSON API under `/api/v1/labs` and the terminal WebSocket.
+//! Every route acts only on the caller's own sessions; anyone else gets 404.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{
+        rejection::JsonRejection,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        Path, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use drydock_app::api_labs::LabSessionView;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{
+    service::Admission,
+    terminal::{TerminalEvent, TerminalHub},
+};
+use crate::{
+    accounts::guard::Identity,
+    db::labs::LabStatus,
+    error::{Error, Result},
+    state::AppState,
+};
+
+/// Routes of the labs area.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/labs", get(list).post(start))
+        .route("/api/v1/labs/{id}", get(one).delete(stop))
+        .route("/api/v1/labs/{id}/reset", post(reset))
+        .route("/api/v1/labs/{id}/extend", post(extend))
+        .route("/api/v1/labs/{id}/terminal", get(terminal))
+}
+
+#[derive(Deserialize)]
+struct StartRequest {
+    lab: String,
+    /// Stop the caller's other lab to make room.
+    #[serde(default)]
+    replace: bool,
+}
+
+/// 201 when a container was started, 200 when the lab was already running,
+/// 202 with a queue position when every slot is taken, 409 when the caller's
+/// quota is used by another lab.
+async fn start(
+    State(state): State<AppState>,
+    caller: Identity,
+    body: std::result::Result<Json<StartRequest>, JsonRejection>,
+) -> Result<Response> {
+    let Json(body) = body.map_err(|e| {
+        Error::BadRequest(format!(
+            "Send a JSON body like {{\"lab\": \"<lab id>\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let admission = state
+        .labs
+        .start(caller.user.id, &body.lab, body.replace)
+        .await?;
+    let (status, session) = match admission {
+        Admission::Started(s) => (StatusCode::CREATED, s),
+        Admission::Existing(s) if s.status == LabStatus::Queued => (StatusCode::ACCEPTED, s),
+        Admission::Existing(s) => (StatusCode::OK, s),
+        Admission::Queued(s) => (StatusCode::ACCEPTED, s),
+        Admission::Busy(other) => {
+            let title = state
+                .labs
+                .lab(&other.lab)
+                .map_or(other.lab.clone(), |l| l.def.title.clone());
+            return Err(Error::Conflict(format!(
+                "You already have the lab \"{title}\" ({}). Stop it first, or send \"replace\": true to stop it and start this one.",
+                other.status.as_str()
+            )));
+        }
+    };
+    Ok((status, Json(state.labs.view(&session).await?)).into_response())
+}
+
+/// The caller's sessions, active first.
+async fn list(
+    State(state): State<AppState>,
+    caller: Identity,
+) -> Result<Json<Vec<LabSessionView>>> {
+    let mut views = Vec::new();
+    for s in state.labs.sessions_of(caller.user.id).await? {
+        views.push(state.labs.view(&s).await?);
+    }
+    Ok(Json(views))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<LabSessionView>> {
+    let session = state.labs.session(caller.user.id, &id).await?;
+    Ok(Json(state.labs.view(&session).await?))
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    state.labs.stop(caller.user.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<LabSessionView>> {
+    let session = state.labs.reset(caller.user.id, &id).await?;
+    Ok(Json(state.labs.view(&session).await?))
+}
+
+async fn extend(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<LabSessionView>> {
+    let session = state.labs.extend(caller.user.id, &id).await?;
+    Ok(Json(state.labs.view(&session).await?))
+}
+
+/// A browser on another site must not open a learner's terminal with the
+/// learner's cookies (WebSocket handshakes are not covered by CORS).
+fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        // Non-browser clients send no Origin; the session cookie still decides.
+        return true;
+    };
+    if public_url.is_some_and(|u| u.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    origin == format!("http://{host}") || origin == format!("https://{host}")
+}
+
+/// Control messages a browser sends as text frames.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ClientControl {
+    Resize { cols: u16, rows: u16 },
+}
+
+/// Close code telling the browser not to reconnect: the lab is over.
+const CLOSE_ENDED: u16 = 4409;
+/// Close code asking the browser to reconnect (it fell behind the output).
+const CLOSE_LAGGED: u16 = 4000;
+
+async fn terminal(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    if !same_origin(&headers, state.config.public_url.as_deref()) {
+        tracing::warn!(session = %id, user_id = caller.user.id, "refused: terminal opened from another site");
+        return Err(Error::CrossSiteRequest);
+    }
+    let session = state.labs.owned(caller.user.id, &id).await?;
+    if session.status != LabStatus::Running {
+        let message = session.end_reason.clone().unwrap_or_else(|| {
+            "The lab is not running yet. Wait until it has started.".to_string()
+        });
+        return Ok(ws.on_upgrade(move |socket| refuse(socket, message)));
+    }
+    let hub = state.labs.terminal(caller.user.id, &id).await?;
+    Ok(ws.on_upgrade(move |socket| bridge(socket, hub)))
+}
+
+async fn refuse(mut socket: WebSocket, message: String) {
+    let text = serde_json::json!({ "type": "ended", "message": message }).to_string();
+    let _ = socket.send(Message::Text(text.into())).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CLOSE_ENDED,
+            reason: "lab not running".into(),
+        })))
+        .await;
+}
+
+/// Pumps bytes between one browser and the lab's shell until either side goes.
+async fn bridge(mut socket: WebSocket, hub: Arc<TerminalHub>) {
+    let (replay, mut feed) = match hub.attach().await {
+        Ok(attached) => attached,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not open the lab shell");
+            let text = serde_json::json!({
+                "type": "error",
+                "message": "The lab's shell could not be started. Reset the lab or try again."
+            })
+            .to_string();
+            let _ = socket.send(Message::Text(text.into())).await;
+            return;
+        }
+    };
+    if !replay.is_empty() && socket.send(Message::Binary(replay.into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            event = feed.recv() => match event {
+                Ok(TerminalEvent::Output(bytes)) => {
+                    if socket.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(TerminalEvent::Control(text)) => {
+                    let ended = text.contains("\"type\":\"ended\"");
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                    if ended {
+                        let _ = socket.send(Message::Close(Some(CloseFrame {
+                            code: CLOSE_ENDED,
+                            reason: "lab ended".into(),
+                        }))).await;
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // The browser fell behind; a reconnect replays the history.
+                    let _ = socket.send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_LAGGED,
+                        reason: "reconnect".into(),
+                    }))).await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Binary(data))) => {
+                    if let Err(err) = hub.input(&data).await {
+                        tracing::debug!(error = %err, "terminal input failed");
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    match serde_json::from_str::<ClientControl>(&text) {
+                        Ok(ClientControl::Resize { cols, rows }) => {
+                            if let Err(err) = hub.resize(cols, rows).await {
+                                tracing::debug!(error = %err, "terminal resize failed");
+                            }
+                        }
+                        Err(_) => tracing::debug!("ignored an unknown terminal control message"),
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

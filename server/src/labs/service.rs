@@ -1,0 +1,811 @@
+//! Lab sessions from start to end: admission (per-learner quota, global
+//! capacity, the queue), containers with the lab's sandbox, reset, extension,
+//! the reaper that enforces time limits, and reconciliation after a restart.
+//!
+//! The database is the source of truth. A container is kept only while a
+//! session that is not over points at it (or it waits in the warm pool).
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use drydock_app::api_labs::{LabSessionView, LabSummary};
+use tokio::sync::{Mutex as AsyncMutex, Notify, OnceCell};
+
+use super::{
+    engine::{Engine, EngineError},
+    policy::{SandboxLabels, SandboxLimits, SandboxPolicy},
+    terminal::{ShellSpec, TerminalHub},
+};
+use crate::{
+    config::{Config, RuntimeChoice},
+    content::{model::Lab, Catalog},
+    db::{
+        self,
+        labs::{LabSession, LabStatus},
+        now_ms, Db,
+    },
+    error::{Error, Result},
+};
+
+/// The command that keeps a lab container alive; the reaper ends it.
+const IDLE_CMD: &[&str] = &["sleep", "2147483647"];
+/// Label marking containers waiting in the warm pool.
+pub const POOL_LABEL: &str = "drydock.pool";
+/// Label naming the Drydock installation a container belongs to.
+pub const INSTANCE_LABEL: &str = "drydock.instance";
+/// A start that has not finished after this long is considered failed.
+const STARTING_TIMEOUT_MS: i64 = 120_000;
+
+/// What asking for a lab led to.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// A new container was started for this session.
+    Started(LabSession),
+    /// The learner already had this lab (running, starting or queued).
+    Existing(LabSession),
+    /// No slot free: queued.
+    Queued(LabSession),
+    /// The learner's quota is used by this other session.
+    Busy(LabSession),
+}
+
+/// The lab service; one per server, shared behind an `Arc`.
+pub struct LabService {
+    db: Db,
+    engine: Arc<Engine>,
+    catalog: Arc<Catalog>,
+    config: Arc<Config>,
+    runtime: OnceCell<Option<String>>,
+    /// Serialises admission decisions (quota and capacity checks).
+    admit: AsyncMutex<()>,
+    /// Serialises container swaps with the reaper, so a reset in progress
+    /// never looks like a container that vanished.
+    lifecycle: AsyncMutex<()>,
+    hubs: Mutex<HashMap<String, Arc<TerminalHub>>>,
+    /// Warm containers per lab id.
+    pool: Mutex<HashMap<String, Vec<String>>>,
+    /// Wakes the background loop (a slot freed, a shell ended).
+    wake: Arc<Notify>,
+}
+
+impl LabService {
+    pub fn new(db: Db, engine: Arc<Engine>, catalog: Arc<Catalog>, config: Arc<Config>) -> Self {
+        Self {
+            db,
+            engine,
+            catalog,
+            config,
+            runtime: OnceCell::new(),
+            admit: AsyncMutex::new(()),
+            lifecycle: AsyncMutex::new(()),
+            hubs: Mutex::new(HashMap::new()),
+            pool: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The lab definition `id`.
+    pub fn lab(&self, id: &str) -> Option<&Lab> {
+        self.catalog.labs.get(id)
+    }
+
+    /// Asks for lab `lab_id` on behalf of `user_id`. With `replace`, the
+    /// learner's other labs are stopped to make room.
+    pub async fn start(&self, user_id: i64, lab_id: &str, replace: bool) -> Result<Admission> {
+        let lab = self
+            .lab(lab_id)
+            .ok_or_else(|| Error::NotFound(format!("There is no lab called {lab_id:?}.")))?
+            .clone();
+        let guard = self.admit.lock().await;
+        let mine = db::labs::active_for_user(&self.db, user_id).await?;
+        if let Some(same) = mine.iter().find(|s| s.lab == lab_id) {
+            return Ok(Admission::Existing(same.clone()));
+        }
+        let per_user = self.config.labs.per_user.max(1);
+        if mine.len() >= per_user {
+            if !replace {
+                return Ok(Admission::Busy(mine[0].clone()));
+            }
+            for other in &mine {
+                self.finish(other, "Stopped to start another lab.").await?;
+            }
+        }
+        let active = db::labs::active(&self.db).await?;
+        let queued = active.iter().any(|s| s.status == LabStatus::Queued);
+        let holding = active
+            .iter()
+            .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
+            .count();
+        let id = uuid::Uuid::new_v4().to_string();
+        if queued || holding >= self.config.labs.capacity {
+            let session =
+                db::labs::insert(&self.db, &id, user_id, lab_id, LabStatus::Queued).await?;
+            tracing::info!(session = %id, lab = lab_id, user_id, "lab queued");
+            return Ok(Admission::Queued(session));
+        }
+        db::labs::insert(&self.db, &id, user_id, lab_id, LabStatus::Starting).await?;
+        drop(guard);
+        self.bring_up(&id, user_id, &lab).await?;
+        let session = db::labs::by_id(&self.db, &id)
+            .await?
+            .ok_or_else(|| Error::NotFound("The lab session vanished while starting.".into()))?;
+        Ok(Admission::Started(session))
+    }
+
+    /// Starts a container for a session in `starting` state and records it;
+    /// on failure the session ends with the reason.
+    async fn bring_up(&self, id: &str, user_id: i64, lab: &Lab) -> Result<String> {
+        let started = std::time::Instant::now();
+        match self.launch(id, user_id, lab).await {
+            Ok(container) => {
+                db::labs::set_running(
+                    &self.db,
+                    id,
+                    &container,
+                    i64::from(lab.def.time_limit_minutes) * 60_000,
+                )
+                .await?;
+                tracing::info!(session = id, lab = %lab.id, user_id, ms = started.elapsed().as_millis() as u64, "lab running");
+                Ok(container)
+            }
+            Err(err) => {
+                tracing::error!(session = id, lab = %lab.id, error = %err, "lab failed to start");
+                db::labs::end(
+                    &self.db,
+                    id,
+                    "The lab could not be started. Try again in a minute.",
+                )
+                .await?;
+                self.wake.notify_one();
+                Err(err)
+            }
+        }
+    }
+
+    /// The session `id` if it belongs to `user_id`. Anyone else learns
+    /// nothing (not even that it exists); the attempt is logged.
+    pub async fn owned(&self, user_id: i64, id: &str) -> Result<LabSession> {
+        match db::labs::by_id(&self.db, id).await? {
+            Some(s) if s.user_id == user_id => Ok(s),
+            found => {
+                if found.is_some() {
+                    tracing::warn!(
+                        session = id,
+                        user_id,
+                        "refused: lab session of another user"
+                    );
+                    db::audit::record(
+                        &self.db,
+                        db::audit::AuditEvent::LabRefused,
+                        Some(user_id),
+                        None,
+                        None,
+                        &format!("lab session {id}"),
+                    )
+                    .await?;
+                }
+                Err(Error::NotFound("No such lab session.".into()))
+            }
+        }
+    }
+
+    /// The session for its owner; a queued learner asking keeps their place.
+    pub async fn session(&self, user_id: i64, id: &str) -> Result<LabSession> {
+        let session = self.owned(user_id, id).await?;
+        if session.status == LabStatus::Queued {
+            db::labs::touch(&self.db, id).await?;
+        }
+        Ok(session)
+    }
+
+    /// The learner's sessions: active ones, then up to ten ended ones.
+    pub async fn sessions_of(&self, user_id: i64) -> Result<Vec<LabSession>> {
+        let mut all = db::labs::active_for_user(&self.db, user_id).await?;
+        let recent = db::labs::recent_for_user(&self.db, user_id, 10).await?;
+        all.extend(recent.into_iter().filter(|s| s.status == LabStatus::Ended));
+        Ok(all)
+    }
+
+    /// Stops a session and removes its container.
+    pub async fn stop(&self, user_id: i64, id: &str) -> Result<()> {
+        let session = self.owned(user_id, id).await?;
+        self.finish(&session, "You stopped the lab.").await
+    }
+
+    /// Replaces the container with a fresh one; the time limit is kept.
+    pub async fn reset(&self, user_id: i64, id: &str) -> Result<LabSession> {
+        let _swap = self.lifecycle.lock().await;
+        let session = self.owned(user_id, id).await?;
+        if session.status != LabStatus::Running {
+            return Err(Error::Conflict(
+                "Only a running lab can be reset. Start it again instead.".into(),
+            ));
+        }
+        self.replace_container(&session, "The lab was reset: this is a fresh container.")
+            .await?;
+        self.owned(user_id, id).await
+    }
+
+    /// Adds the lab's extra time, once.
+    pub async fn extend(&self, user_id: i64, id: &str) -> Result<LabSession> {
+        let session = self.owned(user_id, id).await?;
+        let lab = self
+            .lab(&session.lab)
+            .ok_or_else(|| Error::NotFound("This lab no longer exists.".into()))?;
+        if lab.def.extend_minutes == 0 {
+            return Err(Error::Conflict("This lab cannot be extended.".into()));
+        }
+        let extra = i64::from(lab.def.extend_minutes) * 60_000;
+        if !db::labs::extend(&self.db, id, extra).await? {
+            return Err(Error::Conflict(if session.extended {
+                "This lab has already been extended once.".into()
+            } else {
+                "Only a running lab can be extended.".into()
+            }));
+        }
+        self.owned(user_id, id).await
+    }
+
+    /// Place in the queue (1 = next), for a queued session.
+    pub async fn position(&self, session: &LabSession) -> Result<Option<usize>> {
+        if session.status != LabStatus::Queued {
+            return Ok(None);
+        }
+        let active = db::labs::active(&self.db).await?;
+        Ok(active
+            .iter()
+            .filter(|s| s.status == LabStatus::Queued)
+            .position(|s| s.id == session.id)
+            .map(|p| p + 1))
+    }
+
+    /// The terminal of a running session that belongs to `user_id`.
+    pub async fn terminal(&self, user_id: i64, id: &str) -> Result<Arc<TerminalHub>> {
+        let session = self.owned(user_id, id).await?;
+        let (LabStatus::Running, Some(container)) = (session.status, &session.container_id) else {
+            return Err(Error::Conflict(match session.status {
+                LabStatus::Queued | LabStatus::Starting => "The lab is not ready yet.".into(),
+                _ => "This lab has ended. Start it again to get a terminal.".into(),
+            }));
+        };
+        let lab = self
+            .lab(&session.lab)
+            .ok_or_else(|| Error::NotFound("This lab no longer exists.".into()))?;
+        let mut hubs = self.hubs.lock().expect("hub map lock");
+        let hub = hubs.entry(session.id.clone()).or_insert_with(|| {
+            TerminalHub::new(
+                &session.id,
+                container,
+                self.engine.clone(),
+                self.db.clone(),
+                shell_spec(lab),
+                self.config.labs.scrollback_kib * 1024,
+                self.wake.clone(),
+            )
+        });
+        Ok(hub.clone())
+    }
+
+    /// The API/UI view of a session.
+    pub async fn view(&self, session: &LabSession) -> Result<LabSessionView> {
+        let lab = self.lab(&session.lab);
+        let position = self.position(session).await?;
+        let extend_minutes = lab.map_or(0, |l| l.def.extend_minutes);
+        Ok(LabSessionView {
+            id: session.id.clone(),
+            lab: session.lab.clone(),
+            title: lab.map_or_else(|| session.lab.clone(), |l| l.def.title.clone()),
+            status: session.status.as_str().to_string(),
+            created_at: session.created_at,
+            started_at: session.started_at,
+            expires_at: session.expires_at,
+            position,
+            extended: session.extended,
+            can_extend: extend_minutes > 0
+                && !session.extended
+                && session.status == LabStatus::Running,
+            extend_minutes,
+            idle_minutes: lab.map_or(0, |l| l.def.idle_minutes),
+            end_reason: session.end_reason.clone(),
+        })
+    }
+
+    /// The catalog view of a lab.
+    pub fn summary(&self, lab: &Lab) -> LabSummary {
+        let limits = self.limits_for(lab);
+        LabSummary {
+            id: lab.id.clone(),
+            title: lab.def.title.clone(),
+            summary: lab.def.summary.clone(),
+            welcome: lab.def.welcome.trim().to_string(),
+            image: lab.image_tag.clone(),
+            time_limit_minutes: lab.def.time_limit_minutes,
+            idle_minutes: lab.def.idle_minutes,
+            extend_minutes: lab.def.extend_minutes,
+            memory_mb: limits.memory_mb,
+            cpus: limits.cpus,
+            pids: limits.pids,
+            network: match lab.def.network {
+                crate::content::model::LabNetworkKind::None => "none".into(),
+                crate::content::model::LabNetworkKind::Internal => "internal".into(),
+            },
+            lessons: lab
+                .lessons
+                .iter()
+                .map(|key| {
+                    let title = key
+                        .split_once('/')
+                        .and_then(|(t, s)| self.catalog.lesson(t, s))
+                        .map_or_else(|| key.clone(), |l| l.meta.title.clone());
+                    (format!("/lessons/{key}"), title)
+                })
+                .collect(),
+        }
+    }
+
+    fn limits_for(&self, lab: &Lab) -> SandboxLimits {
+        let base = &self.config.sandbox;
+        let r = &lab.def.resources;
+        SandboxLimits {
+            memory_mb: r.memory_mb.unwrap_or(base.memory_mb),
+            cpus: r.cpus.unwrap_or(base.cpus),
+            pids: r.pids.unwrap_or(base.pids),
+            tmpfs_mb: r.tmpfs_mb.unwrap_or(base.tmpfs_mb),
+            nofile: base.nofile,
+        }
+    }
+
+    async fn runtime(&self) -> Result<Option<String>> {
+        Ok(self
+            .runtime
+            .get_or_try_init(|| async {
+                Ok::<_, EngineError>(match self.config.runtime {
+                    RuntimeChoice::Runsc => Some("runsc".to_string()),
+                    RuntimeChoice::Runc => None,
+                    RuntimeChoice::Auto => self
+                        .engine
+                        .offers_gvisor()
+                        .await?
+                        .then(|| "runsc".to_string()),
+                })
+            })
+            .await?
+            .clone())
+    }
+
+    /// The sandbox for one container of `lab`.
+    async fn policy(&self, lab: &Lab, owner: &str, session: &str) -> Result<SandboxPolicy> {
+        let labels = SandboxLabels {
+            owner: owner.to_string(),
+            lab: lab.id.clone(),
+            session: session.to_string(),
+        };
+        let mut policy = SandboxPolicy::strict(labels, self.limits_for(lab), self.runtime().await?);
+        policy
+            .extra_labels
+            .push((INSTANCE_LABEL.into(), self.config.labs.instance.clone()));
+        policy.user = lab.def.user.clone();
+        policy.cap_add = lab.def.cap_add.clone();
+        policy.env = lab
+            .def
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if lab.def.network == crate::content::model::LabNetworkKind::Internal {
+            let network = format!("drydock-lab-{}", lab.id);
+            self.engine.ensure_internal_network(&network).await?;
+            policy.network = super::policy::SandboxNetwork::Internal(network);
+        }
+        Ok(policy)
+    }
+
+    /// A ready container for session `id`: from the warm pool when one is
+    /// waiting, otherwise a new one, seeded with the lab's files and setup.
+    async fn launch(&self, id: &str, user_id: i64, lab: &Lab) -> Result<String> {
+        if let Some(container) = self.take_pooled(&lab.id).await {
+            if let Err(err) = self
+                .engine
+                .rename(&container, &format!("drydock-{id}"))
+                .await
+            {
+                tracing::debug!(error = %err, "could not rename a pooled container");
+            }
+            return Ok(container);
+        }
+        let mut policy = self.policy(lab, &user_id.to_string(), id).await?;
+        policy.extra_labels.push((
+            "drydock.expires_at".into(),
+            (now_ms() + i64::from(lab.def.time_limit_minutes) * 60_000).to_string(),
+        ));
+        let container = self
+            .engine
+            .start_sandbox(&policy, &lab.image_tag, IDLE_CMD)
+            .await?;
+        if let Err(err) = self.seed(&container, lab).await {
+            let _ = self.engine.remove(&container).await;
+            return Err(err);
+        }
+        Ok(container)
+    }
+
+    /// Writes the lab's files and runs its setup, in one exec as the lab user.
+    async fn seed(&self, container: &str, lab: &Lab) -> Result<()> {
+        let Some(script) = seed_script(lab) else {
+            return Ok(());
+        };
+        let out = self
+            .engine
+            .exec(container, &["/bin/sh", "-c", &script], Some(&lab.def.user))
+            .await?;
+        if out.exit_code != Some(0) {
+            return Err(Error::Engine(EngineError::Build(format!(
+                "lab {:?} setup failed (exit {:?}): {}",
+                lab.id,
+                out.exit_code,
+                out.stderr.trim()
+            ))));
+        }
+        Ok(())
+    }
+
+    async fn take_pooled(&self, lab: &str) -> Option<String> {
+        loop {
+            let candidate = self.pool.lock().expect("pool lock").get_mut(lab)?.pop()?;
+            match self.engine.inspect(&candidate).await {
+                Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
+                    self.wake.notify_one();
+                    return Some(candidate);
+                }
+                _ => {
+                    let _ = self.engine.remove(&candidate).await;
+                }
+            }
+        }
+    }
+
+    /// Swaps a running session's container for a fresh one (with `lifecycle` held).
+    async fn replace_container(&self, session: &LabSession, note: &str) -> Result<()> {
+        let lab = self
+            .lab(&session.lab)
+            .ok_or_else(|| Error::NotFound("This lab no longer exists.".into()))?
+            .clone();
+        if let Some(old) = &session.container_id {
+            self.engine.remove(old).await?;
+        }
+        let container = match self.launch(&session.id, session.user_id, &lab).await {
+            Ok(c) => c,
+            Err(err) => {
+                self.finish(session, "The lab could not be restarted. Start it again.")
+                    .await?;
+                return Err(err);
+            }
+        };
+        db::labs::set_running(&self.db, &session.id, &container, 0).await?;
+        let hub = self
+            .hubs
+            .lock()
+            .expect("hub map lock")
+            .get(&session.id)
+            .cloned();
+        if let Some(hub) = hub {
+            hub.retarget(&container, note).await;
+        }
+        tracing::info!(session = %session.id, "lab container replaced");
+        Ok(())
+    }
+
+    /// Ends a session: the row, the container, the terminal.
+    async fn finish(&self, session: &LabSession, reason: &str) -> Result<()> {
+        // Container first: if the engine fails, the session stays live and
+        // the reaper tries again, so no container outlives its session.
+        if let Some(container) = &session.container_id {
+            self.engine.remove(container).await?;
+        }
+        db::labs::end(&self.db, &session.id, reason).await?;
+        let hub = self.hubs.lock().expect("hub map lock").remove(&session.id);
+        if let Some(hub) = hub {
+            hub.close(reason).await;
+        }
+        tracing::info!(session = %session.id, lab = %session.lab, reason, "lab ended");
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// After a restart: keeps containers of live sessions, removes every
+    /// other Drydock container (including an old warm pool), and ends
+    /// sessions whose container is gone.
+    pub async fn reconcile(&self) -> Result<()> {
+        let active = db::labs::active(&self.db).await?;
+        let wanted: HashSet<&str> = active
+            .iter()
+            .filter(|s| s.status == LabStatus::Running)
+            .filter_map(|s| s.container_id.as_deref())
+            .collect();
+        let containers = self
+            .engine
+            .list_labelled(&[(INSTANCE_LABEL, &self.config.labs.instance)])
+            .await?;
+        let mut present = HashSet::new();
+        let mut removed = 0;
+        for c in &containers {
+            let Some(id) = c.id.as_deref() else { continue };
+            if wanted.contains(id) {
+                present.insert(id.to_string());
+            } else {
+                self.engine.remove(id).await?;
+                removed += 1;
+            }
+        }
+        let mut lost = 0;
+        for s in &active {
+            let gone = match s.status {
+                LabStatus::Running => !s
+                    .container_id
+                    .as_deref()
+                    .is_some_and(|c| present.contains(c)),
+                LabStatus::Starting => true,
+                _ => false,
+            };
+            if gone {
+                db::labs::end(
+                    &self.db,
+                    &s.id,
+                    "The server restarted and this lab's container was lost. Start it again.",
+                )
+                .await?;
+                lost += 1;
+            }
+        }
+        tracing::info!(
+            adopted = present.len(),
+            removed,
+            lost,
+            "lab containers reconciled"
+        );
+        self.reap().await
+    }
+
+    /// Ends expired and idle sessions, drops stale queue entries, and
+    /// restarts crashed containers.
+    pub async fn reap(&self) -> Result<()> {
+        let _swap = self.lifecycle.lock().await;
+        let now = now_ms();
+        let active = db::labs::active(&self.db).await?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        let states: HashMap<String, String> = self
+            .engine
+            .list_labelled(&[])
+            .await?
+            .into_iter()
+            .filter_map(|c| Some((c.id?, c.state.map(|s| s.to_string()).unwrap_or_default())))
+            .collect();
+        let queue_timeout = self.config.labs.queue_timeout_secs as i64 * 1000;
+        for s in &active {
+            let lab = self.lab(&s.lab);
+            match s.status {
+                LabStatus::Queued if now - s.last_active_at > queue_timeout => {
+                    self.finish(s, "You left the queue.").await?;
+                }
+                LabStatus::Starting if now - s.created_at > STARTING_TIMEOUT_MS => {
+                    self.finish(s, "The lab took too long to start. Try again.")
+                        .await?;
+                }
+                LabStatus::Running => {
+                    let idle_ms = lab.map_or(20, |l| i64::from(l.def.idle_minutes)) * 60_000;
+                    if s.expires_at.is_some_and(|e| e <= now) {
+                        self.finish(s, "The lab reached its time limit and was stopped.")
+                            .await?;
+                    } else if now - s.last_active_at > idle_ms {
+                        self.finish(
+                            s,
+                            &format!(
+                                "The lab stopped after {} minutes without input.",
+                                idle_ms / 60_000
+                            ),
+                        )
+                        .await?;
+                    } else if let Some(container) = &s.container_id {
+                        match states.get(container).map(String::as_str) {
+                            Some("running") => {}
+                            Some(_) => {
+                                let oom = self
+                                    .engine
+                                    .inspect(container)
+                                    .await
+                                    .ok()
+                                    .and_then(|i| i.state?.oom_killed)
+                                    .unwrap_or(false);
+                                let note = if oom {
+                                    "The lab ran out of memory and was restarted with a fresh container."
+                                } else {
+                                    "The lab's container stopped and was replaced with a fresh one."
+                                };
+                                tracing::warn!(session = %s.id, oom, "lab container died; replacing it");
+                                if let Err(err) = self.replace_container(s, note).await {
+                                    tracing::error!(session = %s.id, error = %err, "could not replace a dead lab container");
+                                }
+                            }
+                            None => {
+                                self.finish(
+                                    s,
+                                    "The lab's container disappeared. Start the lab again.",
+                                )
+                                .await?;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts queued sessions while there is room, oldest first.
+    pub async fn promote(&self) -> Result<()> {
+        loop {
+            let next = {
+                let _guard = self.admit.lock().await;
+                if db::labs::count_holding_container(&self.db).await?
+                    >= self.config.labs.capacity as i64
+                {
+                    return Ok(());
+                }
+                let active = db::labs::active(&self.db).await?;
+                let Some(next) = active.into_iter().find(|s| s.status == LabStatus::Queued) else {
+                    return Ok(());
+                };
+                if !db::labs::claim_queued(&self.db, &next.id).await? {
+                    continue;
+                }
+                next
+            };
+            match self.lab(&next.lab).cloned() {
+                Some(lab) => {
+                    // A failure ends that session; the rest of the queue moves on.
+                    let _ = self.bring_up(&next.id, next.user_id, &lab).await;
+                }
+                None => {
+                    db::labs::end(&self.db, &next.id, "This lab no longer exists.").await?;
+                }
+            }
+        }
+    }
+
+    /// Tops up the warm pool to the configured size per lab.
+    pub async fn refill_pool(&self) -> Result<()> {
+        for (lab_id, &want) in &self.config.labs.warm_pool {
+            let Some(lab) = self.lab(lab_id).cloned() else {
+                continue;
+            };
+            loop {
+                let have = self
+                    .pool
+                    .lock()
+                    .expect("pool lock")
+                    .get(lab_id)
+                    .map_or(0, Vec::len);
+                if have >= want {
+                    break;
+                }
+                let pool_id = format!("pool-{}", uuid::Uuid::new_v4());
+                let mut policy = self.policy(&lab, "pool", &pool_id).await?;
+                policy
+                    .extra_labels
+                    .push((POOL_LABEL.into(), lab.id.clone()));
+                let container = self
+                    .engine
+                    .start_sandbox(&policy, &lab.image_tag, IDLE_CMD)
+                    .await?;
+                if let Err(err) = self.seed(&container, &lab).await {
+                    let _ = self.engine.remove(&container).await;
+                    return Err(err);
+                }
+                self.pool
+                    .lock()
+                    .expect("pool lock")
+                    .entry(lab_id.clone())
+                    .or_default()
+                    .push(container);
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of warm containers per lab (for tests and the benchmark).
+    pub fn pool_sizes(&self) -> BTreeMap<String, usize> {
+        self.pool
+            .lock()
+            .expect("pool lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect()
+    }
+
+    /// Reconciles once, then reaps, promotes and refills until the process ends.
+    pub async fn run_background(self: Arc<Self>) {
+        let mut reconciled = false;
+        let interval = Duration::from_secs(self.config.labs.reap_interval_secs.max(1));
+        loop {
+            if !reconciled {
+                match self.reconcile().await {
+                    Ok(()) => reconciled = true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "lab reconciliation failed; will retry")
+                    }
+                }
+            }
+            if reconciled {
+                for (what, result) in [
+                    ("reap", self.reap().await),
+                    ("promote", self.promote().await),
+                    ("refill the warm pool", self.refill_pool().await),
+                ] {
+                    if let Err(err) = result {
+                        tracing::warn!(error = %err, "could not {what}");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// The login shell's user and environment for `lab`.
+fn shell_spec(lab: &Lab) -> ShellSpec {
+    ShellSpec {
+        user: lab.def.user.clone(),
+        env: vec![
+            "TERM=xterm-256color".into(),
+            "HOME=/home/learner".into(),
+            format!("PS1=\\u@{}:\\w\\$ ", lab.id),
+        ],
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// One script that writes the lab's files and runs its setup steps, or
+/// `None` when the lab has neither.
+pub fn seed_script(lab: &Lab) -> Option<String> {
+    use base64::Engine as _;
+    let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    if lab.def.files.is_empty() && lab.def.setup.is_empty() {
+        return None;
+    }
+    let mut script = String::from("set -e\n");
+    for file in &lab.def.files {
+        let path = sh_quote(&file.path);
+        script.push_str(&format!(
+            "mkdir -p \"$(dirname {path})\"\nprintf '%s' {} | base64 -d > {path}\nchmod {} {path}\n",
+            sh_quote(&encode(file.content.as_bytes())),
+            sh_quote(&file.mode),
+        ));
+    }
+    for step in &lab.def.setup {
+        script.push_str(&format!("( {}\n)\n", step.run));
+    }
+    Some(script)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+    }
+}

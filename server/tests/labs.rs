@@ -1,0 +1,400 @@
+//! Lab stories against the real Docker engine: a learner starts a lab, uses
+//! its terminal, resets and stops it; quotas, the queue, time limits and
+//! authorization; and what the sandbox holds back from inside.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    labs::{lab_app, lab_containers, remove_lab_containers, Learner},
+    TestDatabase,
+};
+use drydock::db::Backend;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let gvisor = app.state.engine.offers_gvisor().await.unwrap();
+    let learner = Learner::arrive(&app).await;
+
+    let started = Instant::now();
+    let (status, lab) = learner.start("sandbox").await;
+    assert_eq!(status, 201, "{lab}");
+    assert_eq!(lab["lab"], "sandbox");
+    assert_eq!(lab["status"], "running");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let expires = lab["expires_at"].as_i64().unwrap();
+    let created = lab["created_at"].as_i64().unwrap();
+    assert!((expires - created - 30 * 60_000).abs() < 60_000, "{lab}");
+
+    let mut term = learner.terminal(&id).await.expect("owner may attach");
+    term.expect("sandbox:").await;
+    eprintln!("lab ready (API start → prompt) in {:?}", started.elapsed());
+
+    // The shell is the unprivileged learner, and PID 1 cannot gain privileges.
+    let out = term
+        .output_of("id -u; cat /proc/1/status | grep NoNewPrivs")
+        .await;
+    assert!(out.contains("\n1000"), "{out}");
+    let container = app
+        .state
+        .engine
+        .inspect(&format!("drydock-{id}"))
+        .await
+        .unwrap();
+    let host = container.host_config.clone().unwrap();
+    assert!(host
+        .security_opt
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o == "no-new-privileges:true"));
+    if gvisor {
+        // gVisor's /proc has no NoNewPrivs line; the engine's inspect says it.
+        assert_eq!(host.runtime.as_deref(), Some("runsc"));
+    } else {
+        assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    }
+
+    // Labels name the owner, lab, session and expiry.
+    let labels = container.config.unwrap().labels.unwrap();
+    assert_eq!(labels["drydock.managed"], "true");
+    assert_eq!(labels["drydock.lab"], "sandbox");
+    assert_eq!(labels["drydock.session"], id);
+    assert!(labels["drydock.owner"].parse::<i64>().is_ok(), "{labels:?}");
+    assert!(
+        labels["drydock.expires_at"].parse::<i64>().is_ok(),
+        "{labels:?}"
+    );
+    assert_eq!(host.cap_drop.unwrap(), vec!["ALL".to_string()]);
+    assert_eq!(host.readonly_rootfs, Some(true));
+    assert_eq!(host.memory, Some(64 * 1024 * 1024));
+    assert!(host.pids_limit.unwrap() >= 64);
+
+    // The lab's files, environment and setup are in place.
+    let out = term
+        .output_of(
+            "cat ~/notes.txt; ls -l ~/app/bin/helper; cat /tmp/setup-marker; echo $APP_TOKEN",
+        )
+        .await;
+    assert!(out.contains("seeded 'notes' line"), "{out}");
+    assert!(out.contains("-rwsr-xr-x"), "{out}");
+    assert!(out.contains("set-up-ran"), "{out}");
+    assert!(out.contains("tok-test-123"), "{out}");
+
+    // The terminal follows the browser's size.
+    term.resize(100, 30).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = term.output_of("stty size").await;
+    assert!(out.contains("30 100"), "{out}");
+
+    // A reconnect (network blip, reload) shows recent output and keeps the shell.
+    term.run("export MARK=still-here").await;
+    term.output_of("echo before-blip").await;
+    term.close().await;
+    let mut again = learner.terminal(&id).await.expect("reconnects");
+    let replay = again.expect("before-blip").await;
+    assert!(replay.contains("before-blip"));
+    let out = again.output_of("echo $MARK").await;
+    assert!(
+        out.contains("still-here"),
+        "the same shell survives a reconnect: {out}"
+    );
+
+    // Exiting the shell is not the end: the next keystroke starts a new one.
+    again.run("exit").await;
+    again
+        .expect_control("exited", Duration::from_secs(10))
+        .await;
+    again.send("\r").await;
+    let out = again.output_of("echo new-shell").await;
+    assert!(out.contains("new-shell"), "{out}");
+    again.close().await;
+
+    assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    assert!(lab_containers(&app).await.is_empty());
+    remove_lab_containers(&app).await;
+}
+
+async fn reset_and_stop(backend: Backend) {
+    let app = lab_app(TestDatabase::of(backend).await, 10).await;
+    let learner = Learner::arrive(&app).await;
+    let (status, lab) = learner.start("sandbox").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+
+    // Asking again for the same lab returns the running one.
+    let (status, same) = learner.start("sandbox").await;
+    assert_eq!(status, 200, "{same}");
+    assert_eq!(same["id"], lab["id"]);
+
+    let mut term = learner.terminal(&id).await.unwrap();
+    term.output_of("echo broken > /tmp/damage").await;
+    let before = lab_containers(&app).await;
+    assert_eq!(before.len(), 1);
+
+    // Reset: a fresh container, same session, same deadline; the open terminal follows.
+    let (status, after) = learner
+        .post(&format!("/api/v1/labs/{id}/reset"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["id"], lab["id"]);
+    assert_eq!(after["expires_at"], lab["expires_at"]);
+    term.expect("fresh container").await;
+    let out = term.output_of("cat /tmp/damage || echo no-damage").await;
+    assert!(out.contains("no-damage"), "{out}");
+    let now = lab_containers(&app).await;
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].id, before[0].id, "the old container is gone");
+
+    // Extend once, not twice.
+    let (status, longer) = learner
+        .post(&format!("/api/v1/labs/{id}/extend"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{longer}");
+    assert_eq!(
+        longer["expires_at"].as_i64().unwrap() - lab["expires_at"].as_i64().unwrap(),
+        15 * 60_000
+    );
+    assert_eq!(longer["can_extend"], false);
+    let (status, body) = learner
+        .post(&format!("/api/v1/labs/{id}/extend"), json!({}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("already been extended"));
+
+    // Stop: the container goes, the terminal is told, the session has ended.
+    assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    let ended = term.expect_control("ended", Duration::from_secs(10)).await;
+    assert!(
+        ended["message"].as_str().unwrap().contains("stopped"),
+        "{ended}"
+    );
+    assert!(lab_containers(&app).await.is_empty());
+    let (_, gone) = learner.get(&format!("/api/v1/labs/{id}")).await;
+    assert_eq!(gone["status"], "ended");
+    let (_, list) = learner.get("/api/v1/labs").await;
+    assert_eq!(list[0]["id"], lab["id"]);
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn a_lab_is_reset_extended_and_stopped_on_sqlite() {
+    reset_and_stop(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_lab_is_reset_extended_and_stopped_on_postgres() {
+    reset_and_stop(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn one_lab_per_learner_and_a_queue_when_capacity_is_full() {
+    let app = lab_app(TestDatabase::sqlite(), 1).await;
+    let (ann, ben, cat) = (
+        Learner::arrive(&app).await,
+        Learner::arrive(&app).await,
+        Learner::arrive(&app).await,
+    );
+    let (status, a) = ann.start("sandbox").await;
+    assert_eq!(status, 201, "{a}");
+
+    // A second lab for the same learner is refused, with what to do.
+    let (status, body) = ann.start("second").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Sandbox"),
+        "{body}"
+    );
+
+    // Capacity is 1: the others wait in line and see their place.
+    let (status, b) = ben.start("sandbox").await;
+    assert_eq!(status, 202, "{b}");
+    assert_eq!(b["status"], "queued");
+    assert_eq!(b["position"], 1);
+    let (status, c) = cat.start("second").await;
+    assert_eq!(status, 202, "{c}");
+    assert_eq!(c["position"], 2);
+
+    // Ann stops: Ben's lab starts by itself, Cat moves up.
+    assert_eq!(
+        ann.delete(&format!("/api/v1/labs/{}", a["id"].as_str().unwrap()))
+            .await,
+        204
+    );
+    let b_id = b["id"].as_str().unwrap();
+    let running = ben
+        .wait_for_status(b_id, "running", Duration::from_secs(30))
+        .await;
+    assert!(running["expires_at"].is_i64());
+    let (_, c_now) = cat
+        .get(&format!("/api/v1/labs/{}", c["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(c_now["position"], 1, "{c_now}");
+    let mut term = ben.terminal(b_id).await.unwrap();
+    term.expect("sandbox:").await;
+
+    // With replace, Ann's new request stops nothing of hers (she has none) and queues.
+    let (status, again) = ann
+        .post("/api/v1/labs", json!({"lab": "second", "replace": true}))
+        .await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["position"], 2);
+
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn another_learner_cannot_see_or_touch_a_lab() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let owner = Learner::arrive(&app).await;
+    let other = Learner::arrive(&app).await;
+    let (_, lab) = owner.start("sandbox").await;
+    let id = lab["id"].as_str().unwrap();
+
+    let (status, _) = other.get(&format!("/api/v1/labs/{id}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(other.delete(&format!("/api/v1/labs/{id}")).await, 404);
+    let (status, _) = other
+        .post(&format!("/api/v1/labs/{id}/reset"), json!({}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = other
+        .post(&format!("/api/v1/labs/{id}/extend"), json!({}))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(other.terminal(id).await.err(), Some(404));
+    let (_, list) = other.get("/api/v1/labs").await;
+    assert_eq!(list, json!([]));
+
+    // No session at all: 401.
+    let anonymous = reqwest::Client::new();
+    let resp = anonymous
+        .get(app.url(&format!("/api/v1/labs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // Every refusal was logged.
+    let events = drydock::db::audit::recent(&app.state.db, 50).await.unwrap();
+    let refused = events.iter().filter(|e| e.event == "lab_refused").count();
+    assert!(refused >= 5, "{events:?}");
+
+    // The owner's lab is untouched.
+    let mut term = owner.terminal(id).await.unwrap();
+    assert!(term.output_of("echo mine").await.contains("mine"));
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn a_terminal_cannot_be_opened_from_another_site() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let owner = Learner::arrive(&app).await;
+    let (_, lab) = owner.start("sandbox").await;
+    let id = lab["id"].as_str().unwrap();
+    let resp = owner
+        .http
+        .get(app.url(&format!("/api/v1/labs/{id}/terminal")))
+        .header("origin", "https://evil.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn the_reaper_ends_labs_past_their_time_and_crashed_containers_come_back() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let learner = Learner::arrive(&app).await;
+    let (_, lab) = learner.start("sandbox").await;
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = learner.terminal(&id).await.unwrap();
+    term.expect("sandbox:").await;
+
+    // The container dies under the learner (as after an OOM kill): a fresh one replaces it.
+    let before = lab_containers(&app).await[0].id.clone().unwrap();
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &before])
+        .output()
+        .unwrap();
+    assert!(killed.status.success());
+    term.read_until_from(0, "fresh", Duration::from_secs(20))
+        .await;
+    let out = term.output_of("echo back-again").await;
+    assert!(out.contains("back-again"));
+    let after = lab_containers(&app).await;
+    assert_eq!(after.len(), 1);
+    assert_ne!(after[0].id.as_deref(), Some(before.as_str()));
+
+    // Time is up: the reaper stops the lab and tells the terminal.
+    sqlx::query("UPDATE lab_sessions SET expires_at = $1 WHERE id = $2")
+        .bind(drydock::db::now_ms() - 1)
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let ended = term.expect_control("ended", Duration::from_secs(10)).await;
+    assert!(
+        ended["message"].as_str().unwrap().contains("time limit"),
+        "{ended}"
+    );
+    assert!(lab_containers(&app).await.is_empty());
+
+    // Idle: no input for longer than the lab allows.
+    let (_, lab) = learner.start("sandbox").await;
+    let id = lab["id"].as_str().unwrap().to_string();
+    sqlx::query("UPDATE lab_sessions SET last_active_at = $1 WHERE id = $2")
+        .bind(drydock::db::now_ms() - 11 * 60_000)
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let ended = learner
+        .wait_for_status(&id, "ended", Duration::from_secs(10))
+        .await;
+    assert!(
+        ended["end_reason"]
+            .as_str()
+            .unwrap()
+            .contains("without input"),
+        "{ended}"
+    );
+    assert!(lab_containers(&app).await.is_empty());
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let learner = Learner::arrive(&app).await;
+    let (status, body) = learner.start("no-such-lab").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no-such-lab"));
+    let resp = learner
+        .http
+        .post(app.url("/api/v1/labs"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("\"lab\""),
+        "{body}"
+    );
+    let (status, _) = learner.get("/api/v1/labs/not-a-session").await;
+    assert_eq!(status, 404);
+    assert!(lab_containers(&app).await.is_empty());
+}
