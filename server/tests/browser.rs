@@ -65,7 +65,7 @@ async fn the_home_page_hydrates_and_reacts_to_clicks() {
     assert!(text.contains("CapBnd"), "{text}");
 
     // Client-side navigation to a placeholder works after hydration.
-    c.find(Locator::LinkText("Labs"))
+    c.find(Locator::LinkText("Workshops"))
         .await
         .unwrap()
         .click()
@@ -77,8 +77,13 @@ async fn the_home_page_hydrates_and_reacts_to_clicks() {
         .text()
         .await
         .unwrap();
-    assert_eq!(heading, "Labs");
-    assert!(c.current_url().await.unwrap().path().ends_with("/labs"));
+    assert_eq!(heading, "Workshops");
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/workshops"));
 
     browser.close().await;
 }
@@ -291,4 +296,102 @@ async fn a_learner_answers_a_quiz_completes_a_lesson_and_sees_progress() {
         .await;
 
     browser.close().await;
+}
+
+/// Text of the lab terminal's screen.
+async fn terminal_text(c: &fantoccini::Client) -> String {
+    c.execute(
+        "const r = document.querySelector('.xterm-rows'); return r ? r.textContent : '';",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(str::to_string))
+    .unwrap_or_default()
+}
+
+async fn wait_for_terminal_text(c: &fantoccini::Client, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = terminal_text(c).await;
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "terminal never showed {needle:?}; it shows: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_learner_starts_a_lab_from_a_lesson_types_and_runs_a_code_block() {
+    let app = common::labs::lab_app(TestDatabase::sqlite(), 10).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/lessons/practice/sandbox")).await.unwrap();
+    let toggle = browser.wait_for("button.lab-dock-toggle").await;
+    // Until hydration the toggle does nothing; press it until the dock opens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        toggle.click().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if c.find(Locator::Css(".lab-dock.open")).await.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lab dock never opened"
+        );
+    }
+    browser
+        .wait_for(".lab-dock button.start-lab")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".terminal[data-state='connected']").await;
+    wait_for_terminal_text(c, "sandbox:").await;
+    let timer = browser.wait_for(".lab-timer").await.text().await.unwrap();
+    assert!(timer.ends_with("left"), "{timer}");
+
+    // Typing goes to the lab's shell.
+    c.find(Locator::Css(".xterm-helper-textarea"))
+        .await
+        .unwrap()
+        .send_keys("echo typed-$((2+3))\u{E007}")
+        .await
+        .unwrap();
+    wait_for_terminal_text(c, "typed-5").await;
+
+    // A runnable block in the lesson sends its command to the terminal
+    // (scrolled above the docked terminal first, as a reader would).
+    c.execute(
+        "document.querySelector('.code-block.runnable').scrollIntoView({block: 'start'});",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".code-block.runnable button.run-in-terminal"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_terminal_text(c, "ran-from-lesson 42").await;
+
+    // Stopping the lab removes its container and offers to start again.
+    c.find(Locator::Css(".lab-actions button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".lab-ended").await;
+    assert!(common::labs::lab_containers(&app).await.is_empty());
+
+    browser.close().await;
+    common::labs::remove_lab_containers(&app).await;
 }

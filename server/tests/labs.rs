@@ -398,3 +398,116 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(status, 404);
     assert!(lab_containers(&app).await.is_empty());
 }
+
+/// Echo round trips in a terminal, measured until `stop` is set.
+async fn measure_echoes(
+    mut term: common::labs::Terminal,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let started = Instant::now();
+        let out = term.output_of(&format!("echo alive-{n}")).await;
+        assert!(out.contains(&format!("alive-{n}")));
+        times.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    term.close().await;
+    times
+}
+
+#[tokio::test]
+async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour() {
+    let app = lab_app(TestDatabase::sqlite(), 10).await;
+    let (ann, ben) = (Learner::arrive(&app).await, Learner::arrive(&app).await);
+    let (_, a) = ann.start("sandbox").await;
+    let (_, b) = ben.start("sandbox").await;
+    let a_id = a["id"].as_str().unwrap().to_string();
+    let mut term = ann.terminal(&a_id).await.unwrap();
+    term.expect("sandbox:").await;
+    let mut neighbour = ben.terminal(b["id"].as_str().unwrap()).await.unwrap();
+    neighbour.expect("sandbox:").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let echoes = tokio::spawn(measure_echoes(neighbour, stop.clone()));
+
+    // The root filesystem is read-only.
+    let out = term.output_of("touch /evil; echo rc=$?").await;
+    assert!(out.contains("rc=1"), "{out}");
+    // Scratch space stops at its size (8 MiB in this lab).
+    let out = term
+        .output_of("dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1 | grep -o 'No space left'; du -m /tmp/fill")
+        .await;
+    assert!(out.contains("No space left"), "{out}");
+    let used: u64 = out
+        .lines()
+        .rev()
+        .find_map(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(used <= 8, "{out}");
+    // No network but loopback, so no way out.
+    let out = term
+        .output_of("ls /sys/class/net; wget -q -T 2 -O- http://1.1.1.1/ ; echo rc=$?")
+        .await;
+    assert!(!out.contains("eth0"), "{out}");
+    assert!(out.contains("rc=1"), "{out}");
+    // No Docker socket to talk to.
+    let out = term
+        .output_of("ls /var/run/docker.sock /run/docker.sock 2>&1")
+        .await;
+    assert_eq!(out.matches("No such file").count(), 2, "{out}");
+    // No capabilities, not even in the bounding set.
+    let out = term
+        .output_of("grep -E 'CapEff|CapBnd' /proc/self/status")
+        .await;
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapBnd:\t0000000000000000"), "{out}");
+
+    // A fork bomb hits the process limit (64 in this lab)…
+    term.run("bomb() { bomb | bomb & }; bomb").await;
+    term.read_until_from(0, "can't fork", Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // …and a reset clears it.
+    let (status, _) = ann
+        .post(&format!("/api/v1/labs/{a_id}/reset"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    term.read_until_from(0, "fresh container", Duration::from_secs(20))
+        .await;
+    let out = term.output_of("echo calm-again").await;
+    assert!(out.contains("calm-again"));
+
+    // A memory hog is killed inside its own cgroup: under runc the process
+    // dies, under gVisor the sandbox does and the lab comes back fresh.
+    let from = term.seen.len();
+    term.run("tail /dev/zero").await;
+    let out = term
+        .read_until_any(
+            from,
+            &["Killed", "ran out of memory"],
+            Duration::from_secs(60),
+        )
+        .await;
+    eprintln!("memory hog: {}", out.trim());
+    let out = term.output_of("echo survived").await;
+    assert!(out.contains("survived"));
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut times = echoes.await.unwrap();
+    times.sort();
+    let worst = *times.last().unwrap();
+    eprintln!(
+        "neighbour echo latency during the abuse: {} samples, p50 {:?}, max {:?}",
+        times.len(),
+        times[times.len() / 2],
+        worst
+    );
+    assert!(times.len() >= 10, "the neighbour kept typing: {times:?}");
+    assert!(
+        worst < Duration::from_secs(3),
+        "the neighbour stayed responsive: {times:?}"
+    );
+    remove_lab_containers(&app).await;
+}

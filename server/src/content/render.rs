@@ -175,20 +175,21 @@ pub fn render(markdown: &str) -> Rendered {
                 let highlighted = highlight(&body, &lang);
                 let lang_attr = escape(&lang);
                 // A runnable block carries its command for the lab terminal.
-                let (class, label, command) = if runnable {
+                let (class, label, command, run) = if runnable {
                     out.runnable += 1;
                     (
                         " runnable",
                         "Runs in your lab".to_string(),
                         format!(" data-command=\"{}\"", escape(body.trim_end())),
+                        "<button type=\"button\" class=\"run-in-terminal\" title=\"Send this command to your lab terminal\">▶ Run</button>",
                     )
                 } else {
-                    ("", lang_attr.clone(), String::new())
+                    ("", lang_attr.clone(), String::new(), "")
                 };
                 let html = format!(
                     "<div class=\"code-block{class}\" data-lang=\"{lang_attr}\"{command}>\
                      <div class=\"code-bar\"><span class=\"code-label\">{label}</span>\
-                     <button type=\"button\" class=\"copy-code\">Copy</button></div>\
+                     {run}<button type=\"button\" class=\"copy-code\">Copy</button></div>\
                      <pre class=\"code\"><code>{highlighted}</code></pre></div>"
                 );
                 events.push(Event::Html(CowStr::from(html)));

@@ -37,6 +37,11 @@ pub struct Learner {
 impl Learner {
     /// Visits the home page, which gives the learner a (guest) identity.
     pub async fn arrive(app: &TestApp) -> Self {
+        Self::arrive_at(&app.url("")).await
+    }
+
+    /// [`Learner::arrive`] at a server given by its base URL.
+    pub async fn arrive_at(base: &str) -> Self {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let http = Client::builder()
             .cookie_provider(jar.clone())
@@ -44,7 +49,7 @@ impl Learner {
             .build()
             .unwrap();
         let resp = http
-            .get(app.url("/"))
+            .get(format!("{base}/"))
             .header("accept", "text/html")
             .send()
             .await
@@ -53,7 +58,7 @@ impl Learner {
         Self {
             http,
             jar,
-            base: app.url(""),
+            base: base.to_string(),
         }
     }
 
@@ -169,9 +174,24 @@ impl Terminal {
 
     /// Reads until the output since `from` contains `needle`; returns that output.
     pub async fn read_until_from(&mut self, from: usize, needle: &str, within: Duration) -> String {
+        self.read_until_any(from, &[needle], within).await
+    }
+
+    /// Reads until the output since `from` contains one of `needles`.
+    pub async fn read_until_any(
+        &mut self,
+        from: usize,
+        needles: &[&str],
+        within: Duration,
+    ) -> String {
         let deadline = Instant::now() + within;
+        let needle = needles.join("\" or \"");
         loop {
-            if let Some(found) = self.seen.get(from..).filter(|s| s.contains(needle)) {
+            if let Some(found) = self
+                .seen
+                .get(from..)
+                .filter(|s| needles.iter().any(|n| s.contains(n)))
+            {
                 return found.to_string();
             }
             let left = deadline.saturating_duration_since(Instant::now());

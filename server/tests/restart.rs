@@ -1,0 +1,165 @@
+//! The server is killed (SIGKILL) while labs run and started again: live
+//! sessions are re-adopted with their containers, expired ones are removed,
+//! and no Drydock container is left without a session.
+
+mod common;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{
+    labs::{lab_content, Learner},
+    workspace_root,
+};
+use drydock::{
+    db::Db,
+    labs::{
+        engine::Engine,
+        policy::{SandboxLabels, SandboxLimits, SandboxPolicy},
+    },
+};
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the real `drydock serve` binary and waits until it answers.
+async fn serve(port: u16, db_url: &str, instance: &str) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .arg("serve")
+        .env("DRYDOCK_BIND", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", db_url)
+        .env("DRYDOCK_CONTENT_DIR", lab_content())
+        .env("DRYDOCK_SITE_ROOT", workspace_root().join("target/site"))
+        .env("DRYDOCK_LABS__INSTANCE", instance)
+        .env("DRYDOCK_LABS__REAP_INTERVAL_SECS", "1")
+        .env("DRYDOCK_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("drydock starts");
+    let server = Server { child };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "drydock did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+}
+
+/// A stand-in for the test app so the learner helpers can be reused.
+async fn learner(port: u16) -> Learner {
+    Learner::arrive_at(&format!("http://127.0.0.1:{port}")).await
+}
+
+#[tokio::test]
+async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let engine = Engine::connect(None, Duration::from_secs(10)).unwrap();
+    let mine = [("drydock.instance", instance.as_str())];
+    let port = free_port();
+
+    let server = serve(port, &db_url, &instance).await;
+    let (keep, lapse) = (learner(port).await, learner(port).await);
+    let (status, kept) = keep.start("sandbox").await;
+    assert_eq!(status, 201, "{kept}");
+    let (status, lapsed) = lapse.start("second").await;
+    assert_eq!(status, 201, "{lapsed}");
+    let kept_id = kept["id"].as_str().unwrap().to_string();
+    let mut term = keep.terminal(&kept_id).await.unwrap();
+    term.output_of("echo 'work in progress' > ~/draft").await;
+    term.close().await;
+    let before: Vec<String> = engine
+        .list_labelled(&mine)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    assert_eq!(before.len(), 2);
+
+    // Crash.
+    drop(server);
+
+    // While it is down, one lab's time runs out and a stray container appears.
+    let db = Db::connect(&db_url).await.unwrap();
+    sqlx::query("UPDATE lab_sessions SET expires_at = $1 WHERE id = $2")
+        .bind(drydock::db::now_ms() - 1000)
+        .bind(lapsed["id"].as_str().unwrap())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let mut stray = SandboxPolicy::strict(
+        SandboxLabels {
+            owner: "nobody".into(),
+            lab: "sandbox".into(),
+            session: format!("stray-{}", uuid::Uuid::new_v4().simple()),
+        },
+        SandboxLimits::default(),
+        None,
+    );
+    stray
+        .extra_labels
+        .push(("drydock.instance".into(), instance.clone()));
+    engine
+        .start_sandbox(&stray, "drydock/busybox:1", &["sleep", "300"])
+        .await
+        .unwrap();
+    assert_eq!(engine.list_labelled(&mine).await.unwrap().len(), 3);
+
+    // Restart: only the live lab's container is left, and it is the same one.
+    let server = serve(port, &db_url, &instance).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = loop {
+        let left: Vec<String> = engine
+            .list_labelled(&mine)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect();
+        if left.len() == 1 {
+            break left;
+        }
+        assert!(Instant::now() < deadline, "still there: {left:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(before.contains(&left[0]), "the live lab kept its container");
+    let (_, now) = keep.get(&format!("/api/v1/labs/{kept_id}")).await;
+    assert_eq!(now["status"], "running", "{now}");
+    let mut term = keep.terminal(&kept_id).await.unwrap();
+    let out = term.output_of("cat ~/draft").await;
+    assert!(out.contains("work in progress"), "{out}");
+    let (_, gone) = lapse
+        .get(&format!("/api/v1/labs/{}", lapsed["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(gone["status"], "ended", "{gone}");
+    assert!(
+        gone["end_reason"].as_str().unwrap().contains("time limit"),
+        "{gone}"
+    );
+
+    drop(server);
+    engine.remove_labelled(&mine).await.unwrap();
+}
