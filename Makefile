@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site images run test lint fmt bench-lessons
+.PHONY: setup site images run test lint fmt bench-lessons bench-labs
 
 setup:
 	@./scripts/setup.sh
@@ -42,3 +42,8 @@ fmt:
 bench-lessons: setup
 	cargo leptos build --release
 	cargo bench -p drydock --bench lesson_page
+
+# Lab start (cold and warm pool) vs `docker run`, idle-lab memory, and
+# keystroke echo vs a raw docker exec (release build).
+bench-labs: images
+	cargo bench -p drydock --bench labs

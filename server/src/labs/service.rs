@@ -149,6 +149,17 @@ impl LabService {
                 )
                 .await?;
                 tracing::info!(session = id, lab = %lab.id, user_id, ms = started.elapsed().as_millis() as u64, "lab running");
+                // Open the shell now, while the browser is still connecting,
+                // so the prompt is waiting when the terminal attaches.
+                if let Some(session) = db::labs::by_id(&self.db, id).await? {
+                    if let Ok(hub) = self.hub(&session) {
+                        tokio::spawn(async move {
+                            if let Err(err) = hub.attach().await {
+                                tracing::debug!(error = %err, "could not open the shell early");
+                            }
+                        });
+                    }
+                }
                 Ok(container)
             }
             Err(err) => {
@@ -265,6 +276,10 @@ impl LabService {
     /// The terminal of a running session that belongs to `user_id`.
     pub async fn terminal(&self, user_id: i64, id: &str) -> Result<Arc<TerminalHub>> {
         let session = self.owned(user_id, id).await?;
+        self.hub(&session)
+    }
+
+    fn hub(&self, session: &LabSession) -> Result<Arc<TerminalHub>> {
         let (LabStatus::Running, Some(container)) = (session.status, &session.container_id) else {
             return Err(Error::Conflict(match session.status {
                 LabStatus::Queued | LabStatus::Starting => "The lab is not ready yet.".into(),
