@@ -52,7 +52,8 @@ async fn lab_ready(app: &TestApp, learner: &Learner) -> Duration {
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
     let mut term = learner.terminal(&id).await.unwrap();
-    term.read_until_from(0, "sandbox:", Duration::from_secs(30)).await;
+    term.read_until_from(0, "sandbox:", Duration::from_secs(30))
+        .await;
     let took = started.elapsed();
     term.close().await;
     assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
@@ -62,7 +63,15 @@ async fn lab_ready(app: &TestApp, learner: &Learner) -> Duration {
 
 async fn wait_for_pool(app: &TestApp, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while app.state.labs.pool_sizes().get("sandbox").copied().unwrap_or(0) < want {
+    while app
+        .state
+        .labs
+        .pool_sizes()
+        .get("sandbox")
+        .copied()
+        .unwrap_or(0)
+        < want
+    {
         assert!(Instant::now() < deadline, "the warm pool did not fill");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -80,14 +89,16 @@ fn mem_available_kib() -> u64 {
 /// One keystroke's echo through the WebSocket, `n` times.
 async fn echo_via_drydock(learner: &Learner, id: &str, n: usize) -> Vec<Duration> {
     let mut term = learner.terminal(id).await.unwrap();
-    term.read_until_from(0, "sandbox:", Duration::from_secs(30)).await;
+    term.read_until_from(0, "sandbox:", Duration::from_secs(30))
+        .await;
     let mut times = Vec::new();
     for i in 0..n {
         let key = char::from(b'a' + (i % 26) as u8).to_string();
         let from = term.seen.len();
         let t = Instant::now();
         term.send(&key).await;
-        term.read_until_from(from, &key, Duration::from_secs(10)).await;
+        term.read_until_from(from, &key, Duration::from_secs(10))
+            .await;
         times.push(t.elapsed());
     }
     term.send("\u{3}").await;
@@ -136,14 +147,26 @@ async fn main() {
     for _ in 0..RUNS {
         let t = Instant::now();
         let status = std::process::Command::new("docker")
-            .args(["run", "--rm", "--network", "none", "--runtime", runtime, "drydock/busybox:1", "true"])
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--runtime",
+                runtime,
+                "drydock/busybox:1",
+                "true",
+            ])
             .status()
             .unwrap();
         assert!(status.success());
         cli.push(t.elapsed());
     }
     let cli = median(cli);
-    println!("docker run --rm drydock/busybox:1 true (CLI):  {:8.1} ms", ms(cli));
+    println!(
+        "docker run --rm drydock/busybox:1 true (CLI):  {:8.1} ms",
+        ms(cli)
+    );
 
     // Cold start.
     let cold_app = app(0, 100).await;
@@ -166,7 +189,10 @@ async fn main() {
     let raw = median(echo_via_docker(&cold_app, &container, 50).await);
     let ours = median(echo_via_drydock(&learner, &id, 50).await);
     learner.delete(&format!("/api/v1/labs/{id}")).await;
-    println!("keystroke echo, raw docker exec TTY (API):     {:8.2} ms", ms(raw));
+    println!(
+        "keystroke echo, raw docker exec TTY (API):     {:8.2} ms",
+        ms(raw)
+    );
     println!(
         "keystroke echo, Drydock WebSocket terminal:    {:8.2} ms   {:.2}×  (target ≤ 1.5×)",
         ms(ours),

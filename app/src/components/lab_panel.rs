@@ -144,8 +144,8 @@ fn LabControls(detail: LabDetail) -> impl IntoView {
         let n = ticks.get_value() + 1;
         ticks.set_value(n);
         let due = match s.status.as_str() {
-            "queued" | "starting" => n % 2 == 0,
-            "running" => n % 15 == 0,
+            "queued" | "starting" => n.is_multiple_of(2),
+            "running" => n.is_multiple_of(15),
             _ => false,
         };
         if due && !refresh.pending().get_untracked() {

@@ -239,10 +239,8 @@ impl Terminal {
             &marker[6..]
         ))
         .await;
-        let out = self
-            .read_until_from(from, &format!("{marker}"), Duration::from_secs(30))
-            .await;
-        out
+        self.read_until_from(from, &marker, Duration::from_secs(30))
+            .await
     }
 
     /// Waits for a control message of `kind`.
