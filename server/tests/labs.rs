@@ -511,3 +511,57 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
     );
     remove_lab_containers(&app).await;
 }
+
+#[tokio::test]
+async fn every_lab_in_the_curriculum_starts_and_every_hands_on_lesson_has_one() {
+    let db = TestDatabase::sqlite();
+    let mut config = common::test_config(&db);
+    config.labs.reap_interval_secs = 1;
+    let app = common::spawn_app_with(db, config).await;
+    let catalog = &app.state.content;
+    for lesson in &catalog.lessons {
+        if lesson.html.contains("code-block runnable") {
+            let lab = lesson.meta.lab.as_deref();
+            assert!(
+                lab.is_some_and(|l| catalog.labs.contains_key(l)),
+                "{} has runnable commands but no lab",
+                lesson.key()
+            );
+        }
+    }
+    assert!(catalog.labs.len() >= 6, "{:?}", catalog.labs.keys());
+    let learner = Learner::arrive(&app).await;
+    for id in catalog.labs.keys() {
+        let (status, lab) = learner.start(id).await;
+        assert_eq!(status, 201, "{id}: {lab}");
+        let session = lab["id"].as_str().unwrap().to_string();
+        let mut term = learner.terminal(&session).await.unwrap();
+        term.expect(&format!("@{id}:")).await;
+        let out = term.output_of("id -u").await;
+        assert!(out.contains("1000"), "{id}: {out}");
+        term.close().await;
+        assert_eq!(
+            learner.delete(&format!("/api/v1/labs/{session}")).await,
+            204
+        );
+    }
+    // The secret lab leaks its password through PID 1's environment.
+    let (_, lab) = learner.start("data-security").await;
+    let mut term = learner.terminal(lab["id"].as_str().unwrap()).await.unwrap();
+    let out = term
+        .output_of("tr '\\0' '\\n' < /proc/1/environ | grep PASSWORD")
+        .await;
+    assert!(out.contains("APP_DB_PASSWORD="), "{out}");
+    // The setuid lab has setuid and setgid files to find.
+    let (status, lab) = learner
+        .post(
+            "/api/v1/labs",
+            json!({"lab": "image-security", "replace": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{lab}");
+    let mut term = learner.terminal(lab["id"].as_str().unwrap()).await.unwrap();
+    let out = term.output_of("find ~/app -perm /6000 | sort").await;
+    assert_eq!(out.matches("/home/learner/app/").count(), 3, "{out}");
+    remove_lab_containers(&app).await;
+}
