@@ -226,6 +226,8 @@ async fn a_learner_answers_a_quiz_completes_a_lesson_and_sees_progress() {
 
     // Answer wrong first: the explanation appears and the choice is marked.
     let form = format!("form[data-question='{}']", question.id);
+    // The lesson's lab dock is fixed at the bottom; bring the form to the middle.
+    scroll_to_middle(c, &form).await;
     c.find(Locator::Css(&format!(
         "{form} label[data-choice='{wrong}'] input"
     )))
@@ -268,6 +270,7 @@ async fn a_learner_answers_a_quiz_completes_a_lesson_and_sees_progress() {
     .expect("the wrong choice is marked");
 
     // Mark the lesson complete.
+    scroll_to_middle(c, "button.complete").await;
     c.find(Locator::Css("button.complete"))
         .await
         .unwrap()
@@ -394,4 +397,15 @@ async fn a_learner_starts_a_lab_from_a_lesson_types_and_runs_a_code_block() {
 
     browser.close().await;
     common::labs::remove_lab_containers(&app).await;
+}
+
+/// Scrolls the first element matching `css` to the middle of the window, clear
+/// of the docked lab panel, as a reader would before clicking it.
+async fn scroll_to_middle(c: &fantoccini::Client, css: &str) {
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'center'});",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .unwrap();
 }
