@@ -116,9 +116,12 @@ impl Application {
 
     /// Serves until the process receives Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let labs = self.state.labs.clone();
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        labs.shutdown();
+        served
     }
 
     /// Serves until `stop` resolves (tests).
@@ -126,9 +129,12 @@ impl Application {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        axum::serve(self.listener, self.router)
+        let labs = self.state.labs.clone();
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
-            .await
+            .await;
+        labs.shutdown();
+        served
     }
 }
 

@@ -32,6 +32,15 @@ impl Drop for Server {
     }
 }
 
+/// Removes the test's containers when it ends, passed or failed.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        common::remove_instance_containers(&self.0);
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -76,6 +85,7 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
     let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
     let engine = Engine::connect(None, Duration::from_secs(10)).unwrap();
     let mine = [("drydock.instance", instance.as_str())];
     let port = free_port();

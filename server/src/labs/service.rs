@@ -69,6 +69,8 @@ pub struct LabService {
     pool: Mutex<HashMap<String, Vec<String>>>,
     /// Wakes the background loop (a slot freed, a shell ended).
     wake: Arc<Notify>,
+    /// Set when the server stops serving: the background loop ends.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl LabService {
@@ -84,6 +86,7 @@ impl LabService {
             hubs: Mutex::new(HashMap::new()),
             pool: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -302,6 +305,15 @@ impl LabService {
             )
         });
         Ok(hub.clone())
+    }
+
+    /// Views of the learner's sessions: active ones, then recently ended ones.
+    pub async fn views_of(&self, user_id: i64) -> Result<Vec<LabSessionView>> {
+        let mut views = Vec::new();
+        for s in self.sessions_of(user_id).await? {
+            views.push(self.view(&s).await?);
+        }
+        Ok(views)
     }
 
     /// The API/UI view of a session.
@@ -743,11 +755,18 @@ impl LabService {
             .collect()
     }
 
+    /// Ends the background loop (running labs stay; the next start re-adopts them).
+    pub fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+
     /// Reconciles once, then reaps, promotes and refills until the process ends.
     pub async fn run_background(self: Arc<Self>) {
         let mut reconciled = false;
         let interval = Duration::from_secs(self.config.labs.reap_interval_secs.max(1));
-        loop {
+        while !self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             if !reconciled {
                 match self.reconcile().await {
                     Ok(()) => reconciled = true,

@@ -89,6 +89,35 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    /// Also when a test fails half-way: stop the lab loop (so nothing new is
+    /// started) and remove every container this server created.
+    fn drop(&mut self) {
+        self.state.labs.shutdown();
+        remove_instance_containers(&self.state.config.labs.instance);
+    }
+}
+
+/// Removes every container labelled `drydock.instance=<instance>`
+/// (synchronously, through the CLI, so it also works in `Drop`).
+pub fn remove_instance_containers(instance: &str) {
+    let listed = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=drydock.instance={instance}"))
+        .output();
+    let Ok(listed) = listed else { return };
+    let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !ids.is_empty() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&ids)
+            .output();
+    }
+}
+
 /// Starts the real application with `config` (built by the caller from `db`).
 pub async fn spawn_app_with(db: TestDatabase, config: Config) -> TestApp {
     let app = Application::build(config)
