@@ -46,7 +46,7 @@ async fn app(warm: usize, capacity: usize) -> TestApp {
 }
 
 /// API start → prompt over the WebSocket, then stop.
-async fn lab_ready(app: &TestApp, learner: &Learner) -> Duration {
+async fn lab_ready(learner: &Learner) -> Duration {
     let started = Instant::now();
     let (status, lab) = learner.start("sandbox").await;
     assert_eq!(status, 201, "{lab}");
@@ -57,7 +57,6 @@ async fn lab_ready(app: &TestApp, learner: &Learner) -> Duration {
     let took = started.elapsed();
     term.close().await;
     assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
-    let _ = app;
     took
 }
 
@@ -173,7 +172,7 @@ async fn main() {
     let learner = Learner::arrive(&cold_app).await;
     let mut cold = Vec::new();
     for _ in 0..RUNS {
-        cold.push(lab_ready(&cold_app, &learner).await);
+        cold.push(lab_ready(&learner).await);
     }
     let cold = median(cold);
     println!(
@@ -235,7 +234,7 @@ async fn main() {
     let mut warm = Vec::new();
     for _ in 0..RUNS {
         wait_for_pool(&warm_app, 2).await;
-        warm.push(lab_ready(&warm_app, &learner).await);
+        warm.push(lab_ready(&learner).await);
     }
     let warm = median(warm);
     println!(

@@ -72,39 +72,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<LabSession> {
     })
 }
 
-async fn fetch(db: &Db, sql: &str, binds: &[&dyn BindValue]) -> Result<Vec<LabSession>> {
-    let mut query = sqlx::query(sql);
-    for b in binds {
-        query = b.bind_to(query);
-    }
-    let rows = query.fetch_all(db.pool()).await?;
+fn all(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<LabSession>> {
     rows.iter().map(from_row).collect()
-}
-
-/// A value bound to a query, so the fetch helper can take a list of them.
-trait BindValue: Sync {
-    fn bind_to<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-}
-
-impl BindValue for i64 {
-    fn bind_to<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        query.bind(*self)
-    }
-}
-
-impl BindValue for &str {
-    fn bind_to<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        query.bind(*self)
-    }
 }
 
 /// Adds a session in `queued` or `starting` state.
@@ -132,51 +101,39 @@ pub async fn insert(
 
 /// The session `id`, whatever its state.
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<LabSession>> {
-    Ok(fetch(
-        db,
-        &format!("SELECT {COLUMNS} FROM lab_sessions WHERE id = $1"),
-        &[&id],
-    )
-    .await?
-    .pop())
+    let sql = format!("SELECT {COLUMNS} FROM lab_sessions WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// A user's sessions that have not ended, oldest first.
 pub async fn active_for_user(db: &Db, user_id: i64) -> Result<Vec<LabSession>> {
-    fetch(
-        db,
-        &format!(
-            "SELECT {COLUMNS} FROM lab_sessions WHERE user_id = $1 AND status <> 'ended' \
-             ORDER BY created_at, id"
-        ),
-        &[&user_id],
-    )
-    .await
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lab_sessions WHERE user_id = $1 AND status <> 'ended' \
+         ORDER BY created_at, id"
+    );
+    all(sqlx::query(&sql).bind(user_id).fetch_all(db.pool()).await?)
 }
 
 /// A user's most recent sessions, ended ones included.
 pub async fn recent_for_user(db: &Db, user_id: i64, limit: i64) -> Result<Vec<LabSession>> {
-    fetch(
-        db,
-        &format!(
-            "SELECT {COLUMNS} FROM lab_sessions WHERE user_id = $1 \
-             ORDER BY created_at DESC, id LIMIT $2"
-        ),
-        &[&user_id, &limit],
-    )
-    .await
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lab_sessions WHERE user_id = $1 \
+         ORDER BY created_at DESC, id LIMIT $2"
+    );
+    all(sqlx::query(&sql)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?)
 }
 
 /// Every session that has not ended, oldest first.
 pub async fn active(db: &Db) -> Result<Vec<LabSession>> {
-    fetch(
-        db,
-        &format!(
-            "SELECT {COLUMNS} FROM lab_sessions WHERE status <> 'ended' ORDER BY created_at, id"
-        ),
-        &[],
-    )
-    .await
+    let sql = format!(
+        "SELECT {COLUMNS} FROM lab_sessions WHERE status <> 'ended' ORDER BY created_at, id"
+    );
+    all(sqlx::query(&sql).fetch_all(db.pool()).await?)
 }
 
 /// How many sessions hold (or are about to hold) a container.

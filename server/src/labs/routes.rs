@@ -89,11 +89,7 @@ async fn list(
     State(state): State<AppState>,
     caller: Identity,
 ) -> Result<Json<Vec<LabSessionView>>> {
-    let mut views = Vec::new();
-    for s in state.labs.sessions_of(caller.user.id).await? {
-        views.push(state.labs.view(&s).await?);
-    }
-    Ok(Json(views))
+    Ok(Json(state.labs.views_of(caller.user.id).await?))
 }
 
 async fn one(

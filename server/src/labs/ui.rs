@@ -34,13 +34,10 @@ impl LabsUi {
     }
 
     async fn views(&self, user_id: Option<i64>) -> Result<Vec<LabSessionView>, Error> {
-        let mut views = Vec::new();
-        if let Some(user_id) = user_id {
-            for s in self.state.labs.sessions_of(user_id).await? {
-                views.push(self.state.labs.view(&s).await?);
-            }
+        match user_id {
+            Some(user_id) => self.state.labs.views_of(user_id).await,
+            None => Ok(Vec::new()),
         }
-        Ok(views)
     }
 }
 
