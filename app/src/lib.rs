@@ -3,6 +3,7 @@
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod api;
+pub mod api_exercises;
 pub mod api_labs;
 pub mod api_lessons;
 pub mod components;

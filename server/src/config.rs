@@ -40,6 +40,49 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Lab capacity, quotas and the warm pool.
     pub labs: LabSettings,
+    /// How exercises are graded: concurrency and the grading sandbox's caps.
+    pub grading: GradingSettings,
+}
+
+/// Limits of the grader. Learners' own limits are kept when they are
+/// tighter; these caps apply when a submission asks for more (or nothing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GradingSettings {
+    /// Gradings running at once; more wait in line.
+    pub concurrency: usize,
+    /// A submission waiting longer than this for a slot is refused (try again).
+    pub queue_timeout_secs: u64,
+    /// Memory of a grading container, at most, in MiB.
+    pub memory_cap_mb: u64,
+    /// CPU of a grading container, at most, in cores.
+    pub cpus_cap: f64,
+    /// Processes of a grading container, at most.
+    pub pids_cap: i64,
+    /// How long a started container may take to settle before probing, in ms.
+    pub settle_ms: u64,
+    /// How long to wait for `healthy` when a check needs it, in seconds.
+    pub health_timeout_secs: u64,
+    /// Memory of one image build, in MiB.
+    pub build_memory_mb: u64,
+    /// Largest image a build may produce, in MiB.
+    pub max_image_mb: u64,
+}
+
+impl Default for GradingSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            queue_timeout_secs: 60,
+            memory_cap_mb: 256,
+            cpus_cap: 1.0,
+            pids_cap: 256,
+            settle_ms: 250,
+            health_timeout_secs: 20,
+            build_memory_mb: 512,
+            max_image_mb: 256,
+        }
+    }
 }
 
 /// How many labs run, per learner and in total.
@@ -135,6 +178,7 @@ impl Default for Config {
             public_url: None,
             auth: AuthSettings::default(),
             labs: LabSettings::default(),
+            grading: GradingSettings::default(),
         }
     }
 }

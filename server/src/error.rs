@@ -40,6 +40,10 @@ pub enum Error {
     Session(#[from] tower_sessions::session::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// Temporarily unable to serve (every grader busy, an image missing);
+    /// the message says what to do.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Result alias used across the server.
@@ -58,6 +62,7 @@ impl Error {
             Error::CrossSiteRequest => (StatusCode::FORBIDDEN, "cross_site_request"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Engine(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable"),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Database(_) | Error::Migration(_) | Error::Io(_) | Error::Session(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -71,6 +76,7 @@ impl Error {
     pub fn user_message(&self) -> String {
         match self {
             Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
+            Error::Unavailable(message) => message.clone(),
             e if e.status_and_code().0.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),
             e => e.to_string(),
         }

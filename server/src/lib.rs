@@ -9,6 +9,7 @@ pub mod content;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod grading;
 pub mod labs;
 pub mod lessons;
 pub mod state;
@@ -75,6 +76,21 @@ impl Application {
         ));
         // Reconciles lab containers, then enforces time limits and the queue.
         tokio::spawn(labs.clone().run_background());
+        let grading = Arc::new(grading::service::GradingService::new(
+            db.clone(),
+            engine.clone(),
+            content.clone(),
+            config.clone(),
+        ));
+        // A grader that crashed mid-run may have left containers, volumes or images.
+        let cleaner = grading.clone();
+        tokio::spawn(async move {
+            match cleaner.clean_leftovers().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "grading leftovers removed"),
+                Err(err) => tracing::warn!(error = %err, "could not clean grading leftovers"),
+            }
+        });
         let state = AppState {
             config,
             db,
@@ -83,6 +99,7 @@ impl Application {
             throttles,
             content,
             labs,
+            grading,
         };
         // Expired sessions are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
@@ -163,12 +180,17 @@ pub fn router(state: AppState) -> Router {
         Arc::new(labs::ui::LabsUi {
             state: state.clone(),
         });
+    let exercises_backend: Arc<dyn drydock_app::api_exercises::ssr::ExercisesBackend> =
+        Arc::new(grading::ui::ExercisesUi {
+            state: state.clone(),
+        });
     let session_layer = accounts::session_layer(&state.db, &state.config);
     Router::new()
         .merge(health::router())
         .merge(accounts::routes::router())
         .merge(lessons::routes::router())
         .merge(labs::routes::router())
+        .merge(grading::routes::router())
         .nest("/media", media_files(&state.config))
         .leptos_routes_with_context(
             &state,
@@ -177,6 +199,7 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(backend.clone());
                 leptos::prelude::provide_context(lessons_backend.clone());
                 leptos::prelude::provide_context(labs_backend.clone());
+                leptos::prelude::provide_context(exercises_backend.clone());
             },
             move || drydock_app::shell(options.clone()),
         )

@@ -1,11 +1,12 @@
 //! The `drydock` command: serve the platform, migrate the database, build lab images.
 
-use std::{path::PathBuf, process::ExitCode, time::Instant};
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
 
 use clap::{Parser, Subcommand};
 use drydock::{
     config::Config,
     db::Db,
+    grading::service::GradingService,
     labs::{
         engine::Engine,
         images::{BuildOutcome, LabImage},
@@ -47,6 +48,33 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Grade a submission for an exercise from a file, without storing it
+    /// (for authors). The file holds a `docker run` command, a compose
+    /// service, a Dockerfile (its directory's other files become the build
+    /// context with --context) or a flag value, as the exercise expects.
+    Grade {
+        #[arg(long)]
+        exercise: String,
+        /// The submission; `-` reads standard input.
+        file: PathBuf,
+        /// Read a run exercise's file as a compose service.
+        #[arg(long)]
+        compose: bool,
+        /// A directory whose files (up to 32, 256 KiB) form a Dockerfile's build context.
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-grade stored submissions of an exercise after its checks changed.
+    Regrade {
+        #[arg(long)]
+        exercise: String,
+        /// Re-grade every submission, not only those graded under an older rubric.
+        #[arg(long)]
+        all: bool,
     },
     /// Exit 0 when a running server answers /healthz (for container health checks).
     Health {
@@ -110,6 +138,14 @@ async fn main() -> ExitCode {
         Command::User {
             command: UserCommand::Create { username, role },
         } => create_user(config, &username, &role).await,
+        Command::Grade {
+            exercise,
+            file,
+            compose,
+            context,
+            json,
+        } => grade(config, &exercise, &file, compose, context.as_deref(), json).await,
+        Command::Regrade { exercise, all } => regrade(config, &exercise, all).await,
         Command::Health { addr } => health(&addr).await,
     };
     match result {
@@ -220,6 +256,116 @@ async fn create_user(config: Config, username: &str, role: &str) -> anyhow::Resu
         "created {} ({}) with id {}",
         user.username, user.role, user.id
     );
+    Ok(())
+}
+
+/// The grader with its own engine connection, for the command line.
+async fn grader(config: Config) -> anyhow::Result<GradingService> {
+    let content = drydock::content::load::load(&config.content_dir).map_err(|problems| {
+        anyhow::anyhow!(
+            "the content has {} problem(s); run `drydock content check`",
+            problems.len()
+        )
+    })?;
+    let engine = Engine::connect(
+        config.docker_host.as_deref(),
+        std::time::Duration::from_secs(config.docker_timeout_secs.max(10)),
+    )?;
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    Ok(GradingService::new(
+        db,
+        Arc::new(engine),
+        Arc::new(content),
+        Arc::new(config),
+    ))
+}
+
+async fn grade(
+    config: Config,
+    exercise_id: &str,
+    file: &std::path::Path,
+    compose: bool,
+    context: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use drydock::content::model::ExerciseKind;
+    use drydock_app::api_exercises::Submission;
+    let text = if file == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+    };
+    let grader = grader(config).await?;
+    let exercise = grader
+        .exercise(exercise_id)
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    let submission = match exercise.def.kind {
+        ExerciseKind::Run | ExerciseKind::Compose if compose || exercise.def.kind == ExerciseKind::Compose && !text.trim_start().starts_with("docker") => {
+            Submission::Compose { service: text }
+        }
+        ExerciseKind::Run | ExerciseKind::Compose => Submission::Run { command: text },
+        ExerciseKind::Dockerfile => {
+            let mut files = std::collections::BTreeMap::new();
+            if let Some(dir) = context {
+                for entry in std::fs::read_dir(dir)? {
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if entry.file_type()?.is_file() && name != "Dockerfile" {
+                        files.insert(name, std::fs::read_to_string(entry.path())?);
+                    }
+                }
+            }
+            Submission::Dockerfile { dockerfile: text, files }
+        }
+        ExerciseKind::Flag => Submission::Flag { value: text },
+        ExerciseKind::Lab => anyhow::bail!(
+            "{exercise_id} checks a learner's running lab; it can only be graded through the web application"
+        ),
+    };
+    let report = grader
+        .grade(exercise, &submission, None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}: {} / {} points{}", exercise.def.title, report.score, report.max, if report.passed { " — passed" } else { "" });
+        for check in &report.checks {
+            println!(
+                "  {} {:<24} {}/{}  {}",
+                if check.passed { "✓" } else { "✗" },
+                check.id,
+                check.points,
+                check.max_points,
+                check.message
+            );
+            if !check.passed {
+                println!("      hint: {}", check.hint);
+            }
+            if !check.evidence.is_empty() {
+                println!("      evidence: {}", check.evidence.replace('\n', "\n                "));
+            }
+        }
+        for note in &report.notes {
+            println!("  note: {note}");
+        }
+        println!("  graded in {} ms", report.duration_ms);
+    }
+    Ok(())
+}
+
+async fn regrade(config: Config, exercise_id: &str, all: bool) -> anyhow::Result<()> {
+    let grader = grader(config).await?;
+    let (done, skipped, failed) = grader
+        .regrade(exercise_id, all)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.user_message()))?;
+    println!("{exercise_id}: {done} re-graded, {skipped} unchanged, {failed} failed");
+    anyhow::ensure!(failed == 0, "{failed} submission(s) could not be re-graded");
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     content::Catalog,
     db::Db,
+    grading::service::GradingService,
     labs::{engine::Engine, service::LabService},
 };
 
@@ -25,4 +26,6 @@ pub struct AppState {
     pub content: Arc<Catalog>,
     /// Lab sessions, containers and terminals.
     pub labs: Arc<LabService>,
+    /// Exercise grading and attempts.
+    pub grading: Arc<GradingService>,
 }

@@ -130,6 +130,8 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
     };
     let mut labs = super::labs::load_labs(&mut loader, dir);
     let exercises = ids_in(&dir.join("exercises"), ".toml");
+    let lab_ids: Vec<String> = ids_in(&dir.join("labs"), ".toml").into_iter().collect();
+    let mut exercise_defs = super::exercises::load_exercises(&mut loader, dir, &lab_ids);
     let mut media = HashSet::new();
     media_files(&dir.join("media"), &dir.join("media"), &mut media);
 
@@ -303,7 +305,9 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                 }
             }
             for exercise in &meta.exercises {
-                if !exercises.contains(exercise) {
+                if let Some(found) = exercise_defs.get_mut(exercise) {
+                    found.lessons.push(format!("{}/{slug}", def.id));
+                } else if !exercises.contains(exercise) {
                     loader.problem(
                         &shown,
                         key_line("exercises"),
@@ -404,7 +408,7 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
     if loader.problems.is_empty() {
-        Ok(Catalog::new(tracks, lessons, labs))
+        Ok(Catalog::new(tracks, lessons, labs, exercise_defs))
     } else {
         Err(loader.problems)
     }

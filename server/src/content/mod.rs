@@ -1,6 +1,7 @@
 //! Lessons, quizzes and tracks: loaded from `content/`, validated and
 //! rendered once at start-up (never per request).
 
+pub mod exercises;
 pub mod highlight;
 pub mod labs;
 pub mod load;
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use drydock_app::api_lessons::SearchResult;
 
-use model::{Lab, Lesson, Track};
+use model::{Exercise, Lab, Lesson, Track};
 
 /// Everything the content directory holds, ready to serve.
 #[derive(Debug, Default)]
@@ -20,13 +21,20 @@ pub struct Catalog {
     pub lessons: Vec<Lesson>,
     /// Lab definitions by id.
     pub labs: BTreeMap<String, Lab>,
+    /// Exercise definitions by id.
+    pub exercises: BTreeMap<String, Exercise>,
     by_key: HashMap<String, usize>,
     /// Stylesheet for highlighted code, generated once.
     pub highlight_css: String,
 }
 
 impl Catalog {
-    fn new(tracks: Vec<Track>, lessons: Vec<Lesson>, labs: BTreeMap<String, Lab>) -> Self {
+    fn new(
+        tracks: Vec<Track>,
+        lessons: Vec<Lesson>,
+        labs: BTreeMap<String, Lab>,
+        exercises: BTreeMap<String, Exercise>,
+    ) -> Self {
         let by_key = lessons
             .iter()
             .enumerate()
@@ -36,6 +44,7 @@ impl Catalog {
             tracks,
             lessons,
             labs,
+            exercises,
             by_key,
             highlight_css: highlight::stylesheet(),
         }

@@ -234,3 +234,125 @@ pub struct Lab {
     /// Lessons (`track/slug`) that use this lab.
     pub lessons: Vec<String>,
 }
+
+/// What a learner submits for an exercise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExerciseKind {
+    /// A `docker run …` command line.
+    Run,
+    /// A compose service (YAML).
+    Compose,
+    /// A Dockerfile and a few context files.
+    Dockerfile,
+    /// Changes made inside the learner's own lab container.
+    Lab,
+    /// A value the learner found.
+    Flag,
+}
+
+impl ExerciseKind {
+    /// The spelling in files and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExerciseKind::Run => "run",
+            ExerciseKind::Compose => "compose",
+            ExerciseKind::Dockerfile => "dockerfile",
+            ExerciseKind::Lab => "lab",
+            ExerciseKind::Flag => "flag",
+        }
+    }
+}
+
+/// One graded criterion as an author declares it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDef {
+    /// Catalog id, e.g. `RUN-NONROOT`.
+    pub id: String,
+    #[serde(default = "default_points")]
+    pub points: u32,
+    /// Shown with a failed check: how to fix it.
+    pub hint: String,
+    /// Replaces the grader's own message when the check fails.
+    #[serde(default)]
+    pub feedback: Option<String>,
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+fn default_points() -> u32 {
+    1
+}
+
+/// `content/exercises/<id>.toml` as authors write it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExerciseFileDef {
+    pub title: String,
+    pub summary: String,
+    pub kind: ExerciseKind,
+    /// Markdown shown above the editor.
+    pub instructions: String,
+    /// `run`/`compose`: the image (a folder under `content/images/`) to run.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// `dockerfile`: images (folders under `content/images/`) a FROM may name;
+    /// empty means every lab image.
+    #[serde(default)]
+    pub bases: Vec<String>,
+    /// `lab`/`flag`: the lab the exercise is about.
+    #[serde(default)]
+    pub lab: Option<String>,
+    /// Pre-filled editor text.
+    #[serde(default)]
+    pub starter: String,
+    /// `dockerfile`: pre-filled context files (name → content).
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
+    /// `flag`: the value to find.
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// Attempts allowed per learner; 0 = unlimited.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Points needed to pass; default all of them.
+    #[serde(default)]
+    pub pass_points: Option<u32>,
+    /// `dockerfile`: seconds the build may take.
+    #[serde(default = "default_build_secs")]
+    pub build_timeout_secs: u64,
+    pub checks: Vec<CheckDef>,
+}
+
+fn default_build_secs() -> u64 {
+    60
+}
+
+/// A validated exercise.
+#[derive(Debug, Clone)]
+pub struct Exercise {
+    pub id: String,
+    pub def: ExerciseFileDef,
+    pub instructions_html: String,
+    /// `run`/`compose`: the image tag to run.
+    pub image_tag: Option<String>,
+    /// `dockerfile`: tags a FROM may name.
+    pub base_tags: Vec<String>,
+    /// Lessons (`track/slug`) that link here.
+    pub lessons: Vec<String>,
+    /// Fingerprint of the checks; a change means stored grades are stale.
+    pub rubric: String,
+}
+
+impl Exercise {
+    /// Points available.
+    pub fn max_points(&self) -> u32 {
+        self.def.checks.iter().map(|c| c.points).sum()
+    }
+
+    /// Points needed to pass.
+    pub fn pass_points(&self) -> u32 {
+        self.def.pass_points.unwrap_or_else(|| self.max_points())
+    }
+}

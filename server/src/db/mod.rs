@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod labs;
+pub mod submissions;
 pub mod progress;
 pub mod sessions;
 pub mod users;

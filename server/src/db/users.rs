@@ -222,7 +222,7 @@ const GUEST_OWNED_TABLES: &[(&str, &str)] = &[
 ];
 
 /// Tables whose rows have their own ids and simply change hands on a merge.
-const GUEST_MOVED_TABLES: &[&str] = &["lab_sessions"];
+const GUEST_MOVED_TABLES: &[&str] = &["lab_sessions", "submissions"];
 
 /// Moves everything a guest owns to `user_id` and deletes the guest row.
 pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()> {

@@ -442,3 +442,270 @@ impl Engine {
         Ok(())
     }
 }
+
+/// What a limited image build produced.
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    /// The built image's id, when the build succeeded.
+    pub image_id: Option<String>,
+    /// The build's output, cut to its last `log_cap` bytes.
+    pub log: String,
+    /// Why the build failed, in the builder's words.
+    pub error: Option<String>,
+    /// Whether the build was stopped for taking too long.
+    pub timed_out: bool,
+    /// Intermediate image ids the build printed (for cleaning up).
+    pub intermediate: Vec<String>,
+}
+
+/// Caps of one untrusted image build.
+#[derive(Debug, Clone)]
+pub struct BuildLimits {
+    pub timeout: Duration,
+    pub memory_bytes: i64,
+    pub log_cap: usize,
+}
+
+impl Engine {
+    /// Creates (without starting) a container from a full create request.
+    pub async fn create_container(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        let api = self.api().await?;
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        Ok(self
+            .within(api.create_container(Some(options), body))
+            .await??
+            .id)
+    }
+
+    /// Starts a created container.
+    pub async fn start_container(&self, id: &str) -> Result<()> {
+        let api = self.api().await?;
+        Ok(self.within(api.start_container(id, None)).await??)
+    }
+
+    /// The last `lines` lines a container printed (stdout and stderr).
+    pub async fn logs_tail(&self, id: &str, lines: usize) -> Result<String> {
+        use bollard::query_parameters::LogsOptionsBuilder;
+        let api = self.api().await?;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = api.logs(id, Some(options));
+        let mut out = String::new();
+        let collect = async {
+            while let Some(chunk) = stream.next().await {
+                out.push_str(&chunk?.to_string());
+            }
+            Ok::<_, EngineError>(())
+        };
+        self.within(collect).await??;
+        Ok(out)
+    }
+
+    /// The engine's security options (`name=seccomp,profile=default`, `name=apparmor` …).
+    pub async fn security_options(&self) -> Result<Vec<String>> {
+        let api = self.api().await?;
+        Ok(self
+            .within(api.info())
+            .await??
+            .security_options
+            .unwrap_or_default())
+    }
+
+    /// Removes a volume; a missing one is fine.
+    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+        use bollard::query_parameters::RemoveVolumeOptionsBuilder;
+        let api = self.api().await?;
+        let options = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match self.within(api.remove_volume(name, Some(options))).await? {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drydock volumes carrying every one of these labels: their names.
+    pub async fn volumes_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        use bollard::query_parameters::ListVolumesOptionsBuilder;
+        let api = self.api().await?;
+        let mut wanted = vec![MANAGED_LABEL.to_string()];
+        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+        Ok(self
+            .within(api.list_volumes(Some(options)))
+            .await??
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
+    }
+
+    /// A local image's full description; `None` when it is absent.
+    pub async fn image(&self, reference: &str) -> Result<Option<bollard::models::ImageInspect>> {
+        let api = self.api().await?;
+        match self.within(api.inspect_image(reference)).await? {
+            Ok(found) => Ok(Some(found)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The layers' history of a local image, newest first.
+    pub async fn image_history(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<bollard::models::ImageHistoryResponseItem>> {
+        let api = self.api().await?;
+        Ok(self.within(api.image_history(reference)).await??)
+    }
+
+    /// The image as `docker save` writes it (a tar), refusing more than `cap` bytes.
+    pub async fn export_image(&self, reference: &str, cap: usize) -> Result<Vec<u8>> {
+        let api = self.api().await?;
+        let mut stream = api.export_image(reference);
+        let mut out = Vec::new();
+        let collect = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                if out.len() + chunk.len() > cap {
+                    return Err(EngineError::Build(format!(
+                        "the image is larger than {} MiB",
+                        cap / (1024 * 1024)
+                    )));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok::<_, EngineError>(())
+        };
+        tokio::time::timeout(Duration::from_secs(120), collect)
+            .await
+            .map_err(|_| EngineError::Timeout(Duration::from_secs(120)))??;
+        Ok(out)
+    }
+
+    /// Removes an image by id or tag; a missing one is fine.
+    pub async fn remove_image(&self, reference: &str) -> Result<()> {
+        use bollard::query_parameters::RemoveImageOptionsBuilder;
+        let api = self.api().await?;
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self
+            .within(api.remove_image(reference, Some(options), None))
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ids of images carrying every one of these labels.
+    pub async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        use bollard::query_parameters::ListImagesOptionsBuilder;
+        let api = self.api().await?;
+        let mut wanted = vec![MANAGED_LABEL.to_string()];
+        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let options = ListImagesOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        Ok(self
+            .within(api.list_images(Some(options)))
+            .await??
+            .into_iter()
+            .map(|i| i.id)
+            .collect())
+    }
+
+    /// Builds an untrusted context with no network, a memory cap, a deadline
+    /// and a bounded log. Never pulls: every base must already be local.
+    pub async fn build_limited(
+        &self,
+        context_tar: Vec<u8>,
+        tag: &str,
+        labels: &HashMap<String, String>,
+        limits: &BuildLimits,
+    ) -> Result<BuildReport> {
+        use bollard::query_parameters::BuildImageOptionsBuilder;
+        let api = self.api().await?;
+        let options = BuildImageOptionsBuilder::default()
+            .t(tag)
+            .networkmode("none")
+            .rm(true)
+            .forcerm(true)
+            .memory(i32::try_from(limits.memory_bytes).unwrap_or(i32::MAX))
+            .memswap(i32::try_from(limits.memory_bytes).unwrap_or(i32::MAX))
+            .labels(labels)
+            .build();
+        let mut stream =
+            api.build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let mut report = BuildReport::default();
+        let run = async {
+            while let Some(step) = stream.next().await {
+                let step = match step {
+                    Ok(step) => step,
+                    Err(e) => {
+                        report.error = Some(e.to_string());
+                        break;
+                    }
+                };
+                if let Some(detail) = step.error_detail {
+                    report.error = Some(detail.message.unwrap_or_default());
+                    break;
+                }
+                if let Some(line) = step.stream {
+                    for part in line.split('\n') {
+                        if let Some(id) = part.trim().strip_prefix("---> ") {
+                            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                report.intermediate.push(id.to_string());
+                            }
+                        }
+                    }
+                    report.log.push_str(&line);
+                    if report.log.len() > limits.log_cap * 2 {
+                        let cut = report.log.len() - limits.log_cap;
+                        let cut = (cut..report.log.len())
+                            .find(|i| report.log.is_char_boundary(*i))
+                            .unwrap_or(report.log.len());
+                        report.log.drain(..cut);
+                    }
+                }
+                if let Some(aux) = step.aux {
+                    if let Some(id) = aux.id {
+                        report.image_id = Some(id);
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(limits.timeout, run).await.is_err() {
+            report.timed_out = true;
+            report.error = Some(format!(
+                "the build took longer than {} s",
+                limits.timeout.as_secs()
+            ));
+        }
+        if report.log.len() > limits.log_cap {
+            let cut = report.log.len() - limits.log_cap;
+            let cut = (cut..report.log.len())
+                .find(|i| report.log.is_char_boundary(*i))
+                .unwrap_or(report.log.len());
+            report.log.drain(..cut);
+        }
+        if report.error.is_some() {
+            report.image_id = None;
+        } else if report.image_id.is_none() {
+            report.image_id = self.image(tag).await?.and_then(|i| i.id);
+        }
+        Ok(report)
+    }
+}

@@ -560,6 +560,13 @@ impl LabService {
         let mut removed = 0;
         for c in &containers {
             let Some(id) = c.id.as_deref() else { continue };
+            // Grading containers belong to the grader, which cleans up its own.
+            if c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(crate::grading::GRADING_LABEL))
+            {
+                continue;
+            }
             if wanted.contains(id) {
                 present.insert(id.to_string());
             } else {

@@ -1,0 +1,225 @@
+//! Grading a Dockerfile: check it and its context, build it with no
+//! network from local lab images only, under time, memory and size caps,
+//! read the image back layer by layer, and remove everything afterwards.
+
+use std::{collections::BTreeMap, collections::HashMap, time::Duration};
+
+use super::{
+    dockerfile,
+    image_checks::ImageEvidence,
+    image_layers::read_saved,
+    run_config::{self, RunJob, RunTarget},
+    run_spec::RunSpec,
+};
+use crate::{
+    config::GradingSettings,
+    content::exercises::valid_context_name,
+    error::Error,
+    labs::engine::{BuildLimits, Engine},
+};
+
+/// Largest Dockerfile, in bytes.
+pub const MAX_DOCKERFILE_BYTES: usize = 64 * 1024;
+/// Most context files.
+pub const MAX_CONTEXT_FILES: usize = 32;
+/// Largest total context, in bytes.
+pub const MAX_CONTEXT_BYTES: usize = 256 * 1024;
+
+/// How to build one submission.
+pub struct BuildJob<'a> {
+    pub engine: &'a Engine,
+    pub settings: &'a GradingSettings,
+    pub runtime: Option<&'a str>,
+    /// Image references a FROM may name.
+    pub allowed_bases: &'a [String],
+    pub labels: Vec<(String, String)>,
+    /// Unique per grading; names the image and any container.
+    pub name: String,
+    pub timeout: Duration,
+    /// Run the image and wait for `healthy`.
+    pub wait_healthy: bool,
+}
+
+/// Refuses what must not reach the builder; the message says what to fix.
+pub fn screen(
+    text: &str,
+    files: &BTreeMap<String, String>,
+    allowed_bases: &[String],
+) -> Result<(dockerfile::Dockerfile, Option<String>), Error> {
+    if text.len() > MAX_DOCKERFILE_BYTES {
+        return Err(Error::BadRequest(format!(
+            "The Dockerfile is {} KiB; at most {} KiB is accepted.",
+            text.len() / 1024,
+            MAX_DOCKERFILE_BYTES / 1024
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(Error::BadRequest("The Dockerfile is empty.".into()));
+    }
+    if files.len() > MAX_CONTEXT_FILES {
+        return Err(Error::BadRequest(format!(
+            "{} context files; at most {MAX_CONTEXT_FILES} are accepted.",
+            files.len()
+        )));
+    }
+    let total: usize = files.iter().map(|(n, c)| n.len() + c.len()).sum();
+    if total > MAX_CONTEXT_BYTES {
+        return Err(Error::BadRequest(format!(
+            "The context files add up to {} KiB; at most {} KiB is accepted.",
+            total / 1024,
+            MAX_CONTEXT_BYTES / 1024
+        )));
+    }
+    for name in files.keys() {
+        if !valid_context_name(name) {
+            return Err(Error::BadRequest(format!(
+                "The context file name {name:?} must be a relative path without '..'."
+            )));
+        }
+        if name == "Dockerfile" {
+            return Err(Error::BadRequest(
+                "Send the Dockerfile as `dockerfile`, not as a context file.".into(),
+            ));
+        }
+    }
+    let parsed = dockerfile::parse(text)
+        .map_err(|e| Error::BadRequest(format!("Dockerfile {e}")))?;
+    let mut unbuildable = None;
+    for (line, image) in parsed.external_images() {
+        let image = image.trim();
+        if image.eq_ignore_ascii_case("scratch") || allowed_bases.iter().any(|b| b == image) {
+            continue;
+        }
+        let repository = |r: &str| r.split(['@', ':']).next().unwrap_or("").to_string();
+        if allowed_bases.iter().any(|b| repository(b) == repository(image)) {
+            // A known image with another tag: the static checks still say
+            // why, but there is nothing local to build from.
+            unbuildable.get_or_insert(format!(
+                "line {line}: {image} does not exist here (builds have no network); the available tags are {}",
+                allowed_bases.join(", ")
+            ));
+            continue;
+        }
+        return Err(Error::BadRequest(format!(
+            "Dockerfile line {line}: {image:?} is not available here. Builds have no network and may start only from: {}.",
+            allowed_bases.join(", ")
+        )));
+    }
+    Ok((parsed, unbuildable))
+}
+
+/// The build context: the Dockerfile and the learner's files.
+fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, Error> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(if data.starts_with(b"#!") { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, data)
+    };
+    add("Dockerfile", text.as_bytes())?;
+    for (name, content) in files {
+        add(name, content.as_bytes())?;
+    }
+    Ok(builder.into_inner()?)
+}
+
+/// Builds and reads the image; the image and its leftovers are removed
+/// before this returns.
+pub async fn collect(
+    job: &BuildJob<'_>,
+    text: &str,
+    files: &BTreeMap<String, String>,
+) -> Result<(ImageEvidence, Vec<String>), Error> {
+    let (dockerfile, unbuildable) = screen(text, files, job.allowed_bases)?;
+    let tar = context_tar(text, files)?;
+    let tag = format!("drydock-grade:{}", job.name);
+    let labels: HashMap<String, String> = job.labels.iter().cloned().collect();
+    let limits = BuildLimits {
+        timeout: job.timeout,
+        memory_bytes: i64::try_from(job.settings.build_memory_mb)
+            .unwrap_or(512)
+            .saturating_mul(1024 * 1024),
+        log_cap: 16 * 1024,
+    };
+    let mut notes = Vec::new();
+    let mut evidence = ImageEvidence {
+        dockerfile,
+        image: None,
+        build_error: None,
+        health: None,
+    };
+    if let Some(reason) = unbuildable {
+        notes.push(format!("Not built: {reason}."));
+        evidence.build_error = Some(reason);
+        return Ok((evidence, notes));
+    }
+    let report = job.engine.build_limited(tar, &tag, &labels, &limits).await;
+    let outcome = async {
+        let report = report?;
+        if let Some(error) = &report.error {
+            let tail: Vec<&str> = report.log.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            notes.push(format!(
+                "The build failed: {}{}",
+                error.trim(),
+                if tail.is_empty() { String::new() } else { format!("\nLast build output:\n{}", tail.join("\n")) }
+            ));
+            evidence.build_error = Some(error.lines().next().unwrap_or("").trim().to_string());
+            return Ok::<_, Error>(report);
+        }
+        let cap = usize::try_from(job.settings.max_image_mb)
+            .unwrap_or(256)
+            .saturating_mul(1024 * 1024);
+        match job.engine.export_image(&tag, cap).await {
+            Ok(bytes) => match read_saved(&bytes) {
+                Ok(image) => evidence.image = Some(image),
+                Err(e) => evidence.build_error = Some(format!("the image could not be read: {e}")),
+            },
+            Err(e) => evidence.build_error = Some(e.to_string()),
+        }
+        if job.wait_healthy && evidence.image.is_some() {
+            if let Some(id) = report.image_id.clone() {
+                let target = RunTarget { tag: tag.clone(), id: id.clone() };
+                let run = RunJob {
+                    engine: job.engine,
+                    settings: job.settings,
+                    runtime: job.runtime,
+                    target: &target,
+                    labels: job.labels.clone(),
+                    name: format!("{}-run", job.name),
+                    wait_health: true,
+                };
+                let spec = RunSpec { image: tag.clone(), ..Default::default() };
+                match run_config::collect(&run, spec).await {
+                    Ok((run_evidence, _)) => {
+                        evidence.health = run_evidence.health.or_else(|| run_evidence.exited.clone());
+                    }
+                    Err(e) => notes.push(format!("The image could not be run to test its health check: {e}")),
+                }
+            }
+        }
+        Ok(report)
+    }
+    .await;
+    // Remove the image and whatever a failed build left behind.
+    if let Err(err) = job.engine.remove_image(&tag).await {
+        tracing::warn!(error = %err, %tag, "could not remove a graded image");
+    }
+    if let Ok(report) = &outcome {
+        for id in report.intermediate.iter().rev() {
+            if let Ok(Some(found)) = job.engine.image(id).await {
+                if found
+                    .repo_tags
+                    .as_ref()
+                    .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"))
+                {
+                    let _ = job.engine.remove_image(id).await;
+                }
+            }
+        }
+    }
+    outcome.map(|_| (evidence, notes))
+}

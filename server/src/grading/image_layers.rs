@@ -1,0 +1,262 @@
+//! An image as `docker save` writes it: the config, the history, every
+//! layer's files, and the filesystem they add up to. Secrets deleted in a
+//! later layer are still in an earlier one, so checks can look at both.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    io::Read,
+};
+
+use serde::Deserialize;
+
+/// Largest file content kept for inspection (passwd, keys, configs).
+const KEEP_CONTENT_BYTES: u64 = 64 * 1024;
+
+/// One file or directory in one layer.
+#[derive(Debug, Clone)]
+pub struct LayerEntry {
+    /// Path without a leading `/` or `./`.
+    pub path: String,
+    pub mode: u32,
+    pub is_dir: bool,
+    pub size: u64,
+    /// Content of small regular files.
+    pub content: Option<Vec<u8>>,
+}
+
+/// One layer and the instruction that made it.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub created_by: String,
+    pub entries: Vec<LayerEntry>,
+}
+
+/// One entry of the image's history.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(default)]
+    pub created_by: String,
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
+/// A file of the final filesystem and the layer it came from.
+#[derive(Debug, Clone)]
+pub struct FsEntry {
+    pub mode: u32,
+    pub is_dir: bool,
+    pub layer: usize,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Everything read from a saved image.
+#[derive(Debug, Clone, Default)]
+pub struct SavedImage {
+    /// `config` of the image config JSON (`User`, `Env`, `Healthcheck` …).
+    pub config: serde_json::Value,
+    pub history: Vec<HistoryEntry>,
+    pub layers: Vec<Layer>,
+    pub files: BTreeMap<String, FsEntry>,
+}
+
+#[derive(Deserialize)]
+struct ManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ImageConfigFile {
+    #[serde(default)]
+    config: serde_json::Value,
+    #[serde(default)]
+    history: Vec<HistoryEntry>,
+}
+
+fn clean(path: &str) -> String {
+    path.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
+}
+
+/// Reads a `docker save` tarball.
+pub fn read_saved(tar_bytes: &[u8]) -> Result<SavedImage, String> {
+    let mut blobs: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut archive = tar::Archive::new(tar_bytes);
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = clean(&entry.path().map_err(|e| e.to_string())?.to_string_lossy());
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        blobs.insert(name, data);
+    }
+    let manifest: Vec<ManifestEntry> = serde_json::from_slice(
+        blobs.get("manifest.json").ok_or("the saved image has no manifest.json")?,
+    )
+    .map_err(|e| format!("manifest.json: {e}"))?;
+    let manifest = manifest.into_iter().next().ok_or("empty manifest")?;
+    let config: ImageConfigFile = serde_json::from_slice(
+        blobs
+            .get(&clean(&manifest.config))
+            .ok_or("the saved image has no config")?,
+    )
+    .map_err(|e| format!("image config: {e}"))?;
+    let made_layers: Vec<String> = config
+        .history
+        .iter()
+        .filter(|h| !h.empty_layer)
+        .map(|h| h.created_by.clone())
+        .collect();
+    let mut layers = Vec::new();
+    for (i, name) in manifest.layers.iter().enumerate() {
+        let blob = blobs
+            .get(&clean(name))
+            .ok_or_else(|| format!("layer {name} is missing"))?;
+        let mut entries = Vec::new();
+        let mut layer_tar = tar::Archive::new(blob.as_slice());
+        for entry in layer_tar.entries().map_err(|e| e.to_string())? {
+            let mut entry = entry.map_err(|e| e.to_string())?;
+            let header = entry.header();
+            let kind = header.entry_type();
+            let mode = header.mode().unwrap_or(0);
+            let size = header.size().unwrap_or(0);
+            let path = clean(&entry.path().map_err(|e| e.to_string())?.to_string_lossy());
+            let content = if kind.is_file() && size <= KEEP_CONTENT_BYTES {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
+                Some(data)
+            } else {
+                None
+            };
+            entries.push(LayerEntry {
+                path,
+                mode,
+                is_dir: kind.is_dir(),
+                size,
+                content,
+            });
+        }
+        layers.push(Layer {
+            created_by: made_layers.get(i).cloned().unwrap_or_default(),
+            entries,
+        });
+    }
+    let files = flatten(&layers);
+    Ok(SavedImage {
+        config: config.config,
+        history: config.history,
+        layers,
+        files,
+    })
+}
+
+/// Applies the layers in order, honouring whiteouts.
+fn flatten(layers: &[Layer]) -> BTreeMap<String, FsEntry> {
+    let mut files: BTreeMap<String, FsEntry> = BTreeMap::new();
+    for (index, layer) in layers.iter().enumerate() {
+        for entry in &layer.entries {
+            let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+            if name == ".wh..wh..opq" {
+                let prefix = format!("{dir}/");
+                files.retain(|p, f| !(p.starts_with(&prefix) && f.layer < index));
+                continue;
+            }
+            if let Some(deleted) = name.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    deleted.to_string()
+                } else {
+                    format!("{dir}/{deleted}")
+                };
+                let prefix = format!("{target}/");
+                files.retain(|p, _| p != &target && !p.starts_with(&prefix));
+                continue;
+            }
+            if entry.path.is_empty() {
+                continue;
+            }
+            files.insert(
+                entry.path.clone(),
+                FsEntry {
+                    mode: entry.mode,
+                    is_dir: entry.is_dir,
+                    layer: index,
+                    content: entry.content.clone(),
+                },
+            );
+        }
+    }
+    files
+}
+
+impl SavedImage {
+    /// A small text file of the final filesystem.
+    pub fn text(&self, path: &str) -> Option<String> {
+        self.files
+            .get(path)
+            .and_then(|f| f.content.as_ref())
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+    }
+
+    /// The instruction that made layer `index`, shortened for messages.
+    pub fn instruction(&self, index: usize) -> String {
+        let raw = self
+            .layers
+            .get(index)
+            .map(|l| l.created_by.as_str())
+            .unwrap_or("");
+        let shown = raw
+            .trim_start_matches("/bin/sh -c ")
+            .trim_start_matches("#(nop) ")
+            .trim();
+        let shown: String = shown.chars().take(120).collect();
+        format!("layer {} ({shown})", index + 1)
+    }
+
+    /// A string field of the config, e.g. `User`.
+    pub fn config_str(&self, key: &str) -> String {
+        self.config
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(entries: &[(&str, u32)]) -> Layer {
+        Layer {
+            created_by: String::new(),
+            entries: entries
+                .iter()
+                .map(|(p, m)| LayerEntry {
+                    path: p.to_string(),
+                    mode: *m,
+                    is_dir: false,
+                    size: 0,
+                    content: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn whiteouts_remove_files_from_the_final_filesystem_only() {
+        let layers = vec![
+            layer(&[("app/id_rsa", 0o600), ("bin/tool", 0o4755), ("etc/x/a", 0o644)]),
+            layer(&[("app/.wh.id_rsa", 0), ("etc/x/.wh..wh..opq", 0), ("etc/x/b", 0o644)]),
+            layer(&[("bin/tool", 0o755)]),
+        ];
+        let files = flatten(&layers);
+        assert!(!files.contains_key("app/id_rsa"));
+        assert!(!files.contains_key("etc/x/a"));
+        assert!(files.contains_key("etc/x/b"));
+        assert_eq!(files["bin/tool"].mode, 0o755);
+        assert_eq!(files["bin/tool"].layer, 2);
+    }
+}

@@ -1,0 +1,85 @@
+//! Lab-state checks (`LAB-*`): the state of a learner's own lab container,
+//! read from the control plane (an exec as root from outside), never from
+//! anything the learner can fake in their shell.
+
+use super::{catalog::Params, Verdict};
+use crate::{error::Error, labs::engine::Engine};
+
+/// Single-quotes `s` for a POSIX shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn verdict(passed: bool, message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
+    Verdict {
+        passed,
+        message: message.into(),
+        evidence: evidence.into(),
+    }
+}
+
+/// Grades one lab-state check against container `container`.
+pub async fn evaluate(
+    engine: &Engine,
+    container: &str,
+    id: &str,
+    params: Params<'_>,
+) -> Result<Verdict, Error> {
+    let run = |script: String| async move {
+        engine
+            .exec(container, &["/bin/sh", "-c", &script], Some("0"))
+            .await
+    };
+    Ok(match id {
+        "LAB-NO-SETUID" => {
+            let paths = params
+                .list("paths")
+                .unwrap_or_else(|| vec!["/home/learner".into(), "/tmp".into()]);
+            let quoted: Vec<String> = paths.iter().map(|p| quote(p)).collect();
+            let out = run(format!(
+                "find {} -perm /6000 -type f 2>/dev/null | head -n 50; true",
+                quoted.join(" ")
+            ))
+            .await?;
+            let found: Vec<&str> = out.stdout.lines().filter(|l| !l.is_empty()).collect();
+            if found.is_empty() {
+                verdict(true, "No setuid or setgid files are left.", format!("find {} -perm /6000 -type f: nothing", paths.join(" ")))
+            } else {
+                verdict(false, format!("{} still carr{} setuid/setgid bits: remove them with chmod a-s.", found.join(", "), if found.len() == 1 { "ies" } else { "y" }), found.join("\n"))
+            }
+        }
+        "LAB-FILE-MODE" => {
+            let path = params.str("path").unwrap_or_default();
+            let max = params
+                .str("max_mode")
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .unwrap_or(0o600);
+            let out = run(format!("stat -c %a {} 2>&1", quote(path))).await?;
+            let mode = u32::from_str_radix(out.stdout.trim(), 8).ok();
+            let evidence = format!("stat -c %a {path}: {}", out.stdout.trim());
+            match mode {
+                None => verdict(false, format!("{path} is missing; it must exist with tight permissions."), evidence),
+                Some(mode) if mode & !max == 0 => verdict(true, format!("{path} is {mode:o}: only what is needed."), evidence),
+                Some(mode) => verdict(false, format!("{path} is {mode:o}; allow at most {max:o} (e.g. chmod {max:o} {path})."), evidence),
+            }
+        }
+        "LAB-FILE-ABSENT" => {
+            let path = params.str("path").unwrap_or_default();
+            let out = run(format!("if [ -e {} ]; then echo present; else echo absent; fi", quote(path))).await?;
+            let present = out.stdout.trim() == "present";
+            verdict(!present, if present { format!("{path} is still there; remove it.") } else { format!("{path} is gone.") }, format!("test -e {path}: {}", out.stdout.trim()))
+        }
+        "LAB-FILE-CONTAINS" | "LAB-FILE-LACKS" => {
+            let path = params.str("path").unwrap_or_default();
+            let text = params.str("text").unwrap_or_default();
+            let out = run(format!("head -c 65536 {} 2>&1", quote(path))).await?;
+            let has = out.exit_code == Some(0) && out.stdout.contains(text);
+            if id == "LAB-FILE-CONTAINS" {
+                verdict(has, if has { format!("{path} has what it should.") } else { format!("{path} does not contain the expected text yet.") }, format!("{path}: {} bytes read", out.stdout.len()))
+            } else {
+                verdict(!has, if has { format!("{path} still holds the secret; remove it from the file.") } else { format!("{path} no longer holds the secret.") }, format!("{path}: {} bytes read", out.stdout.len()))
+            }
+        }
+        other => verdict(false, format!("{other} is not a lab check"), ""),
+    })
+}

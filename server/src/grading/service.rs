@@ -1,0 +1,487 @@
+//! The grader as the rest of the server sees it: grade a submission for an
+//! exercise, store it as an attempt, list attempts, re-grade after a rubric
+//! change. Gradings run a few at a time; the rest wait in line.
+
+use std::{sync::Arc, time::Duration, time::Instant};
+
+use drydock_app::api_exercises::{
+    CheckOutcome, ExerciseDetail, ExerciseSummary, GradeReport, Submission, SubmissionView,
+};
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::{
+    catalog::{self, CheckArea, Params},
+    compose, dockerfile_build, image_checks, lab_checks, run_checks, run_command, run_config,
+    Verdict, GRADING_LABEL,
+};
+use crate::{
+    config::{Config, RuntimeChoice},
+    content::{
+        model::{Exercise, ExerciseKind},
+        Catalog,
+    },
+    db::{self, labs::LabStatus, submissions::StoredSubmission, Db},
+    error::{Error, Result},
+    labs::{engine::Engine, service::INSTANCE_LABEL},
+};
+
+/// Largest run command or compose service, in bytes.
+const MAX_RUN_TEXT: usize = 32 * 1024;
+/// Largest flag value, in bytes.
+const MAX_FLAG: usize = 1024;
+/// Attempts shown in an exercise's history.
+const HISTORY_LIMIT: i64 = 50;
+
+/// Grades submissions and keeps attempts.
+pub struct GradingService {
+    db: Db,
+    engine: Arc<Engine>,
+    catalog: Arc<Catalog>,
+    config: Arc<Config>,
+    slots: Semaphore,
+    runtime: OnceCell<Option<String>>,
+}
+
+impl GradingService {
+    pub fn new(db: Db, engine: Arc<Engine>, catalog: Arc<Catalog>, config: Arc<Config>) -> Self {
+        let slots = Semaphore::new(config.grading.concurrency.max(1));
+        Self {
+            db,
+            engine,
+            catalog,
+            config,
+            slots,
+            runtime: OnceCell::new(),
+        }
+    }
+
+    /// The exercise `id`, or a 404 naming it.
+    pub fn exercise(&self, id: &str) -> Result<&Exercise> {
+        self.catalog
+            .exercises
+            .get(id)
+            .ok_or_else(|| Error::NotFound(format!("There is no exercise {id:?}.")))
+    }
+
+    async fn runtime(&self) -> Result<Option<String>> {
+        Ok(self
+            .runtime
+            .get_or_try_init(|| async {
+                Ok::<_, Error>(match self.config.runtime {
+                    RuntimeChoice::Runsc => Some("runsc".to_string()),
+                    RuntimeChoice::Runc => None,
+                    RuntimeChoice::Auto => self.engine.offers_gvisor().await?.then(|| "runsc".to_string()),
+                })
+            })
+            .await?
+            .clone())
+    }
+
+    fn labels(&self, name: &str) -> Vec<(String, String)> {
+        vec![
+            (INSTANCE_LABEL.to_string(), self.config.labs.instance.clone()),
+            (GRADING_LABEL.to_string(), name.to_string()),
+        ]
+    }
+
+    /// Removes containers, volumes and images a crashed grader left behind.
+    pub async fn clean_leftovers(&self) -> Result<usize> {
+        let instance = self.config.labs.instance.as_str();
+        let mut removed = 0;
+        for c in self.engine.list_labelled(&[(INSTANCE_LABEL, instance)]).await? {
+            if c.labels.as_ref().is_some_and(|l| l.contains_key(GRADING_LABEL)) {
+                if let Some(id) = &c.id {
+                    self.engine.remove(id).await?;
+                    removed += 1;
+                }
+            }
+        }
+        for volume in self.engine.volumes_labelled(&[(INSTANCE_LABEL, instance)]).await? {
+            self.engine.remove_volume(&volume).await?;
+            removed += 1;
+        }
+        for image in self.engine.images_labelled(&[(INSTANCE_LABEL, instance)]).await? {
+            self.engine.remove_image(&image).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Grades `submission` for `exercise` without storing anything.
+    /// `user_id` is needed for lab exercises (their own lab is checked).
+    pub async fn grade(
+        &self,
+        exercise: &Exercise,
+        submission: &Submission,
+        user_id: Option<i64>,
+    ) -> Result<GradeReport> {
+        check_kind(exercise, submission)?;
+        let _slot = tokio::time::timeout(
+            Duration::from_secs(self.config.grading.queue_timeout_secs),
+            self.slots.acquire(),
+        )
+        .await
+        .map_err(|_| Error::Unavailable("Every grader is busy right now. Submit again in a minute; your text is kept.".into()))?
+        .map_err(|_| Error::Unavailable("The grader is shutting down.".into()))?;
+        let started = Instant::now();
+        let name = format!("drydock-grade-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let (verdicts, notes) = self.verdicts(exercise, submission, user_id, &name).await?;
+        let mut checks = Vec::new();
+        for (def, verdict) in exercise.def.checks.iter().zip(verdicts) {
+            let title = catalog::lookup(&def.id).map(|c| c.title).unwrap_or("");
+            let message = match (&def.feedback, verdict.passed) {
+                (Some(feedback), false) => format!("{feedback} {}", verdict.message),
+                _ => verdict.message,
+            };
+            checks.push(CheckOutcome {
+                id: def.id.clone(),
+                title: title.to_string(),
+                passed: verdict.passed,
+                points: if verdict.passed { def.points } else { 0 },
+                max_points: def.points,
+                message,
+                hint: def.hint.clone(),
+                evidence: cap_text(&verdict.evidence, 4000),
+            });
+        }
+        let score: u32 = checks.iter().map(|c| c.points).sum();
+        Ok(GradeReport {
+            score,
+            max: exercise.max_points(),
+            passed: score >= exercise.pass_points(),
+            checks,
+            notes: notes.into_iter().map(|n| cap_text(&n, 4000)).collect(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn verdicts(
+        &self,
+        exercise: &Exercise,
+        submission: &Submission,
+        user_id: Option<i64>,
+        name: &str,
+    ) -> Result<(Vec<Verdict>, Vec<String>)> {
+        let checks = &exercise.def.checks;
+        let params = |i: usize| Params(&checks[i].params);
+        match submission {
+            Submission::Run { command } | Submission::Compose { service: command } => {
+                if command.len() > MAX_RUN_TEXT {
+                    return Err(Error::BadRequest(format!("The submission is larger than {} KiB.", MAX_RUN_TEXT / 1024)));
+                }
+                let spec = match submission {
+                    Submission::Run { .. } => run_command::parse_run_command(command),
+                    _ => compose::parse_compose_service(command),
+                }
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+                let tag = exercise.image_tag.clone().unwrap_or_default();
+                let image = self.engine.image(&tag).await?.ok_or_else(|| {
+                    Error::Unavailable(format!("The exercise image {tag} is not built on this server; ask an administrator to run `drydock images build`."))
+                })?;
+                let target = run_config::RunTarget { tag, id: image.id.unwrap_or_default() };
+                let runtime = self.runtime().await?;
+                let job = run_config::RunJob {
+                    engine: &self.engine,
+                    settings: &self.config.grading,
+                    runtime: runtime.as_deref(),
+                    target: &target,
+                    labels: self.labels(name),
+                    name: name.to_string(),
+                    wait_health: checks.iter().any(|c| c.id == "RUN-HEALTH"),
+                };
+                let (evidence, mut notes) = run_config::collect(&job, spec).await?;
+                if evidence.inspect.is_none() {
+                    notes.insert(0, "Drydock did not start this container:".into());
+                    notes.extend(evidence.refusals.iter().map(|r| format!("• {}", r.reason)));
+                }
+                let verdicts = (0..checks.len()).map(|i| run_checks::evaluate(&checks[i].id, &evidence, params(i))).collect();
+                Ok((verdicts, notes))
+            }
+            Submission::Dockerfile { dockerfile, files } => {
+                let runtime = self.runtime().await?;
+                let job = dockerfile_build::BuildJob {
+                    engine: &self.engine,
+                    settings: &self.config.grading,
+                    runtime: runtime.as_deref(),
+                    allowed_bases: &exercise.base_tags,
+                    labels: self.labels(name),
+                    name: name.to_string(),
+                    timeout: Duration::from_secs(exercise.def.build_timeout_secs),
+                    wait_healthy: checks.iter().any(|c| c.id == "IMG-HEALTHCHECK" && c.params.get("wait_healthy").and_then(|v| v.as_integer()).unwrap_or(0) > 0),
+                };
+                let (evidence, notes) = dockerfile_build::collect(&job, dockerfile, files).await?;
+                let verdicts = (0..checks.len()).map(|i| image_checks::evaluate(&checks[i].id, &evidence, params(i))).collect();
+                Ok((verdicts, notes))
+            }
+            Submission::Flag { value } => {
+                if value.len() > MAX_FLAG {
+                    return Err(Error::BadRequest("That value is too long to be the answer.".into()));
+                }
+                let answer = exercise.def.answer.clone().unwrap_or_default();
+                let right = constant_time_eq(value.trim().as_bytes(), answer.trim().as_bytes());
+                let verdict = Verdict {
+                    passed: right,
+                    message: if right { "That is the value.".into() } else { "That is not the value. Look again where the lesson says it leaks.".into() },
+                    evidence: format!("{} characters submitted", value.trim().chars().count()),
+                };
+                Ok((checks.iter().map(|_| verdict.clone()).collect(), Vec::new()))
+            }
+            Submission::Lab {} => {
+                let user_id = user_id.ok_or_else(|| Error::BadRequest("A lab exercise checks a learner's own lab; it cannot be graded from a file.".into()))?;
+                let lab = exercise.def.lab.clone().unwrap_or_default();
+                let session = db::labs::active_for_user(&self.db, user_id)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.lab == lab && s.status == LabStatus::Running)
+                    .ok_or_else(|| {
+                        let title = self.catalog.labs.get(&lab).map_or(lab.clone(), |l| l.def.title.clone());
+                        Error::Conflict(format!("Start the lab \"{title}\" and make your changes there first; this exercise checks that lab's container."))
+                    })?;
+                let container = session.container_id.clone().unwrap_or_default();
+                let mut verdicts = Vec::new();
+                for (i, check) in checks.iter().enumerate() {
+                    verdicts.push(lab_checks::evaluate(&self.engine, &container, &check.id, params(i)).await?);
+                }
+                Ok((verdicts, vec![format!("Checked your running lab {} from outside, as root.", session.id)]))
+            }
+        }
+    }
+
+    /// Grades and stores an attempt by `user_id`.
+    pub async fn submit(&self, user_id: i64, exercise_id: &str, submission: Submission) -> Result<SubmissionView> {
+        let exercise = self.exercise(exercise_id)?;
+        check_kind(exercise, &submission)?;
+        let used = db::submissions::count_for_user(&self.db, user_id, exercise_id).await?;
+        let allowed = i64::from(exercise.def.attempts);
+        if allowed > 0 && used >= allowed {
+            return Err(Error::Conflict(format!(
+                "You have used all {allowed} attempts at this exercise."
+            )));
+        }
+        let report = self.grade(exercise, &submission, Some(user_id)).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let payload = serde_json::to_string(&submission).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let report_json = serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let stored = db::submissions::insert(
+            &self.db,
+            &db::submissions::NewSubmission {
+                id: &id,
+                user_id,
+                exercise: exercise_id,
+                kind: submission.kind(),
+                payload: &payload,
+                score: i64::from(report.score),
+                max_score: i64::from(report.max),
+                passed: report.passed,
+                report: &report_json,
+                rubric: &exercise.rubric,
+            },
+        )
+        .await?;
+        tracing::info!(exercise = exercise_id, user_id, score = report.score, max = report.max, ms = report.duration_ms, "graded");
+        Ok(view(&stored, u32::try_from(used + 1).unwrap_or(u32::MAX)))
+    }
+
+    /// A user's attempts at one exercise, newest first.
+    pub async fn history(&self, user_id: i64, exercise_id: &str) -> Result<Vec<SubmissionView>> {
+        self.exercise(exercise_id)?;
+        let rows = db::submissions::for_user(&self.db, user_id, exercise_id, HISTORY_LIMIT).await?;
+        let total = db::submissions::count_for_user(&self.db, user_id, exercise_id).await?;
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| view(row, u32::try_from(total - i as i64).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Every exercise with `user_id`'s progress.
+    pub async fn summaries(&self, user_id: Option<i64>) -> Result<Vec<ExerciseSummary>> {
+        let best = match user_id {
+            Some(u) => db::submissions::best_of_user(&self.db, u).await?,
+            None => Vec::new(),
+        };
+        Ok(self
+            .catalog
+            .exercises
+            .values()
+            .map(|e| {
+                let mine = best.iter().find(|(id, ..)| id == &e.id);
+                self.summary(e, mine.map(|(_, b, p, n)| (*b, *p, *n)))
+            })
+            .collect())
+    }
+
+    fn summary(&self, e: &Exercise, mine: Option<(i64, bool, i64)>) -> ExerciseSummary {
+        ExerciseSummary {
+            id: e.id.clone(),
+            title: e.def.title.clone(),
+            summary: e.def.summary.clone(),
+            kind: e.def.kind.as_str().to_string(),
+            max: e.max_points(),
+            lessons: e
+                .lessons
+                .iter()
+                .map(|key| {
+                    let title = key
+                        .split_once('/')
+                        .and_then(|(t, s)| self.catalog.lesson(t, s))
+                        .map_or(key.clone(), |l| l.meta.title.clone());
+                    (format!("/lessons/{key}"), title)
+                })
+                .collect(),
+            best: mine.map(|(b, ..)| u32::try_from(b).unwrap_or(0)),
+            passed: mine.is_some_and(|(_, p, _)| p),
+            attempts: mine.map_or(0, |(.., n)| u32::try_from(n).unwrap_or(0)),
+        }
+    }
+
+    /// One exercise with `user_id`'s attempts.
+    pub async fn detail(&self, user_id: Option<i64>, id: &str) -> Result<ExerciseDetail> {
+        let e = self.exercise(id)?;
+        let history = match user_id {
+            Some(u) => self.history(u, id).await?,
+            None => Vec::new(),
+        };
+        let mine = user_id.is_some().then(|| {
+            (
+                history.iter().map(|h| i64::from(h.report.score)).max().unwrap_or(0),
+                history.iter().any(|h| h.report.passed),
+                history.len() as i64,
+            )
+        });
+        let mine = mine.filter(|(.., n)| *n > 0);
+        Ok(ExerciseDetail {
+            summary: self.summary(e, mine),
+            instructions_html: e.instructions_html.clone(),
+            starter: e.def.starter.clone(),
+            starter_files: e.def.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            lab: e.def.lab.as_ref().map(|l| {
+                (l.clone(), self.catalog.labs.get(l).map_or(l.clone(), |lab| lab.def.title.clone()))
+            }),
+            image: e.image_tag.clone(),
+            bases: e.base_tags.clone(),
+            attempts_allowed: e.def.attempts,
+            pass_points: e.pass_points(),
+            checks: e
+                .def
+                .checks
+                .iter()
+                .map(|c| {
+                    (c.id.clone(), catalog::lookup(&c.id).map(|s| s.title).unwrap_or("").to_string(), c.points)
+                })
+                .collect(),
+            history,
+        })
+    }
+
+    /// Re-grades every stored attempt at `exercise_id` whose rubric changed
+    /// (or all of them with `all`); returns (re-graded, skipped, failed).
+    pub async fn regrade(&self, exercise_id: &str, all: bool) -> Result<(usize, usize, usize)> {
+        let exercise = self.exercise(exercise_id)?;
+        let mut counts = (0, 0, 0);
+        for row in db::submissions::for_exercise(&self.db, exercise_id).await? {
+            if !all && row.rubric == exercise.rubric {
+                counts.1 += 1;
+                continue;
+            }
+            let Ok(submission) = serde_json::from_str::<Submission>(&row.payload) else {
+                counts.2 += 1;
+                continue;
+            };
+            if matches!(submission, Submission::Lab {}) {
+                // The lab's state then is gone; its grade stands.
+                counts.1 += 1;
+                continue;
+            }
+            match self.grade(exercise, &submission, Some(row.user_id)).await {
+                Ok(report) => {
+                    let json = serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
+                    db::submissions::update_result(&self.db, &row.id, i64::from(report.score), i64::from(report.max), report.passed, &json, &exercise.rubric).await?;
+                    counts.0 += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(submission = %row.id, error = %err, "re-grading failed");
+                    counts.2 += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// Whether a submission fits the exercise's kind (run and compose are interchangeable).
+fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
+    let fits = match exercise.def.kind {
+        ExerciseKind::Run | ExerciseKind::Compose => matches!(submission, Submission::Run { .. } | Submission::Compose { .. }),
+        ExerciseKind::Dockerfile => matches!(submission, Submission::Dockerfile { .. }),
+        ExerciseKind::Lab => matches!(submission, Submission::Lab {}),
+        ExerciseKind::Flag => matches!(submission, Submission::Flag { .. }),
+    };
+    if fits {
+        Ok(())
+    } else {
+        let want = match exercise.def.kind {
+            ExerciseKind::Run | ExerciseKind::Compose => "{\"kind\":\"run\",\"command\":\"docker run …\"} or {\"kind\":\"compose\",\"service\":\"…\"}",
+            ExerciseKind::Dockerfile => "{\"kind\":\"dockerfile\",\"dockerfile\":\"…\",\"files\":{…}}",
+            ExerciseKind::Lab => "{\"kind\":\"lab\"}",
+            ExerciseKind::Flag => "{\"kind\":\"flag\",\"value\":\"…\"}",
+        };
+        Err(Error::BadRequest(format!(
+            "This is a {} exercise; send {want}.",
+            exercise.def.kind.as_str()
+        )))
+    }
+}
+
+/// The area of checks each exercise kind uses (for authors' tools).
+pub fn area_of(kind: ExerciseKind) -> CheckArea {
+    match kind {
+        ExerciseKind::Run | ExerciseKind::Compose => CheckArea::Run,
+        ExerciseKind::Dockerfile => CheckArea::Image,
+        ExerciseKind::Lab => CheckArea::Lab,
+        ExerciseKind::Flag => CheckArea::Flag,
+    }
+}
+
+fn view(row: &StoredSubmission, attempt: u32) -> SubmissionView {
+    let submission: Option<Submission> = serde_json::from_str(&row.payload).ok();
+    let report: GradeReport = serde_json::from_str(&row.report).unwrap_or(GradeReport {
+        score: u32::try_from(row.score).unwrap_or(0),
+        max: u32::try_from(row.max_score).unwrap_or(0),
+        passed: row.passed,
+        checks: Vec::new(),
+        notes: vec!["This attempt's details could not be read.".into()],
+        duration_ms: 0,
+    });
+    SubmissionView {
+        id: row.id.clone(),
+        exercise: row.exercise.clone(),
+        kind: row.kind.clone(),
+        text: submission.as_ref().map(Submission::text).unwrap_or_default(),
+        files: match &submission {
+            Some(Submission::Dockerfile { files, .. }) => files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            _ => Vec::new(),
+        },
+        created_at: row.created_at,
+        attempt,
+        report,
+    }
+}
+
+fn cap_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
