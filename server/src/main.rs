@@ -311,13 +311,7 @@ async fn grade(
         ExerciseKind::Dockerfile => {
             let mut files = std::collections::BTreeMap::new();
             if let Some(dir) = context {
-                for entry in std::fs::read_dir(dir)? {
-                    let entry = entry?;
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if entry.file_type()?.is_file() && name != "Dockerfile" {
-                        files.insert(name, std::fs::read_to_string(entry.path())?);
-                    }
-                }
+                context_files(dir, dir, &mut files)?;
             }
             Submission::Dockerfile { dockerfile: text, files }
         }
@@ -354,6 +348,30 @@ async fn grade(
             println!("  note: {note}");
         }
         println!("  graded in {} ms", report.duration_ms);
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (except Dockerfiles), named relative to `root`.
+fn context_files(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    files: &mut std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            context_files(root, &path, files)?;
+        } else if kind.is_file() {
+            let name = path.strip_prefix(root)?.to_string_lossy().into_owned();
+            if !name.starts_with("Dockerfile") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e} (context files must be text)", path.display()))?;
+                files.insert(name, text);
+            }
+        }
     }
     Ok(())
 }

@@ -79,19 +79,59 @@ fn clean(path: &str) -> String {
     path.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
 }
 
+/// `target` of a symlink at `name`, as a clean path from the archive root.
+fn resolve_relative(name: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = name.split('/').collect();
+    parts.pop();
+    if target.starts_with('/') {
+        parts.clear();
+    }
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
 /// Reads a `docker save` tarball.
 pub fn read_saved(tar_bytes: &[u8]) -> Result<SavedImage, String> {
     let mut blobs: HashMap<String, Vec<u8>> = HashMap::new();
+    // `docker save` stores a layer shared by two history entries once and
+    // links the second name to it.
+    let mut links: HashMap<String, String> = HashMap::new();
     let mut archive = tar::Archive::new(tar_bytes);
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
-        if !entry.header().entry_type().is_file() {
+        let name = clean(&entry.path().map_err(|e| e.to_string())?.to_string_lossy());
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            if let Ok(Some(target)) = entry.link_name() {
+                let target = target.to_string_lossy().into_owned();
+                let resolved = if kind.is_symlink() {
+                    resolve_relative(&name, &target)
+                } else {
+                    clean(&target)
+                };
+                links.insert(name, resolved);
+            }
             continue;
         }
-        let name = clean(&entry.path().map_err(|e| e.to_string())?.to_string_lossy());
+        if !kind.is_file() {
+            continue;
+        }
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
         blobs.insert(name, data);
+    }
+    for (name, target) in links {
+        if let Some(data) = blobs.get(&target).cloned() {
+            blobs.insert(name, data);
+        }
     }
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(
         blobs.get("manifest.json").ok_or("the saved image has no manifest.json")?,
@@ -243,6 +283,12 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn shared_layers_resolve_through_relative_links() {
+        assert_eq!(resolve_relative("abc/layer.tar", "../def/layer.tar"), "def/layer.tar");
+        assert_eq!(resolve_relative("abc/layer.tar", "/x/layer.tar"), "x/layer.tar");
     }
 
     #[test]
