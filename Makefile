@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site images run test lint fmt bench-lessons bench-labs
+.PHONY: setup site images run test lint fmt bench-lessons bench-labs bench-grading
 
 setup:
 	@./scripts/setup.sh
@@ -47,3 +47,8 @@ bench-lessons: setup
 # keystroke echo vs a raw docker exec (release build).
 bench-labs: images
 	cargo bench -p drydock --bench labs
+
+# A run-config exercise graded end to end vs `docker run`, and a small
+# Dockerfile exercise graded end to end (release build).
+bench-grading: images
+	cargo bench -p drydock --bench grading

@@ -49,6 +49,8 @@ pub struct LessonView {
     pub completed: bool,
     /// The lab that goes with this lesson, if any.
     pub lab: Option<String>,
+    /// Graded exercises for this lesson: (id, title, summary).
+    pub exercises: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

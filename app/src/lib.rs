@@ -18,7 +18,8 @@ use leptos_router::{
 };
 
 use pages::{
-    admin_users::AdminUsersPage, coming_soon::ComingSoon, home::HomePage, lab::LabPage,
+    admin_users::AdminUsersPage, coming_soon::ComingSoon, exercise::ExercisePage,
+    exercises::ExercisesPage, home::HomePage, lab::LabPage,
     labs::LabsPage, lesson::LessonPage, lessons::LessonsPage, login::LoginPage,
     not_found::NotFound, profile::ProfilePage, register::RegisterPage, search::SearchPage,
 };
@@ -66,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <ul>
                         <li><A href="/lessons">"Lessons"</A></li>
                         <li><A href="/labs">"Labs"</A></li>
+                        <li><A href="/exercises">"Exercises"</A></li>
                         <li><A href="/workshops">"Workshops"</A></li>
                     </ul>
                     <UserMenu/>
@@ -83,6 +85,8 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("lessons"), ParamSegment("track"), ParamSegment("slug")) view=LessonPage/>
                     <Route path=StaticSegment("labs") view=LabsPage/>
                     <Route path=(StaticSegment("labs"), ParamSegment("id")) view=LabPage/>
+                    <Route path=StaticSegment("exercises") view=ExercisesPage/>
+                    <Route path=(StaticSegment("exercises"), ParamSegment("id")) view=ExercisePage/>
                     <Route
                         path=StaticSegment("workshops")
                         view=|| view! {

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Drydock's server: configuration, database, lab engine and the HTTP app.
 //!
 //! [`Application::build`] binds the listener before serving, so tests can run

@@ -1,5 +1,6 @@
 //! Reusable pieces of the interface.
 
+pub mod check_list;
 pub mod form_error;
 pub mod lab_panel;
 pub mod sandbox_explorer;

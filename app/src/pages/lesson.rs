@@ -52,6 +52,7 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
         next,
         completed,
         lab,
+        exercises,
     } = lesson;
     let toc_view = toc
         .into_iter()
@@ -88,6 +89,20 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
                         {quiz.into_iter().enumerate().map(|(n, q)| view! {
                             <Question track=track.clone() slug=slug.clone() number=n + 1 question=q/>
                         }).collect_view()}
+                    </section>
+                })}
+                {(!exercises.is_empty()).then(|| view! {
+                    <section class="lesson-exercises card" id="exercises" aria-labelledby="exercises-title">
+                        <h2 id="exercises-title">"Graded exercises"</h2>
+                        <p class="muted">"Drydock runs what you submit for real and grades every criterion, with hints."</p>
+                        <ul>
+                            {exercises.into_iter().map(|(id, title, summary)| view! {
+                                <li>
+                                    <A href=format!("/exercises/{id}")>{title}</A>
+                                    <p class="small-text">{summary}</p>
+                                </li>
+                            }).collect_view()}
+                        </ul>
                     </section>
                 })}
                 <CompleteButton track=track.clone() slug=slug.clone() completed/>

@@ -2,6 +2,8 @@
 
 pub mod admin_users;
 pub mod coming_soon;
+pub mod exercise;
+pub mod exercises;
 pub mod home;
 pub mod lab;
 pub mod labs;

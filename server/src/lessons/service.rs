@@ -151,6 +151,13 @@ pub async fn lesson(
         next: next.map(link),
         completed,
         lab: l.meta.lab.clone(),
+        exercises: l
+            .meta
+            .exercises
+            .iter()
+            .filter_map(|id| catalog.exercises.get(id))
+            .map(|e| (e.id.clone(), e.def.title.clone(), e.def.summary.clone()))
+            .collect(),
     }))
 }
 
