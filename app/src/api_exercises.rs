@@ -165,8 +165,7 @@ pub mod ssr {
         ) -> Result<SubmissionView, String>;
     }
 
-    pub fn context() -> Result<(Arc<dyn ExercisesBackend>, http::request::Parts), ServerFnError>
-    {
+    pub fn context() -> Result<(Arc<dyn ExercisesBackend>, http::request::Parts), ServerFnError> {
         let backend = use_context::<Arc<dyn ExercisesBackend>>().ok_or_else(|| {
             ServerFnError::new("the server did not provide its exercises backend")
         })?;

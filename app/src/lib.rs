@@ -19,9 +19,9 @@ use leptos_router::{
 
 use pages::{
     admin_users::AdminUsersPage, coming_soon::ComingSoon, exercise::ExercisePage,
-    exercises::ExercisesPage, home::HomePage, lab::LabPage,
-    labs::LabsPage, lesson::LessonPage, lessons::LessonsPage, login::LoginPage,
-    not_found::NotFound, profile::ProfilePage, register::RegisterPage, search::SearchPage,
+    exercises::ExercisesPage, home::HomePage, lab::LabPage, labs::LabsPage, lesson::LessonPage,
+    lessons::LessonsPage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
+    register::RegisterPage, search::SearchPage,
 };
 use session::SessionContext;
 

@@ -134,6 +134,10 @@ async fn main() {
     println!(
         "Dockerfile exercise, {checks} checks, end to end (API): {:8.1} ms, target ≤ 3000 ms {}",
         ms(build),
-        if ms(build) <= 3000.0 { "MET" } else { "NOT MET" }
+        if ms(build) <= 3000.0 {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
 }

@@ -9,8 +9,8 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod error;
-pub mod health;
 pub mod grading;
+pub mod health;
 pub mod labs;
 pub mod lessons;
 pub mod state;
@@ -83,15 +83,14 @@ impl Application {
             content.clone(),
             config.clone(),
         ));
-        // A grader that crashed mid-run may have left containers, volumes or images.
-        let cleaner = grading.clone();
-        tokio::spawn(async move {
-            match cleaner.clean_leftovers().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "grading leftovers removed"),
-                Err(err) => tracing::warn!(error = %err, "could not clean grading leftovers"),
-            }
-        });
+        // A grader that crashed mid-run may have left containers, volumes or
+        // images; they go before anything is served (briefly: the engine may be down).
+        match tokio::time::timeout(Duration::from_secs(10), grading.clean_leftovers()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "grading leftovers removed"),
+            Ok(Err(err)) => tracing::warn!(error = %err, "could not clean grading leftovers"),
+            Err(_) => tracing::warn!("cleaning grading leftovers took too long; skipped"),
+        }
         let state = AppState {
             config,
             db,

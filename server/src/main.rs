@@ -327,7 +327,13 @@ async fn grade(
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}: {} / {} points{}", exercise.def.title, report.score, report.max, if report.passed { " — passed" } else { "" });
+        println!(
+            "{}: {} / {} points{}",
+            exercise.def.title,
+            report.score,
+            report.max,
+            if report.passed { " — passed" } else { "" }
+        );
         for check in &report.checks {
             println!(
                 "  {} {:<24} {}/{}  {}",
@@ -341,7 +347,10 @@ async fn grade(
                 println!("      hint: {}", check.hint);
             }
             if !check.evidence.is_empty() {
-                println!("      evidence: {}", check.evidence.replace('\n', "\n                "));
+                println!(
+                    "      evidence: {}",
+                    check.evidence.replace('\n', "\n                ")
+                );
             }
         }
         for note in &report.notes {
@@ -367,8 +376,9 @@ fn context_files(
         } else if kind.is_file() {
             let name = path.strip_prefix(root)?.to_string_lossy().into_owned();
             if !name.starts_with("Dockerfile") {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e} (context files must be text)", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("{}: {e} (context files must be text)", path.display())
+                })?;
                 files.insert(name, text);
             }
         }

@@ -409,3 +409,105 @@ async fn scroll_to_middle(c: &fantoccini::Client, css: &str) {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_learner_submits_a_weak_run_command_fixes_it_and_gets_full_marks() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/exercises/least-privilege-run"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("form.submission[data-hydrated='true']")
+        .await;
+    let editor = c.find(Locator::Css("#run-text")).await.unwrap();
+    assert_eq!(
+        editor.prop("value").await.unwrap().as_deref(),
+        Some("docker run -d drydock/webapp:1"),
+        "the editor starts from the exercise's starter"
+    );
+
+    // The starter runs as root with every default: most checks fail, each with a hint.
+    c.find(Locator::Css("form.submission button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let weak = wait_long(&browser, ".grade-report[data-passed='false']").await;
+    let score: u32 = weak
+        .attr("data-score")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(score < 16, "{score}");
+    let nonroot = c
+        .find(Locator::Css(
+            "li.check[data-check='RUN-NONROOT'][data-passed='false']",
+        ))
+        .await
+        .expect("RUN-NONROOT fails for the starter");
+    let text = nonroot.text().await.unwrap();
+    assert!(text.contains("--user 1000:1000"), "{text}");
+    assert!(text.contains("Hint"), "{text}");
+
+    // Fix the command in the editor and grade again (Ctrl+Enter also works; a click here).
+    let editor = c.find(Locator::Css("#run-text")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor
+        .send_keys(
+            "docker run -d --user 1000:1000 --cap-drop ALL --security-opt no-new-privileges \
+             --read-only --tmpfs /tmp:rw,noexec,nosuid,size=16m --network none --memory 128m \
+             --pids-limit 100 drydock/webapp:1",
+        )
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.submission button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let full = wait_long(&browser, ".grade-report[data-passed='true']").await;
+    assert_eq!(
+        full.attr("data-score").await.unwrap().as_deref(),
+        Some("16")
+    );
+    let failing = c
+        .find_all(Locator::Css("li.check[data-passed='false']"))
+        .await
+        .unwrap();
+    assert!(failing.is_empty(), "no check fails any more");
+    let attempts = c.find_all(Locator::Css(".attempt-list li")).await.unwrap();
+    assert_eq!(attempts.len(), 2, "both attempts are listed");
+
+    // After a reload the last attempt and its report are still there.
+    c.refresh().await.unwrap();
+    browser
+        .wait_for("form.submission[data-hydrated='true']")
+        .await;
+    let kept = c.find(Locator::Css("#run-text")).await.unwrap();
+    assert!(kept
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .contains("--cap-drop ALL"));
+    browser.wait_for(".grade-report[data-passed='true']").await;
+    browser.close().await;
+}
+
+/// Grading runs a container for real: allow it more than the usual wait.
+async fn wait_long(browser: &Browser, css: &str) -> fantoccini::elements::Element {
+    browser
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}

@@ -18,7 +18,7 @@ pub fn CheckList(report: GradeReport, #[prop(optional)] attempt: Option<u32>) ->
     } = report;
     checks.sort_by_key(|c| c.passed);
     let failed = checks.iter().filter(|c| !c.passed).count();
-    let percent = if max == 0 { 0 } else { score * 100 / max };
+    let percent = (score * 100).checked_div(max).unwrap_or(0);
     view! {
         <section class="grade-report" data-score=score data-max=max data-passed=passed.to_string() aria-live="polite">
             <header class="grade-head">

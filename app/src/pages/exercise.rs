@@ -5,7 +5,7 @@ use leptos_router::{components::A, hooks::use_params_map};
 use super::exercises::kind_label;
 use crate::{
     api::error_text,
-    api_exercises::{get_exercise, ExerciseDetail, SubmitExercise, Submission, SubmissionView},
+    api_exercises::{get_exercise, ExerciseDetail, Submission, SubmissionView, SubmitExercise},
     components::check_list::CheckList,
 };
 
@@ -24,7 +24,11 @@ fn utc(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// One exercise: instructions, an editor, grading and past attempts.
@@ -77,7 +81,10 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
         Some(l) if l.kind == "dockerfile" => l.files.clone(),
         _ => starter_files,
     });
-    let as_compose = RwSignal::new(last.as_ref().map_or(kind == "compose", |l| l.kind == "compose"));
+    let as_compose = RwSignal::new(
+        last.as_ref()
+            .map_or(kind == "compose", |l| l.kind == "compose"),
+    );
     let history = RwSignal::new(history);
     let shown = RwSignal::new(last.clone().map(|l| (l.report, l.attempt)));
     let submit = ServerAction::<SubmitExercise>::new();
@@ -111,12 +118,21 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
                     .filter(|(name, _)| !name.trim().is_empty())
                     .collect(),
             },
-            "flag" => Submission::Flag { value: text.get_untracked() },
+            "flag" => Submission::Flag {
+                value: text.get_untracked(),
+            },
             "lab" => Submission::Lab {},
-            _ if as_compose.get_untracked() => Submission::Compose { service: text.get_untracked() },
-            _ => Submission::Run { command: text.get_untracked() },
+            _ if as_compose.get_untracked() => Submission::Compose {
+                service: text.get_untracked(),
+            },
+            _ => Submission::Run {
+                command: text.get_untracked(),
+            },
         };
-        submit.dispatch(SubmitExercise { id: id_for_send.clone(), submission });
+        submit.dispatch(SubmitExercise {
+            id: id_for_send.clone(),
+            submission,
+        });
     };
     let send_on_keys = {
         let send = send.clone();

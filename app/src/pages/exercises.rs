@@ -47,7 +47,10 @@ pub fn ExercisesPage() -> impl IntoView {
 fn ExerciseCard(exercise: ExerciseSummary) -> impl IntoView {
     let progress = match exercise.best {
         Some(best) if exercise.passed => format!("Passed · best {best} / {}", exercise.max),
-        Some(best) => format!("Best {best} / {} · {} attempt(s)", exercise.max, exercise.attempts),
+        Some(best) => format!(
+            "Best {best} / {} · {} attempt(s)",
+            exercise.max, exercise.attempts
+        ),
         None => format!("{} points · not tried yet", exercise.max),
     };
     view! {

@@ -93,9 +93,8 @@ pub(super) fn load_exercises(
                 .unwrap_or(1)
         };
         let before = loader.problems.len();
-        let mut problem = |needle: &str, message: String| {
-            loader.problem(&shown, line(needle), message)
-        };
+        let mut problem =
+            |needle: &str, message: String| loader.problem(&shown, line(needle), message);
         for (key, value) in [
             ("title", &def.title),
             ("summary", &def.summary),
@@ -116,7 +115,10 @@ pub(super) fn load_exercises(
             ExerciseKind::Flag => CheckArea::Flag,
         };
         if def.checks.is_empty() {
-            problem("kind", "an exercise needs at least one [[checks]] entry".into());
+            problem(
+                "kind",
+                "an exercise needs at least one [[checks]] entry".into(),
+            );
         }
         if def.checks.len() > MAX_CHECKS {
             problem("[[checks]]", format!("at most {MAX_CHECKS} checks"));
@@ -125,7 +127,13 @@ pub(super) fn load_exercises(
         for check in &def.checks {
             let at = format!("id = \"{}\"", check.id);
             let Some(spec) = catalog::lookup(&check.id) else {
-                problem(&at, format!("unknown check {:?}; see the catalog in content/README.md", check.id));
+                problem(
+                    &at,
+                    format!(
+                        "unknown check {:?}; see the catalog in content/README.md",
+                        check.id
+                    ),
+                );
                 continue;
             };
             if spec.area != area {
@@ -143,7 +151,10 @@ pub(super) fn load_exercises(
             }
             seen.push(check.id.clone());
             if !(1..=100).contains(&check.points) {
-                problem(&at, format!("{}: points must be between 1 and 100", check.id));
+                problem(
+                    &at,
+                    format!("{}: points must be between 1 and 100", check.id),
+                );
             }
             if check.hint.trim().is_empty() {
                 problem(&at, format!("{}: a hint is required", check.id));
@@ -208,7 +219,10 @@ pub(super) fn load_exercises(
         }
         if let Some(lab) = &def.lab {
             if !lab_ids.contains(lab) {
-                problem("lab", format!("unknown lab {lab:?}: no content/labs/{lab}.toml"));
+                problem(
+                    "lab",
+                    format!("unknown lab {lab:?}: no content/labs/{lab}.toml"),
+                );
             }
         }
         let mut starter_bytes = 0;

@@ -4,9 +4,9 @@
 
 pub mod audit;
 pub mod labs;
-pub mod submissions;
 pub mod progress;
 pub mod sessions;
+pub mod submissions;
 pub mod users;
 
 use std::{path::Path, str::FromStr, time::Duration};

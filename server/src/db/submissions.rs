@@ -120,13 +120,12 @@ pub async fn for_user(
 
 /// How many attempts a user has made at one exercise.
 pub async fn count_for_user(db: &Db, user_id: i64, exercise: &str) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2",
-    )
-    .bind(user_id)
-    .bind(exercise)
-    .fetch_one(db.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2")
+            .bind(user_id)
+            .bind(exercise)
+            .fetch_one(db.pool())
+            .await?;
     Ok(row.try_get("n")?)
 }
 
@@ -153,10 +152,12 @@ pub async fn best_of_user(db: &Db, user_id: i64) -> Result<Vec<(String, i64, boo
 
 /// Every stored attempt at one exercise, oldest first (for re-grading).
 pub async fn for_exercise(db: &Db, exercise: &str) -> Result<Vec<StoredSubmission>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM submissions WHERE exercise = $1 ORDER BY created_at, id"
-    );
-    let rows = sqlx::query(&sql).bind(exercise).fetch_all(db.pool()).await?;
+    let sql =
+        format!("SELECT {COLUMNS} FROM submissions WHERE exercise = $1 ORDER BY created_at, id");
+    let rows = sqlx::query(&sql)
+        .bind(exercise)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(from_row).collect()
 }
 

@@ -55,59 +55,194 @@ const fn spec(
 pub static CATALOG: &[CheckSpec] = &[
     // Runtime checks: what the engine runs (inspect) and what PID 1 sees (probes).
     spec("RUN-NOT-PRIVILEGED", Run, "Not privileged", &[]),
-    spec("RUN-CAP-DROP-ALL", Run, "All capabilities dropped, only the needed ones added", &[("allowed", StrList)]),
-    spec("RUN-NO-DANGEROUS-CAPS", Run, "No dangerous capabilities", &[]),
+    spec(
+        "RUN-CAP-DROP-ALL",
+        Run,
+        "All capabilities dropped, only the needed ones added",
+        &[("allowed", StrList)],
+    ),
+    spec(
+        "RUN-NO-DANGEROUS-CAPS",
+        Run,
+        "No dangerous capabilities",
+        &[],
+    ),
     spec("RUN-NO-NEW-PRIVS", Run, "no-new-privileges set", &[]),
     spec("RUN-SECCOMP", Run, "Seccomp profile kept", &[]),
     spec("RUN-LSM", Run, "AppArmor/SELinux not disabled", &[]),
     spec("RUN-NONROOT", Run, "Runs as a non-root user", &[]),
     spec("RUN-USERNS", Run, "User namespace not disabled", &[]),
-    spec("RUN-READONLY-ROOTFS", Run, "Read-only root filesystem", &[("app_paths", StrList)]),
-    spec("RUN-TMPFS-SAFE", Run, "Scratch space is a small noexec,nosuid tmpfs", &[("paths", StrList), ("max_size_mb", Int)]),
-    spec("RUN-VOLUMES-RO", Run, "Data mounts read-only", &[("writable", StrList)]),
-    spec("RUN-NO-SENSITIVE-MOUNT", Run, "No host system directories mounted", &[]),
+    spec(
+        "RUN-READONLY-ROOTFS",
+        Run,
+        "Read-only root filesystem",
+        &[("app_paths", StrList)],
+    ),
+    spec(
+        "RUN-TMPFS-SAFE",
+        Run,
+        "Scratch space is a small noexec,nosuid tmpfs",
+        &[("paths", StrList), ("max_size_mb", Int)],
+    ),
+    spec(
+        "RUN-VOLUMES-RO",
+        Run,
+        "Data mounts read-only",
+        &[("writable", StrList)],
+    ),
+    spec(
+        "RUN-NO-SENSITIVE-MOUNT",
+        Run,
+        "No host system directories mounted",
+        &[],
+    ),
     spec("RUN-NO-DOCKER-SOCK", Run, "No Docker socket inside", &[]),
     spec("RUN-PROPAGATION", Run, "No shared mount propagation", &[]),
     spec("RUN-HOST-NS", Run, "No host namespaces", &[]),
     spec("RUN-NO-DEVICES", Run, "No host devices", &[]),
     spec("RUN-NETWORK", Run, "No network, or a user-defined one", &[]),
-    spec("RUN-PORTS", Run, "Ports bound to one address, above 1024", &[]),
-    spec("RUN-MEMORY", Run, "Memory limited, no unlimited swap", &[("max_mb", Int)]),
+    spec(
+        "RUN-PORTS",
+        Run,
+        "Ports bound to one address, above 1024",
+        &[],
+    ),
+    spec(
+        "RUN-MEMORY",
+        Run,
+        "Memory limited, no unlimited swap",
+        &[("max_mb", Int)],
+    ),
     spec("RUN-CPU", Run, "CPU capped", &[("max_cpus_milli", Int)]),
     spec("RUN-PIDS", Run, "Process count limited", &[("max", Int)]),
-    spec("RUN-ULIMITS", Run, "Open files limited", &[("max_nofile", Int)]),
-    spec("RUN-RESTART", Run, "Restarts on failure, a bounded number of times", &[("max_retries", Int)]),
+    spec(
+        "RUN-ULIMITS",
+        Run,
+        "Open files limited",
+        &[("max_nofile", Int)],
+    ),
+    spec(
+        "RUN-RESTART",
+        Run,
+        "Restarts on failure, a bounded number of times",
+        &[("max_retries", Int)],
+    ),
     spec("RUN-HEALTH", Run, "Becomes healthy", &[]),
     spec("RUN-LOGGING", Run, "Logging on and bounded", &[]),
-    spec("RUN-NO-ENV-SECRETS", Run, "No secrets in environment variables", &[("secrets", StrList)]),
+    spec(
+        "RUN-NO-ENV-SECRETS",
+        Run,
+        "No secrets in environment variables",
+        &[("secrets", StrList)],
+    ),
     spec("RUN-IMAGE-DIGEST", Run, "Image pinned by digest", &[]),
     // Image checks: the Dockerfile, the image config, history and every layer.
-    spec("IMG-NONROOT-USER", Image, "Image runs as a non-root user", &[]),
+    spec(
+        "IMG-NONROOT-USER",
+        Image,
+        "Image runs as a non-root user",
+        &[],
+    ),
     spec("IMG-UNIQUE-UID", Image, "No duplicate UIDs or GIDs", &[]),
-    spec("IMG-NO-EMPTY-PW", Image, "No account with an empty password", &[]),
+    spec(
+        "IMG-NO-EMPTY-PW",
+        Image,
+        "No account with an empty password",
+        &[],
+    ),
     spec("IMG-NO-SETUID", Image, "No setuid or setgid files", &[]),
     spec("IMG-NO-SUDO", Image, "No sudo", &[]),
-    spec("IMG-HEALTHCHECK", Image, "A real health check", &[("wait_healthy", Int)]),
+    spec(
+        "IMG-HEALTHCHECK",
+        Image,
+        "A real health check",
+        &[("wait_healthy", Int)],
+    ),
     spec("IMG-COPY-NOT-ADD", Image, "COPY instead of ADD", &[]),
     spec("IMG-BASE-TAG", Image, "Base image tagged, not latest", &[]),
     spec("IMG-BASE-DIGEST", Image, "Base image pinned by digest", &[]),
-    spec("IMG-NO-SECRET-ENVARG", Image, "No secrets in ENV or ARG", &[("secrets", StrList)]),
-    spec("IMG-NO-SECRET-FILES", Image, "No keys or credentials in any layer", &[("secrets", StrList)]),
-    spec("IMG-BUILD-SECRET-MOUNT", Image, "Build credentials only through secret mounts", &[]),
-    spec("IMG-NO-JUNK-FILES", Image, "No .git, .aws or compose files in the image", &[]),
-    spec("IMG-UPDATE-WITH-INSTALL", Image, "Package index updated in the same RUN as the install", &[]),
+    spec(
+        "IMG-NO-SECRET-ENVARG",
+        Image,
+        "No secrets in ENV or ARG",
+        &[("secrets", StrList)],
+    ),
+    spec(
+        "IMG-NO-SECRET-FILES",
+        Image,
+        "No keys or credentials in any layer",
+        &[("secrets", StrList)],
+    ),
+    spec(
+        "IMG-BUILD-SECRET-MOUNT",
+        Image,
+        "Build credentials only through secret mounts",
+        &[],
+    ),
+    spec(
+        "IMG-NO-JUNK-FILES",
+        Image,
+        "No .git, .aws or compose files in the image",
+        &[],
+    ),
+    spec(
+        "IMG-UPDATE-WITH-INSTALL",
+        Image,
+        "Package index updated in the same RUN as the install",
+        &[],
+    ),
     spec("IMG-PKG-PINNED", Image, "Package versions pinned", &[]),
-    spec("IMG-MINIMAL", Image, "No recommended extras, caches cleaned", &[]),
-    spec("IMG-VERIFIED-PKGS", Image, "Packages and downloads verified", &[]),
-    spec("IMG-NO-PIPE-TO-SHELL", Image, "No download piped into a shell", &[]),
+    spec(
+        "IMG-MINIMAL",
+        Image,
+        "No recommended extras, caches cleaned",
+        &[],
+    ),
+    spec(
+        "IMG-VERIFIED-PKGS",
+        Image,
+        "Packages and downloads verified",
+        &[],
+    ),
+    spec(
+        "IMG-NO-PIPE-TO-SHELL",
+        Image,
+        "No download piped into a shell",
+        &[],
+    ),
     spec("IMG-NO-SSH", Image, "No SSH server", &[]),
-    spec("IMG-NO-SYS-VOLUME", Image, "No VOLUME or WORKDIR on /sys, /proc or /dev", &[]),
+    spec(
+        "IMG-NO-SYS-VOLUME",
+        Image,
+        "No VOLUME or WORKDIR on /sys, /proc or /dev",
+        &[],
+    ),
     // Lab state: read from the control plane, never from the learner's shell.
-    spec("LAB-NO-SETUID", Lab, "No setuid or setgid files left", &[("paths", StrList)]),
-    spec("LAB-FILE-MODE", Lab, "File permissions tightened", &[("path", Str), ("max_mode", Str)]),
+    spec(
+        "LAB-NO-SETUID",
+        Lab,
+        "No setuid or setgid files left",
+        &[("paths", StrList)],
+    ),
+    spec(
+        "LAB-FILE-MODE",
+        Lab,
+        "File permissions tightened",
+        &[("path", Str), ("max_mode", Str)],
+    ),
     spec("LAB-FILE-ABSENT", Lab, "File removed", &[("path", Str)]),
-    spec("LAB-FILE-CONTAINS", Lab, "File has the expected content", &[("path", Str), ("text", Str)]),
-    spec("LAB-FILE-LACKS", Lab, "File no longer holds the secret", &[("path", Str), ("text", Str)]),
+    spec(
+        "LAB-FILE-CONTAINS",
+        Lab,
+        "File has the expected content",
+        &[("path", Str), ("text", Str)],
+    ),
+    spec(
+        "LAB-FILE-LACKS",
+        Lab,
+        "File no longer holds the secret",
+        &[("path", Str), ("text", Str)],
+    ),
     // Flags: compared on the server.
     spec("FLAG-MATCH", Flag, "The value you found", &[]),
 ];
@@ -212,9 +347,13 @@ mod tests {
         let ok: toml::Table = toml::from_str("max_mb = 256").unwrap();
         assert!(validate_params(mem, &ok).is_ok());
         let bad: toml::Table = toml::from_str("max_mb = \"big\"").unwrap();
-        assert!(validate_params(mem, &bad).unwrap_err().contains("whole number"));
+        assert!(validate_params(mem, &bad)
+            .unwrap_err()
+            .contains("whole number"));
         let unknown: toml::Table = toml::from_str("limit = 1").unwrap();
-        assert!(validate_params(mem, &unknown).unwrap_err().contains("max_mb"));
+        assert!(validate_params(mem, &unknown)
+            .unwrap_err()
+            .contains("max_mb"));
         let mode = lookup("LAB-FILE-MODE").unwrap();
         assert!(validate_params(mode, &toml::Table::new())
             .unwrap_err()

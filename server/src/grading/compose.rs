@@ -7,10 +7,10 @@ use serde_yaml::{Mapping, Value};
 
 use super::run_command::{shell_split, SplitMode};
 use super::run_spec::{
-    check_capability, check_cpuset, check_expose, check_health_test, is_host_path,
-    is_propagation, make_ulimit, parse_duration_ns, parse_env, parse_nano_cpus,
-    parse_port, parse_restart, parse_size, parse_tmpfs, parse_volume, q, MountKind,
-    MountSpec, PortSpec, RestartSpec, RunSpec, SpecError, TmpfsSpec,
+    check_capability, check_cpuset, check_expose, check_health_test, is_host_path, is_propagation,
+    make_ulimit, parse_duration_ns, parse_env, parse_nano_cpus, parse_port, parse_restart,
+    parse_size, parse_tmpfs, parse_volume, q, MountKind, MountSpec, PortSpec, RestartSpec, RunSpec,
+    SpecError, TmpfsSpec,
 };
 
 /// Largest compose input accepted, in bytes.
@@ -116,15 +116,27 @@ fn int(key: &str, v: &Value, example: &str) -> R<i64> {
     match v {
         Value::Number(n) => match n.as_i64() {
             Some(i) => Ok(i),
-            None => err(key, format!("{n} is not a whole number; write e.g. {key}: {example}")),
+            None => err(
+                key,
+                format!("{n} is not a whole number; write e.g. {key}: {example}"),
+            ),
         },
         Value::String(s) => match s.trim().parse::<i64>() {
             Ok(i) => Ok(i),
-            Err(_) => err(key, format!("{} is not a whole number; write e.g. {key}: {example}", q(s))),
+            Err(_) => err(
+                key,
+                format!(
+                    "{} is not a whole number; write e.g. {key}: {example}",
+                    q(s)
+                ),
+            ),
         },
         other => err(
             key,
-            format!("expected a whole number, found {}; write e.g. {key}: {example}", kind_name(other)),
+            format!(
+                "expected a whole number, found {}; write e.g. {key}: {example}",
+                kind_name(other)
+            ),
         ),
     }
 }
@@ -132,7 +144,10 @@ fn int(key: &str, v: &Value, example: &str) -> R<i64> {
 fn non_negative(key: &str, v: &Value, example: &str) -> R<i64> {
     let n = int(key, v, example)?;
     if n < 0 {
-        return err(key, format!("can't be negative; write e.g. {key}: {example}"));
+        return err(
+            key,
+            format!("can't be negative; write e.g. {key}: {example}"),
+        );
     }
     Ok(n)
 }
@@ -144,7 +159,10 @@ fn size(key: &str, v: &Value, allow_unlimited: bool) -> R<i64> {
             Some(-1) if allow_unlimited => Ok(-1),
             Some(i) if i >= 0 => Ok(i),
             Some(_) => err(key, "can't be negative; write e.g. 256m"),
-            None => err(key, format!("{n} is not a size; write e.g. 256m or a whole number of bytes")),
+            None => err(
+                key,
+                format!("{n} is not a size; write e.g. 256m or a whole number of bytes"),
+            ),
         },
         Value::String(s) => {
             let s = interp(key, s)?;
@@ -153,7 +171,13 @@ fn size(key: &str, v: &Value, allow_unlimited: bool) -> R<i64> {
             }
             parse_size(&s).map_err(|e| SpecError(format!("`{key}`: {e}")))
         }
-        other => err(key, format!("expected a size, found {}; write e.g. 256m", kind_name(other))),
+        other => err(
+            key,
+            format!(
+                "expected a size, found {}; write e.g. 256m",
+                kind_name(other)
+            ),
+        ),
     }
 }
 
@@ -166,7 +190,10 @@ fn duration(key: &str, v: &Value) -> R<i64> {
         Value::Number(n) if n.as_i64() == Some(0) => Ok(0),
         other => err(
             key,
-            format!("expected a duration, found {}; write e.g. 30s or 1m30s", describe(other)),
+            format!(
+                "expected a duration, found {}; write e.g. 30s or 1m30s",
+                describe(other)
+            ),
         ),
     }
 }
@@ -186,7 +213,15 @@ fn cpus(key: &str, v: &Value) -> R<i64> {
             }
         }
         Value::String(s) => interp(key, s)?,
-        other => return err(key, format!("expected a number of CPUs, found {}; write e.g. 0.5", kind_name(other))),
+        other => {
+            return err(
+                key,
+                format!(
+                    "expected a number of CPUs, found {}; write e.g. 0.5",
+                    kind_name(other)
+                ),
+            )
+        }
     };
     parse_nano_cpus(&s).map_err(|e| SpecError(format!("`{key}`: {e}")))
 }
@@ -196,7 +231,10 @@ fn seq<'a>(key: &str, v: &'a Value, example: &str) -> R<&'a [Value]> {
         Value::Sequence(s) => Ok(s),
         other => err(
             key,
-            format!("expected a list, found {}; write e.g. {key}: {example}", kind_name(other)),
+            format!(
+                "expected a list, found {}; write e.g. {key}: {example}",
+                kind_name(other)
+            ),
         ),
     }
 }
@@ -204,7 +242,13 @@ fn seq<'a>(key: &str, v: &'a Value, example: &str) -> R<&'a [Value]> {
 fn map<'a>(key: &str, v: &'a Value) -> R<&'a Mapping> {
     match v {
         Value::Mapping(m) => Ok(m),
-        other => err(key, format!("expected a mapping (key: value lines), found {}", kind_name(other))),
+        other => err(
+            key,
+            format!(
+                "expected a mapping (key: value lines), found {}",
+                kind_name(other)
+            ),
+        ),
     }
 }
 
@@ -216,7 +260,12 @@ fn entries<'a>(key: &str, m: &'a Mapping) -> R<Vec<(String, &'a Value)>> {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            other => return err(key, format!("has a key that is {}; keys must be text", kind_name(other))),
+            other => {
+                return err(
+                    key,
+                    format!("has a key that is {}; keys must be text", kind_name(other)),
+                )
+            }
         };
         out.push((name, v));
     }
@@ -300,7 +349,10 @@ fn kv_list_or_map(key: &str, v: &Value, example: &str) -> R<Vec<(String, Option<
         }
         other => err(
             key,
-            format!("expected a list or a mapping, found {}; write e.g. {key}: [{example}]", kind_name(other)),
+            format!(
+                "expected a list or a mapping, found {}; write e.g. {key}: [{example}]",
+                kind_name(other)
+            ),
         ),
     }
 }
@@ -375,7 +427,11 @@ pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
                 ))),
             },
             many => {
-                let names: Vec<String> = many.iter().take(10).map(|(n, _)| format!("`{}`", short(n))).collect();
+                let names: Vec<String> = many
+                    .iter()
+                    .take(10)
+                    .map(|(n, _)| format!("`{}`", short(n)))
+                    .collect();
                 Err(SpecError(format!(
                     "`services` has {} services ({}); Drydock grades exactly one, so keep only the one to grade",
                     many.len(),
@@ -418,12 +474,42 @@ fn yaml_error(e: &serde_yaml::Error) -> SpecError {
 
 /// Compose keys that exist but that Drydock does not grade.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "annotations", "attach", "blkio_config", "configs", "cpu_count", "cpu_percent",
-    "cpu_rt_runtime", "cpu_rt_period", "credential_spec", "develop", "dns", "dns_opt",
-    "dns_search", "domainname", "extends", "external_links", "extra_hosts", "gpus", "isolation",
-    "links", "mac_address", "mem_swappiness", "models", "oom_score_adj", "post_start",
-    "pre_stop", "scale", "storage_opt", "use_api_socket", "volumes_from", "label_file",
-    "provider", "kernel_memory", "cpuset_mems", "network", "hooks",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "configs",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_rt_runtime",
+    "cpu_rt_period",
+    "credential_spec",
+    "develop",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "isolation",
+    "links",
+    "mac_address",
+    "mem_swappiness",
+    "models",
+    "oom_score_adj",
+    "post_start",
+    "pre_stop",
+    "scale",
+    "storage_opt",
+    "use_api_socket",
+    "volumes_from",
+    "label_file",
+    "provider",
+    "kernel_memory",
+    "cpuset_mems",
+    "network",
+    "hooks",
 ];
 
 #[derive(Default)]
@@ -444,13 +530,25 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
     for (key, v) in entries("(service)", m)? {
         let key = key.as_str();
         if let Value::Tagged(t) = v {
-            return err(key, format!("YAML tags like {} are not supported; write the value plainly", t.tag));
+            return err(
+                key,
+                format!(
+                    "YAML tags like {} are not supported; write the value plainly",
+                    t.tag
+                ),
+            );
         }
         match key {
             "image" => {
                 let img = text(key, v, "alpine:3.20")?;
                 if img.chars().any(char::is_whitespace) {
-                    return err(key, format!("{} is not an image name; write e.g. image: alpine:3.20", q(&img)));
+                    return err(
+                        key,
+                        format!(
+                            "{} is not an image name; write e.g. image: alpine:3.20",
+                            q(&img)
+                        ),
+                    );
                 }
                 spec.image = img;
                 has_image = true;
@@ -474,7 +572,13 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
             "working_dir" => {
                 if let Some(w) = opt_text(key, v)? {
                     if !w.starts_with('/') {
-                        return err(key, format!("{} must be an absolute path; write e.g. working_dir: /app", q(&w)));
+                        return err(
+                            key,
+                            format!(
+                                "{} must be an absolute path; write e.g. working_dir: /app",
+                                q(&w)
+                            ),
+                        );
                     }
                     spec.workdir = Some(w);
                 }
@@ -495,10 +599,14 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                     spec.cap_drop.extend(caps);
                 }
             }
-            "security_opt" => spec.security_opt.extend(text_list(key, v, "[no-new-privileges:true]")?),
+            "security_opt" => {
+                spec.security_opt
+                    .extend(text_list(key, v, "[no-new-privileges:true]")?)
+            }
             "tmpfs" => {
                 for (i, t) in text_or_list(key, v, "/tmp:size=16m")?.iter().enumerate() {
-                    spec.tmpfs.push(parse_tmpfs(t).map_err(|e| SpecError(format!("`{key}[{i}]`: {e}")))?);
+                    spec.tmpfs
+                        .push(parse_tmpfs(t).map_err(|e| SpecError(format!("`{key}[{i}]`: {e}")))?);
                 }
             }
             "volumes" => {
@@ -514,7 +622,12 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                     Value::Null => None,
                     Value::Sequence(_) => text_list(key, v, "[backend]")?.into_iter().next(),
                     Value::Mapping(nm) => entries(key, nm)?.into_iter().next().map(|(n, _)| n),
-                    other => return err(key, format!("expected a list or a mapping, found {}", kind_name(other))),
+                    other => {
+                        return err(
+                            key,
+                            format!("expected a list or a mapping, found {}", kind_name(other)),
+                        )
+                    }
                 })
             }
             "pid" => spec.pid = opt_text(key, v)?,
@@ -534,7 +647,10 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                     }
                 }
             }
-            "device_cgroup_rules" => spec.device_cgroup_rules.extend(text_list(key, v, "[\"c 1:3 mr\"]")?),
+            "device_cgroup_rules" => {
+                spec.device_cgroup_rules
+                    .extend(text_list(key, v, "[\"c 1:3 mr\"]")?)
+            }
             "ports" => {
                 if !v.is_null() {
                     for (i, item) in seq(key, v, "[\"8080:80\"]")?.iter().enumerate() {
@@ -552,7 +668,13 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
             "memswap_limit" => spec.memory_swap = opt_size(key, v, true)?,
             "mem_reservation" => spec.memory_reservation = opt_size(key, v, false)?,
             "shm_size" => spec.shm_size = opt_size(key, v, false)?,
-            "cpus" => spec.nano_cpus = if v.is_null() { None } else { Some(cpus(key, v)?) },
+            "cpus" => {
+                spec.nano_cpus = if v.is_null() {
+                    None
+                } else {
+                    Some(cpus(key, v)?)
+                }
+            }
             "cpu_shares" => spec.cpu_shares = opt(v, |v| non_negative(key, v, "512"))?,
             "cpu_quota" => spec.cpu_quota = opt(v, |v| int(key, v, "50000"))?,
             "cpu_period" => spec.cpu_period = opt(v, |v| non_negative(key, v, "100000"))?,
@@ -581,12 +703,23 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                                     match lk.as_str() {
                                         "soft" => soft = Some(int(&kk, lv, "1024")?),
                                         "hard" => hard = Some(int(&kk, lv, "2048")?),
-                                        _ => return err(&k, format!("unknown key `{}`; use soft and hard", short(&lk))),
+                                        _ => {
+                                            return err(
+                                                &k,
+                                                format!(
+                                                    "unknown key `{}`; use soft and hard",
+                                                    short(&lk)
+                                                ),
+                                            )
+                                        }
                                     }
                                 }
                                 match (soft, hard) {
                                     (Some(s), Some(h)) => (s, h),
-                                    _ => return err(&k, "needs both soft and hard, e.g. { soft: 1024, hard: 2048 }"),
+                                    _ => return err(
+                                        &k,
+                                        "needs both soft and hard, e.g. { soft: 1024, hard: 2048 }",
+                                    ),
                                 }
                             }
                             other => {
@@ -594,14 +727,20 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                                 (n, n)
                             }
                         };
-                        spec.ulimits.push(make_ulimit(&name, soft, hard).map_err(|e| SpecError(format!("`{k}`: {e}")))?);
+                        spec.ulimits.push(
+                            make_ulimit(&name, soft, hard)
+                                .map_err(|e| SpecError(format!("`{k}`: {e}")))?,
+                        );
                     }
                 }
             }
             "restart" => {
                 spec.restart = match v {
                     Value::Null => None,
-                    Value::Bool(false) => Some(RestartSpec { policy: "no".into(), max_retries: None }),
+                    Value::Bool(false) => Some(RestartSpec {
+                        policy: "no".into(),
+                        max_retries: None,
+                    }),
                     other => {
                         let s = text(key, other, "unless-stopped")?;
                         Some(parse_restart(&s).map_err(|e| SpecError(format!("`{key}`: {e}")))?)
@@ -628,12 +767,19 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                                     }
                                 }
                             }
-                            _ => return err(key, format!("unknown key `{}`; use driver and options", short(&lk))),
+                            _ => {
+                                return err(
+                                    key,
+                                    format!("unknown key `{}`; use driver and options", short(&lk)),
+                                )
+                            }
                         }
                     }
                 }
             }
-            "environment" => spec.env.extend(kv_list_or_map(key, v, "\"MODE=production\"")?),
+            "environment" => spec
+                .env
+                .extend(kv_list_or_map(key, v, "\"MODE=production\"")?),
             "env_file" => {
                 let items: Vec<String> = match v {
                     Value::Sequence(items) => {
@@ -642,7 +788,9 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                             let k = format!("{key}[{i}]");
                             match item {
                                 Value::Mapping(em) => {
-                                    let path = em.get("path").ok_or_else(|| SpecError(format!("`{k}`: needs path:")))?;
+                                    let path = em
+                                        .get("path")
+                                        .ok_or_else(|| SpecError(format!("`{k}`: needs path:")))?;
                                     out.push(text(&format!("{k}.path"), path, "./app.env")?);
                                 }
                                 other => out.push(text(&k, other, "./app.env")?),
@@ -666,7 +814,9 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                         let k = format!("{key}[{i}]");
                         let name = match item {
                             Value::Mapping(sm) => {
-                                let src = sm.get("source").ok_or_else(|| SpecError(format!("`{k}`: needs source:")))?;
+                                let src = sm
+                                    .get("source")
+                                    .ok_or_else(|| SpecError(format!("`{k}`: needs source:")))?;
                                 text(&format!("{k}.source"), src, "db_password")?
                             }
                             other => text(&k, other, "db_password")?,
@@ -678,13 +828,27 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
             "group_add" => spec.group_add.extend(text_list(key, v, "[audio]")?),
             "sysctls" => {
                 let is_list = matches!(v, Value::Sequence(_));
-                for (i, (k, val)) in kv_list_or_map(key, v, "\"net.core.somaxconn=1024\"")?.into_iter().enumerate() {
+                for (i, (k, val)) in kv_list_or_map(key, v, "\"net.core.somaxconn=1024\"")?
+                    .into_iter()
+                    .enumerate()
+                {
                     match val {
                         Some(val) => spec.sysctls.push((k, val)),
                         None if is_list => {
-                            return err(&format!("{key}[{i}]"), format!("{} is not KEY=VALUE; write e.g. net.core.somaxconn=1024", q(&k)))
+                            return err(
+                                &format!("{key}[{i}]"),
+                                format!(
+                                    "{} is not KEY=VALUE; write e.g. net.core.somaxconn=1024",
+                                    q(&k)
+                                ),
+                            )
                         }
-                        None => return err(&format!("{key}.{k}"), "needs a value, e.g. net.core.somaxconn: 1024"),
+                        None => {
+                            return err(
+                                &format!("{key}.{k}"),
+                                "needs a value, e.g. net.core.somaxconn: 1024",
+                            )
+                        }
                     }
                 }
             }
@@ -696,9 +860,8 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                 spec.name = opt_text(key, v)?;
                 spec.ignored.push(ignored_entry(key, v));
             }
-            "stdin_open" | "tty" | "depends_on" | "profiles" | "pull_policy" | "stop_grace_period" => {
-                spec.ignored.push(ignored_entry(key, v))
-            }
+            "stdin_open" | "tty" | "depends_on" | "profiles" | "pull_policy"
+            | "stop_grace_period" => spec.ignored.push(ignored_entry(key, v)),
             k if k.starts_with("x-") => {}
             k if UNSUPPORTED_KEYS.contains(&k) => {
                 return Err(SpecError(format!(
@@ -719,7 +882,9 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
         }
     }
     if !has_image {
-        return Err(SpecError("the service has no image; add e.g. image: alpine:3.20".into()));
+        return Err(SpecError(
+            "the service has no image; add e.g. image: alpine:3.20".into(),
+        ));
     }
     match (network_mode, networks_first) {
         (Some(_), Some(_)) => {
@@ -774,7 +939,15 @@ fn device_long(key: &str, m: &Mapping) -> R<String> {
             "source" => source = opt_text(&kk, v)?,
             "target" => target = opt_text(&kk, v)?,
             "permissions" => perms = opt_text(&kk, v)?,
-            _ => return err(key, format!("unknown key `{}`; use source, target, permissions", short(&k))),
+            _ => {
+                return err(
+                    key,
+                    format!(
+                        "unknown key `{}`; use source, target, permissions",
+                        short(&k)
+                    ),
+                )
+            }
         }
     }
     let Some(source) = source else {
@@ -817,7 +990,15 @@ fn port_item(key: &str, item: &Value) -> R<PortSpec> {
                     "host_ip" => host_ip = opt_text(&kk, v)?.filter(|s| !s.is_empty()),
                     "protocol" => protocol = opt_text(&kk, v)?,
                     "mode" | "name" | "app_protocol" => {}
-                    _ => return err(key, format!("unknown key `{}`; use target, published, host_ip, protocol", short(&k))),
+                    _ => {
+                        return err(
+                            key,
+                            format!(
+                                "unknown key `{}`; use target, published, host_ip, protocol",
+                                short(&k)
+                            ),
+                        )
+                    }
                 }
             }
             let Some(target) = target else {
@@ -848,7 +1029,10 @@ fn port_item(key: &str, item: &Value) -> R<PortSpec> {
         }
         other => err(
             key,
-            format!("expected a port such as \"8080:80\" or a mapping, found {}", kind_name(other)),
+            format!(
+                "expected a port such as \"8080:80\" or a mapping, found {}",
+                kind_name(other)
+            ),
         ),
     }
 }
@@ -968,16 +1152,30 @@ fn parse_volume_item(key: &str, item: &Value, spec: &mut RunSpec) -> R<()> {
                 }
             }
             let Some(target) = target.filter(|t| !t.is_empty()) else {
-                return err(key, "needs target:, e.g. { type: bind, source: ./data, target: /data }");
+                return err(
+                    key,
+                    "needs target:, e.g. { type: bind, source: ./data, target: /data }",
+                );
             };
             if !target.starts_with('/') {
-                return err(key, format!("target {} must be an absolute path", q(&target)));
+                return err(
+                    key,
+                    format!("target {} must be an absolute path", q(&target)),
+                );
             }
             let kind = match kind.as_deref() {
                 Some("bind") => MountKind::Bind,
                 Some("volume") => MountKind::Volume,
                 Some("tmpfs") => MountKind::Tmpfs,
-                Some(other) => return err(key, format!("type {} is not supported; use bind, volume or tmpfs", q(other))),
+                Some(other) => {
+                    return err(
+                        key,
+                        format!(
+                            "type {} is not supported; use bind, volume or tmpfs",
+                            q(other)
+                        ),
+                    )
+                }
                 None => match &source {
                     Some(s) if is_host_path(s) => MountKind::Bind,
                     _ => MountKind::Volume,
@@ -993,7 +1191,10 @@ fn parse_volume_item(key: &str, item: &Value, spec: &mut RunSpec) -> R<()> {
                         opts.push("ro".to_string());
                     }
                     opts.extend(tmpfs_opts);
-                    spec.tmpfs.push(TmpfsSpec { target, options: opts });
+                    spec.tmpfs.push(TmpfsSpec {
+                        target,
+                        options: opts,
+                    });
                 }
                 MountKind::Bind | MountKind::Volume => {
                     if !tmpfs_opts.is_empty() {
@@ -1016,7 +1217,10 @@ fn parse_volume_item(key: &str, item: &Value, spec: &mut RunSpec) -> R<()> {
         }
         other => err(
             key,
-            format!("expected a volume such as \"./data:/data:ro\" or a mapping, found {}", kind_name(other)),
+            format!(
+                "expected a volume such as \"./data:/data:ro\" or a mapping, found {}",
+                kind_name(other)
+            ),
         ),
     }
 }
@@ -1041,7 +1245,12 @@ fn parse_healthcheck(m: &Mapping, spec: &mut RunSpec) -> R<()> {
                         check_health_test(&t).map_err(|e| SpecError(format!("`{key}`: {e}")))?;
                         Some(t)
                     }
-                    other => return err(&key, format!("expected text or a list, found {}", kind_name(other))),
+                    other => {
+                        return err(
+                            &key,
+                            format!("expected text or a list, found {}", kind_name(other)),
+                        )
+                    }
                 }
             }
             "interval" => spec.health.interval_ns = opt(v, |v| duration(&key, v))?,
@@ -1053,13 +1262,24 @@ fn parse_healthcheck(m: &Mapping, spec: &mut RunSpec) -> R<()> {
             }
             "retries" => spec.health.retries = opt(v, |v| non_negative(&key, v, "3"))?,
             "disable" => disable = boolean(&key, v)?,
-            _ => return err("healthcheck", format!("unknown key `{}`; use test, interval, timeout, retries, start_period, disable", short(&k))),
+            _ => {
+                return err(
+                    "healthcheck",
+                    format!(
+                    "unknown key `{}`; use test, interval, timeout, retries, start_period, disable",
+                    short(&k)
+                ),
+                )
+            }
         }
     }
     if disable {
         match &spec.health.test {
             Some(t) if !(t.len() == 1 && t[0] == "NONE") => {
-                return err("healthcheck", "disable: true can't be combined with a test; remove one")
+                return err(
+                    "healthcheck",
+                    "disable: true can't be combined with a test; remove one",
+                )
             }
             _ => spec.health.test = Some(vec!["NONE".to_string()]),
         }
@@ -1088,7 +1308,15 @@ fn parse_deploy(m: &Mapping, d: &mut Deploy) -> R<()> {
                                     "cpus" => d.cpus = opt(lv, |v| cpus(&lkey, v))?,
                                     "memory" => d.memory = opt(lv, |v| size(&lkey, v, false))?,
                                     "pids" => d.pids = opt(lv, |v| pids(&lkey, v))?,
-                                    _ => return err(&rkey, format!("unknown key `{}`; use cpus, memory, pids", short(&lk))),
+                                    _ => {
+                                        return err(
+                                            &rkey,
+                                            format!(
+                                                "unknown key `{}`; use cpus, memory, pids",
+                                                short(&lk)
+                                            ),
+                                        )
+                                    }
                                 }
                             }
                         }
@@ -1103,11 +1331,24 @@ fn parse_deploy(m: &Mapping, d: &mut Deploy) -> R<()> {
                                     "devices" | "generic_resources" => {
                                         return err(&lkey, "is not graded by Drydock; remove it")
                                     }
-                                    _ => return err(&rkey, format!("unknown key `{}`; use memory or cpus", short(&lk))),
+                                    _ => {
+                                        return err(
+                                            &rkey,
+                                            format!(
+                                                "unknown key `{}`; use memory or cpus",
+                                                short(&lk)
+                                            ),
+                                        )
+                                    }
                                 }
                             }
                         }
-                        _ => return err(&key, format!("unknown key `{}`; use limits or reservations", short(&rk))),
+                        _ => {
+                            return err(
+                                &key,
+                                format!("unknown key `{}`; use limits or reservations", short(&rk)),
+                            )
+                        }
                     }
                 }
             }
@@ -1125,7 +1366,15 @@ fn parse_deploy(m: &Mapping, d: &mut Deploy) -> R<()> {
                         "delay" | "window" => {
                             opt(rv, |v| duration(&rkey, v))?;
                         }
-                        _ => return err(&key, format!("unknown key `{}`; use condition, max_attempts, delay, window", short(&rk))),
+                        _ => {
+                            return err(
+                                &key,
+                                format!(
+                                    "unknown key `{}`; use condition, max_attempts, delay, window",
+                                    short(&rk)
+                                ),
+                            )
+                        }
                     }
                 }
                 let policy = match condition.as_deref() {
@@ -1133,29 +1382,41 @@ fn parse_deploy(m: &Mapping, d: &mut Deploy) -> R<()> {
                     Some("on-failure") => "on-failure",
                     Some("none") => "no",
                     Some(other) => {
-                        return err(&format!("{key}.condition"), format!("{} is not a condition; use none, on-failure or any", q(other)))
+                        return err(
+                            &format!("{key}.condition"),
+                            format!(
+                                "{} is not a condition; use none, on-failure or any",
+                                q(other)
+                            ),
+                        )
                     }
                 };
                 if max.is_some() && policy != "on-failure" {
                     return err(&key, "max_attempts only applies to condition: on-failure");
                 }
-                d.restart = Some(RestartSpec { policy: policy.to_string(), max_retries: max });
+                d.restart = Some(RestartSpec {
+                    policy: policy.to_string(),
+                    max_retries: max,
+                });
             }
             "replicas" | "mode" | "labels" | "placement" | "update_config" | "rollback_config"
             | "endpoint_mode" => {}
-            _ => return err("deploy", format!("unknown key `{}`; Drydock reads deploy.resources and deploy.restart_policy", short(&k))),
+            _ => {
+                return err(
+                    "deploy",
+                    format!(
+                    "unknown key `{}`; Drydock reads deploy.resources and deploy.restart_policy",
+                    short(&k)
+                ),
+                )
+            }
         }
     }
     Ok(())
 }
 
 fn merge_deploy(spec: &mut RunSpec, d: Deploy) -> R<()> {
-    fn both(
-        field: &mut Option<i64>,
-        from_deploy: Option<i64>,
-        plain: &str,
-        deploy: &str,
-    ) -> R<()> {
+    fn both(field: &mut Option<i64>, from_deploy: Option<i64>, plain: &str, deploy: &str) -> R<()> {
         if let Some(dv) = from_deploy {
             match *field {
                 Some(pv) if pv != dv => {
@@ -1168,9 +1429,24 @@ fn merge_deploy(spec: &mut RunSpec, d: Deploy) -> R<()> {
         }
         Ok(())
     }
-    both(&mut spec.memory, d.memory, "mem_limit", "deploy.resources.limits.memory")?;
-    both(&mut spec.nano_cpus, d.cpus, "cpus", "deploy.resources.limits.cpus")?;
-    both(&mut spec.pids_limit, d.pids, "pids_limit", "deploy.resources.limits.pids")?;
+    both(
+        &mut spec.memory,
+        d.memory,
+        "mem_limit",
+        "deploy.resources.limits.memory",
+    )?;
+    both(
+        &mut spec.nano_cpus,
+        d.cpus,
+        "cpus",
+        "deploy.resources.limits.cpus",
+    )?;
+    both(
+        &mut spec.pids_limit,
+        d.pids,
+        "pids_limit",
+        "deploy.resources.limits.pids",
+    )?;
     both(
         &mut spec.memory_reservation,
         d.reservation,
@@ -1271,7 +1547,9 @@ mod tests {
         assert_eq!(r.platform.as_deref(), Some("linux/amd64"));
         assert_eq!(r.name.as_deref(), Some("web"));
         assert_eq!(r.ignored, vec!["container_name: web"]);
-        assert!(e("image: alpine\nread_only: yes\n").contains("`read_only`: expected true or false"));
+        assert!(
+            e("image: alpine\nread_only: yes\n").contains("`read_only`: expected true or false")
+        );
         assert!(e("image: alpine\nuser: true\n").contains("`user`"));
         assert!(e("image: alpine\nuser: [1]\n").contains("`user`: expected text, found a list"));
         assert!(e("image: alpine\nworking_dir: app\n").contains("`working_dir`"));
@@ -1279,9 +1557,21 @@ mod tests {
         assert!(e("image: 'a b'\n").contains("`image`"));
         assert!(e("image: alpine\nuser: $USER\n").contains("write the value itself"));
         assert!(e("image: alpine\nuser: ${UID}\n").contains("write the value itself"));
-        assert_eq!(p("image: alpine\nhostname: a$$b\n").hostname.as_deref(), Some("a$b"));
+        assert_eq!(
+            p("image: alpine\nhostname: a$$b\n").hostname.as_deref(),
+            Some("a$b")
+        );
         let r = p("image: alpine\nstdin_open: true\ntty: true\ndepends_on: [db]\nprofiles: [x]\npull_policy: always\n");
-        assert_eq!(r.ignored, vec!["stdin_open: true", "tty: true", "depends_on", "profiles", "pull_policy: always"]);
+        assert_eq!(
+            r.ignored,
+            vec![
+                "stdin_open: true",
+                "tty: true",
+                "depends_on",
+                "profiles",
+                "pull_policy: always"
+            ]
+        );
     }
 
     #[test]
@@ -1292,8 +1582,14 @@ mod tests {
         let r = p("image: alpine\ncommand: [sleep, 10]\nentrypoint: ''\n");
         assert_eq!(r.command, vec!["sleep", "10"]);
         assert_eq!(r.entrypoint, Some(vec![]));
-        assert_eq!(p("image: alpine\nentrypoint: []\n").entrypoint, Some(vec![]));
-        assert_eq!(p("image: alpine\ncommand: echo $$HOME\n").command, vec!["echo", "$HOME"]);
+        assert_eq!(
+            p("image: alpine\nentrypoint: []\n").entrypoint,
+            Some(vec![])
+        );
+        assert_eq!(
+            p("image: alpine\ncommand: echo $$HOME\n").command,
+            vec!["echo", "$HOME"]
+        );
         assert!(e("image: alpine\ncommand: echo hi; id\n").contains("`command`"));
         assert!(e("image: alpine\ncommand: \"echo 'x\"\n").contains("`command`"));
         assert!(e("image: alpine\ncommand: {a: 1}\n").contains("`command`"));
@@ -1304,8 +1600,17 @@ mod tests {
         let r = p("image: alpine\ncap_drop: [ALL]\ncap_add:\n  - net_bind_service\nsecurity_opt:\n  - no-new-privileges:true\n  - seccomp=unconfined\ntmpfs: /tmp\n");
         assert_eq!(r.cap_drop, vec!["ALL"]);
         assert_eq!(r.cap_add, vec!["net_bind_service"]);
-        assert_eq!(r.security_opt, vec!["no-new-privileges:true", "seccomp=unconfined"]);
-        assert_eq!(r.tmpfs, vec![TmpfsSpec { target: "/tmp".into(), options: vec![] }]);
+        assert_eq!(
+            r.security_opt,
+            vec!["no-new-privileges:true", "seccomp=unconfined"]
+        );
+        assert_eq!(
+            r.tmpfs,
+            vec![TmpfsSpec {
+                target: "/tmp".into(),
+                options: vec![]
+            }]
+        );
         let r = p("image: alpine\ntmpfs:\n  - /run:rw,noexec,size=16m\n  - /tmp\n");
         assert_eq!(r.tmpfs[0].options, vec!["rw", "noexec", "size=16m"]);
         assert!(e("image: alpine\ncap_drop: ALL\n").contains("`cap_drop`: expected a list"));
@@ -1349,33 +1654,93 @@ volumes:
         assert!(r.mounts[0].read_only);
         assert_eq!(r.mounts[1].kind, MountKind::Volume);
         assert_eq!(r.mounts[2].source, None);
-        assert_eq!(r.mounts[3], MountSpec { kind: MountKind::Bind, source: Some("/srv".into()), target: "/srv".into(), read_only: true, propagation: Some("rslave".into()), options: vec![] });
+        assert_eq!(
+            r.mounts[3],
+            MountSpec {
+                kind: MountKind::Bind,
+                source: Some("/srv".into()),
+                target: "/srv".into(),
+                read_only: true,
+                propagation: Some("rslave".into()),
+                options: vec![]
+            }
+        );
         assert_eq!(r.mounts[4].options, vec!["nocopy"]);
-        assert_eq!(r.tmpfs, vec![
-            TmpfsSpec { target: "/tmp".into(), options: vec!["size=16777216".into(), "mode=1777".into()] },
-            TmpfsSpec { target: "/run".into(), options: vec!["ro".into(), "size=16m".into()] },
-        ]);
+        assert_eq!(
+            r.tmpfs,
+            vec![
+                TmpfsSpec {
+                    target: "/tmp".into(),
+                    options: vec!["size=16777216".into(), "mode=1777".into()]
+                },
+                TmpfsSpec {
+                    target: "/run".into(),
+                    options: vec!["ro".into(), "size=16m".into()]
+                },
+            ]
+        );
         assert!(e("image: alpine\nvolumes: [data]\n").contains("`volumes[0]`"));
-        assert!(e("image: alpine\nvolumes:\n  - type: bind\n    target: /x\n").contains("needs source"));
-        assert!(e("image: alpine\nvolumes:\n  - type: bind\n    source: /x\n").contains("needs target"));
-        assert!(e("image: alpine\nvolumes:\n  - type: nfs\n    target: /x\n").contains("`volumes[0]`"));
+        assert!(
+            e("image: alpine\nvolumes:\n  - type: bind\n    target: /x\n").contains("needs source")
+        );
+        assert!(
+            e("image: alpine\nvolumes:\n  - type: bind\n    source: /x\n").contains("needs target")
+        );
+        assert!(
+            e("image: alpine\nvolumes:\n  - type: nfs\n    target: /x\n").contains("`volumes[0]`")
+        );
         assert!(e("image: alpine\nvolumes:\n  - type: bind\n    source: /x\n    target: /x\n    bogus: 1\n").contains("unknown key `bogus`"));
-        assert!(e("image: alpine\nvolumes:\n  - type: tmpfs\n    target: /x\n    tmpfs: {size: lots}\n").contains("`volumes[0].tmpfs.size`"));
+        assert!(e(
+            "image: alpine\nvolumes:\n  - type: tmpfs\n    target: /x\n    tmpfs: {size: lots}\n"
+        )
+        .contains("`volumes[0].tmpfs.size`"));
         assert!(e("image: alpine\nvolumes: /x:/y\n").contains("`volumes`: expected a list"));
     }
 
     #[test]
     fn networks_ports_devices() {
-        assert_eq!(p("image: a\nnetworks: [back, front]\n").network.as_deref(), Some("back"));
-        assert_eq!(p("image: a\nnetworks:\n  front:\n    aliases: [x]\n  back:\n").network.as_deref(), Some("front"));
+        assert_eq!(
+            p("image: a\nnetworks: [back, front]\n").network.as_deref(),
+            Some("back")
+        );
+        assert_eq!(
+            p("image: a\nnetworks:\n  front:\n    aliases: [x]\n  back:\n")
+                .network
+                .as_deref(),
+            Some("front")
+        );
         assert!(e("image: a\nnetworks: [x]\nnetwork_mode: none\n").contains("together"));
         let r = p("image: a\nports:\n  - 80\n  - \"8080:80\"\n  - \"127.0.0.1:5353:53/udp\"\n  - \"[::1]:8443:443\"\n  - target: 80\n    published: \"8000\"\n    host_ip: 127.0.0.1\n    protocol: tcp\n    mode: host\n  - target: 53\n    host_ip: \"::1\"\n    protocol: udp\n");
-        assert_eq!(r.publish[0], PortSpec { host_ip: None, host_port: None, container_port: "80".into(), protocol: "tcp".into() });
+        assert_eq!(
+            r.publish[0],
+            PortSpec {
+                host_ip: None,
+                host_port: None,
+                container_port: "80".into(),
+                protocol: "tcp".into()
+            }
+        );
         assert_eq!(r.publish[1].host_port.as_deref(), Some("8080"));
         assert_eq!(r.publish[2].protocol, "udp");
         assert_eq!(r.publish[3].host_ip.as_deref(), Some("::1"));
-        assert_eq!(r.publish[4], PortSpec { host_ip: Some("127.0.0.1".into()), host_port: Some("8000".into()), container_port: "80".into(), protocol: "tcp".into() });
-        assert_eq!(r.publish[5], PortSpec { host_ip: Some("::1".into()), host_port: None, container_port: "53".into(), protocol: "udp".into() });
+        assert_eq!(
+            r.publish[4],
+            PortSpec {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some("8000".into()),
+                container_port: "80".into(),
+                protocol: "tcp".into()
+            }
+        );
+        assert_eq!(
+            r.publish[5],
+            PortSpec {
+                host_ip: Some("::1".into()),
+                host_port: None,
+                container_port: "53".into(),
+                protocol: "udp".into()
+            }
+        );
         assert!(e("image: a\nports: [\"80:http\"]\n").contains("`ports[0]`"));
         assert!(e("image: a\nports:\n  - published: 80\n").contains("needs target"));
         let r = p("image: a\nexpose: [80, \"81/udp\"]\ndevices: [\"/dev/fuse\", {source: /dev/sda, target: /dev/xvda, permissions: r}]\ndevice_cgroup_rules: ['c 1:3 mr']\n");
@@ -1399,10 +1764,16 @@ volumes:
         assert_eq!(r.cpu_period, Some(100000));
         assert_eq!(r.cpuset_cpus.as_deref(), Some("0-1"));
         assert_eq!(r.pids_limit, Some(100));
-        assert_eq!(p("image: a\ncpus: '1.5'\nmem_limit: 1gb\n").nano_cpus, Some(1_500_000_000));
+        assert_eq!(
+            p("image: a\ncpus: '1.5'\nmem_limit: 1gb\n").nano_cpus,
+            Some(1_500_000_000)
+        );
         assert_eq!(p("image: a\ncpus: 2\n").nano_cpus, Some(2_000_000_000));
         assert_eq!(p("image: a\nmem_limit: 1gb\n").memory, Some(1 << 30));
-        assert_eq!(e("image: a\nmem_limit: 12xb\n"), "`mem_limit`: \"12xb\" is not a size; write e.g. 256m or 1g");
+        assert_eq!(
+            e("image: a\nmem_limit: 12xb\n"),
+            "`mem_limit`: \"12xb\" is not a size; write e.g. 256m or 1g"
+        );
         assert!(e("image: a\nmem_limit: -5\n").contains("`mem_limit`"));
         assert!(e("image: a\nmem_limit: 1.5\n").contains("`mem_limit`"));
         assert!(e("image: a\ncpus: .inf\n").contains("`cpus`"));
@@ -1414,18 +1785,49 @@ volumes:
         assert_eq!(r.memory, Some(128 << 20));
         assert_eq!(r.pids_limit, Some(50));
         assert_eq!(r.memory_reservation, Some(64 << 20));
-        assert_eq!(r.restart, Some(RestartSpec { policy: "on-failure".into(), max_retries: Some(3) }));
-        assert!(e("image: a\nmem_limit: 1g\ndeploy: {resources: {limits: {memory: 2g}}}\n").contains("disagree"));
-        assert_eq!(p("image: a\nmem_limit: 1g\ndeploy: {resources: {limits: {memory: 1024m}}}\n").memory, Some(1 << 30));
-        assert!(e("image: a\ndeploy: {resources: {limits: {gpus: 1}}}\n").contains("deploy.resources.limits"));
-        assert!(e("image: a\ndeploy: {restart_policy: {condition: sometimes}}\n").contains("deploy.restart_policy.condition"));
+        assert_eq!(
+            r.restart,
+            Some(RestartSpec {
+                policy: "on-failure".into(),
+                max_retries: Some(3)
+            })
+        );
+        assert!(
+            e("image: a\nmem_limit: 1g\ndeploy: {resources: {limits: {memory: 2g}}}\n")
+                .contains("disagree")
+        );
+        assert_eq!(
+            p("image: a\nmem_limit: 1g\ndeploy: {resources: {limits: {memory: 1024m}}}\n").memory,
+            Some(1 << 30)
+        );
+        assert!(e("image: a\ndeploy: {resources: {limits: {gpus: 1}}}\n")
+            .contains("deploy.resources.limits"));
+        assert!(
+            e("image: a\ndeploy: {restart_policy: {condition: sometimes}}\n")
+                .contains("deploy.restart_policy.condition")
+        );
         assert!(e("image: a\ndeploy: {foo: 1}\n").contains("`deploy`"));
-        assert!(e("image: a\nrestart: always\ndeploy: {restart_policy: {condition: none}}\n").contains("disagree"));
-        let r = p("image: a\nulimits:\n  nproc: 65535\n  nofile:\n    soft: 20000\n    hard: 40000\n");
-        assert_eq!(r.ulimits, vec![
-            UlimitSpec { name: "nproc".into(), soft: 65535, hard: 65535 },
-            UlimitSpec { name: "nofile".into(), soft: 20000, hard: 40000 },
-        ]);
+        assert!(
+            e("image: a\nrestart: always\ndeploy: {restart_policy: {condition: none}}\n")
+                .contains("disagree")
+        );
+        let r =
+            p("image: a\nulimits:\n  nproc: 65535\n  nofile:\n    soft: 20000\n    hard: 40000\n");
+        assert_eq!(
+            r.ulimits,
+            vec![
+                UlimitSpec {
+                    name: "nproc".into(),
+                    soft: 65535,
+                    hard: 65535
+                },
+                UlimitSpec {
+                    name: "nofile".into(),
+                    soft: 20000,
+                    hard: 40000
+                },
+            ]
+        );
         assert!(e("image: a\nulimits:\n  nofile: {soft: 1}\n").contains("`ulimits.nofile`"));
         assert!(e("image: a\nulimits:\n  bogus: 1\n").contains("`ulimits.bogus`"));
     }
@@ -1433,34 +1835,77 @@ volumes:
     #[test]
     fn restart_health_logging() {
         assert_eq!(p("image: a\nrestart: no\n").restart.unwrap().policy, "no");
-        assert_eq!(p("image: a\nrestart: \"on-failure:2\"\n").restart.unwrap().max_retries, Some(2));
+        assert_eq!(
+            p("image: a\nrestart: \"on-failure:2\"\n")
+                .restart
+                .unwrap()
+                .max_retries,
+            Some(2)
+        );
         assert!(e("image: a\nrestart: sometimes\n").contains("`restart`"));
         let r = p("image: a\nhealthcheck:\n  test: wget -q --spider http://localhost/ || exit 1\n  interval: 30s\n  timeout: 5s\n  retries: 3\n  start_period: 1m30s\n");
-        assert_eq!(r.health.test, Some(vec!["CMD-SHELL".to_string(), "wget -q --spider http://localhost/ || exit 1".to_string()]));
+        assert_eq!(
+            r.health.test,
+            Some(vec![
+                "CMD-SHELL".to_string(),
+                "wget -q --spider http://localhost/ || exit 1".to_string()
+            ])
+        );
         assert_eq!(r.health.interval_ns, Some(30_000_000_000));
         assert_eq!(r.health.timeout_ns, Some(5_000_000_000));
         assert_eq!(r.health.retries, Some(3));
         assert_eq!(r.health.start_period_ns, Some(90_000_000_000));
-        let r = p("image: a\nhealthcheck:\n  test: [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]\n");
+        let r = p(
+            "image: a\nhealthcheck:\n  test: [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]\n",
+        );
         assert_eq!(r.health.test.unwrap()[0], "CMD");
-        assert_eq!(p("image: a\nhealthcheck: {test: [NONE]}\n").health.test, Some(vec!["NONE".to_string()]));
-        assert_eq!(p("image: a\nhealthcheck: {disable: true}\n").health.test, Some(vec!["NONE".to_string()]));
-        assert!(e("image: a\nhealthcheck: {disable: true, test: [CMD, x]}\n").contains("healthcheck"));
+        assert_eq!(
+            p("image: a\nhealthcheck: {test: [NONE]}\n").health.test,
+            Some(vec!["NONE".to_string()])
+        );
+        assert_eq!(
+            p("image: a\nhealthcheck: {disable: true}\n").health.test,
+            Some(vec!["NONE".to_string()])
+        );
+        assert!(
+            e("image: a\nhealthcheck: {disable: true, test: [CMD, x]}\n").contains("healthcheck")
+        );
         assert!(e("image: a\nhealthcheck: {test: [curl, x]}\n").contains("`healthcheck.test`"));
         assert!(e("image: a\nhealthcheck: {interval: 30}\n").contains("`healthcheck.interval`"));
         assert!(e("image: a\nhealthcheck: {bogus: 1}\n").contains("unknown key `bogus`"));
         let r = p("image: a\nlogging:\n  driver: json-file\n  options:\n    max-size: 10m\n    max-file: 3\n");
         assert_eq!(r.log_driver.as_deref(), Some("json-file"));
-        assert_eq!(r.log_opts, vec![("max-size".into(), "10m".into()), ("max-file".into(), "3".into())]);
+        assert_eq!(
+            r.log_opts,
+            vec![
+                ("max-size".into(), "10m".into()),
+                ("max-file".into(), "3".into())
+            ]
+        );
         assert!(e("image: a\nlogging: {level: 1}\n").contains("`logging`"));
     }
 
     #[test]
     fn env_labels_secrets_misc() {
         let r = p("image: a\nenvironment:\n  - A=1\n  - B\n  - C=x y\n");
-        assert_eq!(r.env, vec![("A".into(), Some("1".into())), ("B".into(), None), ("C".into(), Some("x y".into()))]);
+        assert_eq!(
+            r.env,
+            vec![
+                ("A".into(), Some("1".into())),
+                ("B".into(), None),
+                ("C".into(), Some("x y".into()))
+            ]
+        );
         let r = p("image: a\nenvironment:\n  A: 1\n  B:\n  C: true\n  D: 'x'\n");
-        assert_eq!(r.env, vec![("A".into(), Some("1".into())), ("B".into(), None), ("C".into(), Some("true".into())), ("D".into(), Some("x".into()))]);
+        assert_eq!(
+            r.env,
+            vec![
+                ("A".into(), Some("1".into())),
+                ("B".into(), None),
+                ("C".into(), Some("true".into())),
+                ("D".into(), Some("x".into()))
+            ]
+        );
         assert!(e("image: a\nenvironment: A=1\n").contains("`environment`"));
         assert!(e("image: a\nenvironment: ['=1']\n").contains("`environment[0]`"));
         assert!(e("image: a\nenvironment: {A: [1]}\n").contains("`environment.A`"));
@@ -1469,14 +1914,23 @@ volumes:
         let r = p("image: a\nenv_file: [a.env, {path: b.env, required: false}]\n");
         assert_eq!(r.env_files, vec!["a.env", "b.env"]);
         let r = p("image: a\nlabels: [a=b, c]\n");
-        assert_eq!(r.labels, vec![("a".into(), "b".into()), ("c".into(), String::new())]);
+        assert_eq!(
+            r.labels,
+            vec![("a".into(), "b".into()), ("c".into(), String::new())]
+        );
         let r = p("image: a\nlabels: {a: b, n: 1}\n");
-        assert_eq!(r.labels, vec![("a".into(), "b".into()), ("n".into(), "1".into())]);
+        assert_eq!(
+            r.labels,
+            vec![("a".into(), "b".into()), ("n".into(), "1".into())]
+        );
         let r = p("image: a\nsecrets: [db, {source: api, target: /run/secrets/api}]\n");
         assert_eq!(r.secrets, vec!["db", "api"]);
         let r = p("image: a\ngroup_add: [audio, 44]\nsysctls:\n  net.core.somaxconn: 1024\n");
         assert_eq!(r.group_add, vec!["audio", "44"]);
-        assert_eq!(r.sysctls, vec![("net.core.somaxconn".into(), "1024".into())]);
+        assert_eq!(
+            r.sysctls,
+            vec![("net.core.somaxconn".into(), "1024".into())]
+        );
         let r = p("image: a\nsysctls: [net.ipv4.ip_forward=1]\n");
         assert_eq!(r.sysctls, vec![("net.ipv4.ip_forward".into(), "1".into())]);
         assert!(e("image: a\nsysctls: [foo]\n").contains("`sysctls[0]`"));
@@ -1485,9 +1939,28 @@ volumes:
     // ---------- property tests ----------
 
     const KEYS: &[&str] = &[
-        "image", "user", "read_only", "cap_drop", "cap_add", "volumes", "tmpfs", "ports",
-        "mem_limit", "cpus", "deploy", "healthcheck", "environment", "restart", "ulimits",
-        "security_opt", "networks", "command", "entrypoint", "labels", "logging", "bogus",
+        "image",
+        "user",
+        "read_only",
+        "cap_drop",
+        "cap_add",
+        "volumes",
+        "tmpfs",
+        "ports",
+        "mem_limit",
+        "cpus",
+        "deploy",
+        "healthcheck",
+        "environment",
+        "restart",
+        "ulimits",
+        "security_opt",
+        "networks",
+        "command",
+        "entrypoint",
+        "labels",
+        "logging",
+        "bogus",
     ];
 
     fn arb_yaml_value() -> impl Strategy<Value = Value> {
@@ -1497,19 +1970,34 @@ volumes:
             any::<i64>().prop_map(|n| Value::Number(n.into())),
             any::<f64>().prop_map(|f| Value::Number(f.into())),
             "\\PC{0,12}".prop_map(Value::String),
-            proptest::sample::select(vec!["256m", "-1", "0.5", "/tmp", "a:/b:ro", "8080:80", "CMD", "NONE", "1s", "on-failure:3", "ALL", "$X"])
-                .prop_map(|s| Value::String(s.to_string())),
+            proptest::sample::select(vec![
+                "256m",
+                "-1",
+                "0.5",
+                "/tmp",
+                "a:/b:ro",
+                "8080:80",
+                "CMD",
+                "NONE",
+                "1s",
+                "on-failure:3",
+                "ALL",
+                "$X"
+            ])
+            .prop_map(|s| Value::String(s.to_string())),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Sequence),
-                proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4).prop_map(|kvs| {
-                    let mut m = Mapping::new();
-                    for (k, v) in kvs {
-                        m.insert(Value::String(k.to_string()), v);
+                proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..4).prop_map(
+                    |kvs| {
+                        let mut m = Mapping::new();
+                        for (k, v) in kvs {
+                            m.insert(Value::String(k.to_string()), v);
+                        }
+                        Value::Mapping(m)
                     }
-                    Value::Mapping(m)
-                }),
+                ),
             ]
         })
     }
@@ -1530,31 +2018,71 @@ volumes:
             "[0-9]{1,5}(:[0-9]{1,5})?",
             "[a-z_][a-z0-9_-]{0,8}(:[a-z_][a-z0-9_-]{0,8})?",
         ]);
-        let cap = proptest::sample::select(vec!["ALL", "all", "NET_RAW", "CAP_CHOWN", "net_bind_service", "SYS_ADMIN"])
-            .prop_map(str::to_string);
-        let memory = proptest::option::of((0i64..100_000, proptest::sample::select(vec!["", "b", "k", "m", "g", "MiB", "kb"]))
-            .prop_map(|(n, unit)| {
-                let mult: i64 = match unit {
-                    "" | "b" => 1,
-                    "k" | "kb" => 1 << 10,
-                    "m" | "MiB" => 1 << 20,
-                    _ => 1 << 30,
-                };
-                (n, unit, n * mult)
-            }));
+        let cap = proptest::sample::select(vec![
+            "ALL",
+            "all",
+            "NET_RAW",
+            "CAP_CHOWN",
+            "net_bind_service",
+            "SYS_ADMIN",
+        ])
+        .prop_map(str::to_string);
+        let memory = proptest::option::of(
+            (
+                0i64..100_000,
+                proptest::sample::select(vec!["", "b", "k", "m", "g", "MiB", "kb"]),
+            )
+                .prop_map(|(n, unit)| {
+                    let mult: i64 = match unit {
+                        "" | "b" => 1,
+                        "k" | "kb" => 1 << 10,
+                        "m" | "MiB" => 1 << 20,
+                        _ => 1 << 30,
+                    };
+                    (n, unit, n * mult)
+                }),
+        );
         let env = proptest::collection::vec(
-            ("[A-Za-z_][A-Za-z0-9_]{0,6}", proptest::option::of("\\PC{0,12}")),
+            (
+                "[A-Za-z_][A-Za-z0-9_]{0,6}",
+                proptest::option::of("\\PC{0,12}"),
+            ),
             0..4,
         );
         let tmpfs = proptest::collection::vec(
-            ("/[a-z]{1,6}(/[a-z]{1,4})?", proptest::sample::subsequence(vec!["rw", "noexec", "nosuid", "nodev", "size=16m", "mode=1777"], 0..4))
-                .prop_map(|(target, opts)| TmpfsSpec { target, options: opts.into_iter().map(str::to_string).collect() }),
+            (
+                "/[a-z]{1,6}(/[a-z]{1,4})?",
+                proptest::sample::subsequence(
+                    vec!["rw", "noexec", "nosuid", "nodev", "size=16m", "mode=1777"],
+                    0..4,
+                ),
+            )
+                .prop_map(|(target, opts)| TmpfsSpec {
+                    target,
+                    options: opts.into_iter().map(str::to_string).collect(),
+                }),
             0..3,
         );
-        (user, any::<bool>(), proptest::collection::vec(cap, 0..3), memory, proptest::option::of(-1i64..100_000), env, tmpfs)
-            .prop_map(|(user, read_only, cap_drop, memory, pids_limit, env, tmpfs)| Subset {
-                user, read_only, cap_drop, memory, pids_limit, env, tmpfs,
-            })
+        (
+            user,
+            any::<bool>(),
+            proptest::collection::vec(cap, 0..3),
+            memory,
+            proptest::option::of(-1i64..100_000),
+            env,
+            tmpfs,
+        )
+            .prop_map(
+                |(user, read_only, cap_drop, memory, pids_limit, env, tmpfs)| Subset {
+                    user,
+                    read_only,
+                    cap_drop,
+                    memory,
+                    pids_limit,
+                    env,
+                    tmpfs,
+                },
+            )
     }
 
     fn sh_quote(s: &str) -> String {
@@ -1607,7 +2135,15 @@ volumes:
         }
         put("read_only", Value::Bool(s.read_only));
         if !s.cap_drop.is_empty() {
-            put("cap_drop", Value::Sequence(s.cap_drop.iter().map(|c| Value::String(c.clone())).collect()));
+            put(
+                "cap_drop",
+                Value::Sequence(
+                    s.cap_drop
+                        .iter()
+                        .map(|c| Value::String(c.clone()))
+                        .collect(),
+                ),
+            );
         }
         if let Some((n, unit, bytes)) = s.memory {
             if unit.is_empty() {
@@ -1625,22 +2161,47 @@ volumes:
             if env_as_map && unique {
                 let mut m = Mapping::new();
                 for (k, v) in &s.env {
-                    m.insert(Value::String(k.clone()), v.as_ref().map(|v| Value::String(esc(v))).unwrap_or(Value::Null));
+                    m.insert(
+                        Value::String(k.clone()),
+                        v.as_ref()
+                            .map(|v| Value::String(esc(v)))
+                            .unwrap_or(Value::Null),
+                    );
                 }
                 put("environment", Value::Mapping(m));
             } else {
-                put("environment", Value::Sequence(s.env.iter().map(|(k, v)| Value::String(match v {
-                    Some(v) => format!("{k}={}", esc(v)),
-                    None => k.clone(),
-                })).collect()));
+                put(
+                    "environment",
+                    Value::Sequence(
+                        s.env
+                            .iter()
+                            .map(|(k, v)| {
+                                Value::String(match v {
+                                    Some(v) => format!("{k}={}", esc(v)),
+                                    None => k.clone(),
+                                })
+                            })
+                            .collect(),
+                    ),
+                );
             }
         }
         if !s.tmpfs.is_empty() {
-            put("tmpfs", Value::Sequence(s.tmpfs.iter().map(|t| Value::String(if t.options.is_empty() {
-                t.target.clone()
-            } else {
-                format!("{}:{}", t.target, t.options.join(","))
-            })).collect()));
+            put(
+                "tmpfs",
+                Value::Sequence(
+                    s.tmpfs
+                        .iter()
+                        .map(|t| {
+                            Value::String(if t.options.is_empty() {
+                                t.target.clone()
+                            } else {
+                                format!("{}:{}", t.target, t.options.join(","))
+                            })
+                        })
+                        .collect(),
+                ),
+            );
         }
         let mut services = Mapping::new();
         services.insert(Value::String("app".into()), Value::Mapping(svc));

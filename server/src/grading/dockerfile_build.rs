@@ -82,8 +82,8 @@ pub fn screen(
             ));
         }
     }
-    let parsed = dockerfile::parse(text)
-        .map_err(|e| Error::BadRequest(format!("Dockerfile {e}")))?;
+    let parsed =
+        dockerfile::parse(text).map_err(|e| Error::BadRequest(format!("Dockerfile {e}")))?;
     let mut unbuildable = None;
     for (line, image) in parsed.external_images() {
         let image = image.trim();
@@ -91,7 +91,10 @@ pub fn screen(
             continue;
         }
         let repository = |r: &str| r.split(['@', ':']).next().unwrap_or("").to_string();
-        if allowed_bases.iter().any(|b| repository(b) == repository(image)) {
+        if allowed_bases
+            .iter()
+            .any(|b| repository(b) == repository(image))
+        {
             // A known image with another tag: the static checks still say
             // why, but there is nothing local to build from.
             unbuildable.get_or_insert(format!(
@@ -114,7 +117,11 @@ fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, 
     let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
-        header.set_mode(if data.starts_with(b"#!") { 0o755 } else { 0o644 });
+        header.set_mode(if data.starts_with(b"#!") {
+            0o755
+        } else {
+            0o644
+        });
         header.set_mtime(0);
         header.set_entry_type(tar::EntryType::Regular);
         builder.append_data(&mut header, name, data)
@@ -165,7 +172,11 @@ pub async fn collect(
             notes.push(format!(
                 "The build failed: {}{}",
                 error.trim(),
-                if tail.is_empty() { String::new() } else { format!("\nLast build output:\n{}", tail.join("\n")) }
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nLast build output:\n{}", tail.join("\n"))
+                }
             ));
             evidence.build_error = Some(error.lines().next().unwrap_or("").trim().to_string());
             return Ok::<_, Error>(report);
@@ -182,7 +193,10 @@ pub async fn collect(
         }
         if job.wait_healthy && evidence.image.is_some() {
             if let Some(id) = report.image_id.clone() {
-                let target = RunTarget { tag: tag.clone(), id: id.clone() };
+                let target = RunTarget {
+                    tag: tag.clone(),
+                    id: id.clone(),
+                };
                 let run = RunJob {
                     engine: job.engine,
                     settings: job.settings,
@@ -192,12 +206,18 @@ pub async fn collect(
                     name: format!("{}-run", job.name),
                     wait_health: true,
                 };
-                let spec = RunSpec { image: tag.clone(), ..Default::default() };
+                let spec = RunSpec {
+                    image: tag.clone(),
+                    ..Default::default()
+                };
                 match run_config::collect(&run, spec).await {
                     Ok((run_evidence, _)) => {
-                        evidence.health = run_evidence.health.or_else(|| run_evidence.exited.clone());
+                        evidence.health =
+                            run_evidence.health.or_else(|| run_evidence.exited.clone());
                     }
-                    Err(e) => notes.push(format!("The image could not be run to test its health check: {e}")),
+                    Err(e) => notes.push(format!(
+                        "The image could not be run to test its health check: {e}"
+                    )),
                 }
             }
         }

@@ -194,12 +194,12 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
             let evidence = format!("Config.Healthcheck.Test = {test:?}{}", ev.health.as_ref().map(|h| format!("; State.Health.Status = {h:?}")).unwrap_or_default());
-            let trivial = test.len() == 2 && test[0] == "CMD-SHELL" && matches!(test[1].trim(), "true" | "exit 0" | ":" | "/bin/true");
+            let trivial = super::run_checks::trivial_health_check(&test);
             if test.is_empty() {
                 fail("There is no HEALTHCHECK. Add e.g. `HEALTHCHECK --interval=5s CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`.", evidence)
             } else if test[0] == "NONE" {
                 fail("`HEALTHCHECK NONE` switches health checking off; write a real check.", evidence)
-            } else if trivial || (test[0] == "CMD" && test.get(1).is_some_and(|c| c == "true" || c == "/bin/true")) {
+            } else if trivial {
                 fail("This health check can never fail; test that the service answers.", evidence)
             } else if params.int("wait_healthy", 0) > 0 && ev.health.as_deref() != Some("healthy") {
                 fail(format!("Running the image, the health check reported {:?}, not healthy. Make the check pass when the service works, and keep --interval short.", ev.health.clone().unwrap_or_else(|| "nothing".into())), evidence)

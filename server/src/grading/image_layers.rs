@@ -76,7 +76,10 @@ struct ImageConfigFile {
 }
 
 fn clean(path: &str) -> String {
-    path.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string()
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// `target` of a symlink at `name`, as a clean path from the archive root.
@@ -134,7 +137,9 @@ pub fn read_saved(tar_bytes: &[u8]) -> Result<SavedImage, String> {
         }
     }
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(
-        blobs.get("manifest.json").ok_or("the saved image has no manifest.json")?,
+        blobs
+            .get("manifest.json")
+            .ok_or("the saved image has no manifest.json")?,
     )
     .map_err(|e| format!("manifest.json: {e}"))?;
     let manifest = manifest.into_iter().next().ok_or("empty manifest")?;
@@ -287,15 +292,29 @@ mod tests {
 
     #[test]
     fn shared_layers_resolve_through_relative_links() {
-        assert_eq!(resolve_relative("abc/layer.tar", "../def/layer.tar"), "def/layer.tar");
-        assert_eq!(resolve_relative("abc/layer.tar", "/x/layer.tar"), "x/layer.tar");
+        assert_eq!(
+            resolve_relative("abc/layer.tar", "../def/layer.tar"),
+            "def/layer.tar"
+        );
+        assert_eq!(
+            resolve_relative("abc/layer.tar", "/x/layer.tar"),
+            "x/layer.tar"
+        );
     }
 
     #[test]
     fn whiteouts_remove_files_from_the_final_filesystem_only() {
         let layers = vec![
-            layer(&[("app/id_rsa", 0o600), ("bin/tool", 0o4755), ("etc/x/a", 0o644)]),
-            layer(&[("app/.wh.id_rsa", 0), ("etc/x/.wh..wh..opq", 0), ("etc/x/b", 0o644)]),
+            layer(&[
+                ("app/id_rsa", 0o600),
+                ("bin/tool", 0o4755),
+                ("etc/x/a", 0o644),
+            ]),
+            layer(&[
+                ("app/.wh.id_rsa", 0),
+                ("etc/x/.wh..wh..opq", 0),
+                ("etc/x/b", 0o644),
+            ]),
             layer(&[("bin/tool", 0o755)]),
         ];
         let files = flatten(&layers);

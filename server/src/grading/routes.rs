@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn list(State(state): State<AppState>, caller: Identity) -> Result<Json<Vec<ExerciseSummary>>> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Identity,
+) -> Result<Json<Vec<ExerciseSummary>>> {
     Ok(Json(state.grading.summaries(Some(caller.user.id)).await?))
 }
 
@@ -60,7 +63,10 @@ async fn submit(
             ))
         }
     })?;
-    let view = state.grading.submit(caller.user.id, &id, submission).await?;
+    let view = state
+        .grading
+        .submit(caller.user.id, &id, submission)
+        .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -9,7 +9,9 @@ use bollard::models::{ContainerInspectResponse, HostConfig, RestartPolicyNameEnu
 
 use super::{
     catalog::Params,
-    run_sandbox::{exposes_docker_socket, imposed, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS},
+    run_sandbox::{
+        exposes_docker_socket, imposed, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS,
+    },
     run_spec::RunSpec,
     secrets, Verdict,
 };
@@ -117,12 +119,47 @@ fn fail(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
 
 /// Kernel capability names by number.
 const CAP_NAMES: &[&str] = &[
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 ];
 
 /// Decodes a capability mask such as `CapBnd:\t00000000a80425fb`.
@@ -203,11 +240,17 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let evidence = format!(
                 "HostConfig.Privileged = {}{}",
                 host.privileged.unwrap_or(false),
-                bnd.map(|(raw, caps)| format!("; /proc/1/status CapBnd {raw} ({} capabilities)", caps.len()))
-                    .unwrap_or_default()
+                bnd.map(|(raw, caps)| format!(
+                    "; /proc/1/status CapBnd {raw} ({} capabilities)",
+                    caps.len()
+                ))
+                .unwrap_or_default()
             );
             if host.privileged.unwrap_or(false) || full {
-                fail("The container runs privileged. Remove --privileged.", evidence)
+                fail(
+                    "The container runs privileged. Remove --privileged.",
+                    evidence,
+                )
             } else {
                 pass("Not privileged.", evidence)
             }
@@ -221,25 +264,53 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                 .iter()
                 .map(|c| normalise_cap(c))
                 .collect();
-            let mut evidence = format!("HostConfig.CapDrop = {drops:?}, CapAdd = {:?}", host.cap_add.clone().unwrap_or_default());
+            let mut evidence = format!(
+                "HostConfig.CapDrop = {drops:?}, CapAdd = {:?}",
+                host.cap_add.clone().unwrap_or_default()
+            );
             let bnd = bounding_set(ev);
             if let Some((raw, caps)) = &bnd {
                 evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
             }
-            let extra: Vec<String> = match &bnd {
-                Some((_, caps)) => caps.iter().filter(|c| !allowed.contains(c)).cloned().collect(),
-                None => host
-                    .cap_add
-                    .clone()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|c| normalise_cap(c))
-                    .filter(|c| !allowed.contains(c))
-                    .collect(),
-            };
+            // The bounding set is the truth under runc; gVisor may also drop
+            // what was asked for (NET_RAW), so the request counts as well.
+            let mut extra: Vec<String> = bnd
+                .as_ref()
+                .map(|(_, caps)| {
+                    caps.iter()
+                        .filter(|c| !allowed.contains(c))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for cap in host
+                .cap_add
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| normalise_cap(c))
+            {
+                if !allowed.contains(&cap) && !extra.contains(&cap) {
+                    extra.push(cap);
+                }
+            }
             if !drops_all {
                 fail(
-                    format!("Capabilities are not all dropped. Add --cap-drop ALL{}.", if allowed.is_empty() { String::new() } else { format!(" and add back only {}", allowed.iter().map(|c| format!("--cap-add {c}")).collect::<Vec<_>>().join(" ")) }),
+                    format!(
+                        "Capabilities are not all dropped. Add --cap-drop ALL{}.",
+                        if allowed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " and add back only {}",
+                                allowed
+                                    .iter()
+                                    .map(|c| format!("--cap-add {c}"))
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            )
+                        }
+                    ),
                     evidence,
                 )
             } else if !extra.is_empty() {
@@ -248,28 +319,48 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     evidence,
                 )
             } else {
-                pass("All capabilities dropped; only what the program needs is added back.", evidence)
+                pass(
+                    "All capabilities dropped; only what the program needs is added back.",
+                    evidence,
+                )
             }
         }
         "RUN-NO-DANGEROUS-CAPS" => {
-            let (evidence, held): (String, Vec<String>) = match bounding_set(ev) {
-                Some((raw, caps)) => (
-                    format!("/proc/1/status CapBnd {raw} = {caps:?}"),
-                    caps.into_iter().filter(|c| DANGEROUS_CAPS.contains(&c.as_str())).collect(),
-                ),
-                None => {
-                    let added: Vec<String> = host.cap_add.clone().unwrap_or_default().iter().map(|c| normalise_cap(c)).collect();
-                    (
-                        format!("HostConfig.CapAdd = {added:?}"),
-                        added.into_iter().filter(|c| DANGEROUS_CAPS.contains(&c.as_str())).collect(),
-                    )
+            let added: Vec<String> = host
+                .cap_add
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| normalise_cap(c))
+                .collect();
+            let mut evidence = format!("HostConfig.CapAdd = {added:?}");
+            let mut held: Vec<String> = added
+                .into_iter()
+                .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
+                .collect();
+            if let Some((raw, caps)) = bounding_set(ev) {
+                evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
+                for cap in caps
+                    .into_iter()
+                    .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
+                {
+                    if !held.contains(&cap) {
+                        held.push(cap);
+                    }
                 }
-            };
+            }
             if held.is_empty() {
                 pass("No dangerous capabilities.", evidence)
             } else {
                 fail(
-                    format!("The container holds {}: remove {}.", held.join(", "), held.iter().map(|c| format!("--cap-add {c}")).collect::<Vec<_>>().join(" ")),
+                    format!(
+                        "The container holds {}: remove {}.",
+                        held.join(", "),
+                        held.iter()
+                            .map(|c| format!("--cap-add {c}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                     evidence,
                 )
             }
@@ -280,7 +371,11 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let probe = ev.probe.as_ref().and_then(|p| p.status_field("NoNewPrivs"));
             let evidence = format!(
                 "HostConfig.SecurityOpt = {opts:?}; /proc/1/status NoNewPrivs: {}",
-                probe.clone().unwrap_or_else(|| if ev.gvisor { "(not reported under gVisor)".into() } else { "(absent)".into() })
+                probe.clone().unwrap_or_else(|| if ev.gvisor {
+                    "(not reported under gVisor)".into()
+                } else {
+                    "(absent)".into()
+                })
             );
             match (state, probe.as_deref()) {
                 (Some(false), _) => fail("no-new-privileges is switched off (=false). Write --security-opt no-new-privileges (or =true).", evidence),
@@ -300,10 +395,17 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             if value.as_deref() == Some("unconfined") {
                 fail("seccomp=unconfined removes the system-call filter. Remove --security-opt seccomp=unconfined.", evidence)
             } else if !ev.gvisor && probe.as_deref() == Some("0") {
-                fail("PID 1 runs without a seccomp filter. Keep Docker's default profile.", evidence)
+                fail(
+                    "PID 1 runs without a seccomp filter. Keep Docker's default profile.",
+                    evidence,
+                )
             } else {
                 pass(
-                    if ev.gvisor { "Docker's default seccomp profile is kept (gVisor filters system calls itself)." } else { "PID 1 runs under Docker's seccomp filter." },
+                    if ev.gvisor {
+                        "Docker's default seccomp profile is kept (gVisor filters system calls itself)."
+                    } else {
+                        "PID 1 runs under Docker's seccomp filter."
+                    },
                     evidence,
                 )
             }
@@ -312,23 +414,44 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let opts = host.security_opt.clone().unwrap_or_default();
             let apparmor = security_value(&opts, "apparmor");
             let label = security_value(&opts, "label");
-            let profile = ev.inspect.as_ref().and_then(|i| i.app_armor_profile.clone()).unwrap_or_default();
+            let profile = ev
+                .inspect
+                .as_ref()
+                .and_then(|i| i.app_armor_profile.clone())
+                .unwrap_or_default();
             let host_lsm: Vec<&str> = ev
                 .engine_security
                 .iter()
                 .filter_map(|o| {
-                    if o.contains("apparmor") { Some("apparmor") } else if o.contains("selinux") { Some("selinux") } else { None }
+                    if o.contains("apparmor") {
+                        Some("apparmor")
+                    } else if o.contains("selinux") {
+                        Some("selinux")
+                    } else {
+                        None
+                    }
                 })
                 .collect();
             let evidence = format!("AppArmorProfile = {profile:?}; HostConfig.SecurityOpt = {opts:?}; engine security options = {:?}", ev.engine_security);
             if apparmor.as_deref() == Some("unconfined") {
-                fail("apparmor=unconfined switches AppArmor off. Remove it.", evidence)
+                fail(
+                    "apparmor=unconfined switches AppArmor off. Remove it.",
+                    evidence,
+                )
             } else if label.as_deref() == Some("disable") {
-                fail("label=disable switches SELinux labelling off. Remove it.", evidence)
-            } else if host_lsm.contains(&"apparmor") && (profile.is_empty() || profile == "unconfined") {
+                fail(
+                    "label=disable switches SELinux labelling off. Remove it.",
+                    evidence,
+                )
+            } else if host_lsm.contains(&"apparmor")
+                && (profile.is_empty() || profile == "unconfined")
+            {
                 fail("The engine has AppArmor but the container runs without a profile. Keep docker-default.", evidence)
             } else if host_lsm.is_empty() {
-                pass("Nothing is disabled (this engine has no AppArmor or SELinux to apply).", evidence)
+                pass(
+                    "Nothing is disabled (this engine has no AppArmor or SELinux to apply).",
+                    evidence,
+                )
             } else {
                 pass("The host's mandatory access control applies.", evidence)
             }
@@ -336,16 +459,26 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         "RUN-NONROOT" => {
             let user = config.user.clone().unwrap_or_default();
             let probe = ev.probe.as_ref();
-            let uid = probe.and_then(|p| p.status_field("Uid")).and_then(|u| u.split_whitespace().next().map(str::to_string));
+            let uid = probe
+                .and_then(|p| p.status_field("Uid"))
+                .and_then(|u| u.split_whitespace().next().map(str::to_string));
             let resolved = resolve_user(&user, probe.and_then(|p| p.section("passwd")));
             let evidence = format!(
                 "Config.User = {user:?}{}; /proc/1/status Uid: {}",
-                resolved.map(|u| format!(" (uid {u} in /etc/passwd)")).unwrap_or_default(),
+                resolved
+                    .map(|u| format!(" (uid {u} in /etc/passwd)"))
+                    .unwrap_or_default(),
                 uid.clone().unwrap_or_else(|| "(not probed)".into())
             );
+            if uid.is_none() && resolved.is_none() {
+                return fail(
+                    format!("--user {user} is not an account of the image, so the container could not run as it. Use a numeric uid:gid such as --user 1000:1000."),
+                    evidence,
+                );
+            }
             let root = match uid.as_deref() {
                 Some(u) => u == "0",
-                None => resolved.is_none_or(|u| u == 0),
+                None => resolved == Some(0),
             };
             if root {
                 fail(
@@ -361,24 +494,48 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         }
         "RUN-USERNS" => {
             let mode = host.userns_mode.clone().unwrap_or_default();
-            let map = ev.probe.as_ref().and_then(|p| p.section("uid_map")).unwrap_or("").trim().to_string();
+            let map = ev
+                .probe
+                .as_ref()
+                .and_then(|p| p.section("uid_map"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
             let evidence = format!("HostConfig.UsernsMode = {mode:?}; /proc/1/uid_map: {map}");
             if mode == "host" {
-                fail("--userns host switches off the engine's user-namespace remapping. Remove it.", evidence)
+                fail(
+                    "--userns host switches off the engine's user-namespace remapping. Remove it.",
+                    evidence,
+                )
             } else {
-                pass("The user namespace is left as the engine configures it.", evidence)
+                pass(
+                    "The user namespace is left as the engine configures it.",
+                    evidence,
+                )
             }
         }
         "RUN-READONLY-ROOTFS" => {
             let ro = host.readonly_rootfs.unwrap_or(false);
-            let write = ev.probe.as_ref().and_then(|p| p.section("write")).unwrap_or("").trim().to_string();
-            let mut evidence = format!("HostConfig.ReadonlyRootfs = {ro}; a write to / as root: {write}");
+            let write = ev
+                .probe
+                .as_ref()
+                .and_then(|p| p.section("write"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let mut evidence =
+                format!("HostConfig.ReadonlyRootfs = {ro}; a write to / as root: {write}");
             if !ro || write.ends_with("writable") {
                 return fail("The root filesystem is writable. Add --read-only (and --tmpfs for the paths the program writes to).", evidence);
             }
             let app_paths = params.list("app_paths").unwrap_or_default();
             let mut writable_over = Vec::new();
-            for mount in ev.inspect.as_ref().and_then(|i| i.mounts.clone()).unwrap_or_default() {
+            for mount in ev
+                .inspect
+                .as_ref()
+                .and_then(|i| i.mounts.clone())
+                .unwrap_or_default()
+            {
                 let dest = mount.destination.clone().unwrap_or_default();
                 if mount.rw.unwrap_or(false) && app_paths.iter().any(|p| covers(&dest, p)) {
                     writable_over.push(format!("{dest} (writable mount)"));
@@ -386,12 +543,19 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             }
             for (path, opts) in host.tmpfs.clone().unwrap_or_default() {
                 let exec = opts.split(',').any(|o| o == "exec");
-                if app_paths.iter().any(|p| covers(&path, p)) && (exec || !opts.split(',').any(|o| o == "ro")) {
-                    writable_over.push(format!("{path} (tmpfs{})", if exec { ", exec" } else { "" }));
+                if app_paths.iter().any(|p| covers(&path, p))
+                    && (exec || !opts.split(',').any(|o| o == "ro"))
+                {
+                    writable_over.push(format!(
+                        "{path} (tmpfs{})",
+                        if exec { ", exec" } else { "" }
+                    ));
                 }
             }
             if !writable_over.is_empty() {
-                evidence.push_str(&format!("; writable over the application: {writable_over:?}"));
+                evidence.push_str(&format!(
+                    "; writable over the application: {writable_over:?}"
+                ));
                 fail(format!("The root is read-only, but {} makes the application's files writable again. Remove that mount or make it :ro.", writable_over.join(", ")), evidence)
             } else {
                 pass("The root filesystem is read-only.", evidence)
@@ -401,13 +565,25 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let tmpfs = host.tmpfs.clone().unwrap_or_default();
             let max_mb = params.int("max_size_mb", 64);
             let required = params.list("paths").unwrap_or_default();
-            let mounts = ev.probe.as_ref().and_then(|p| p.section("mountinfo")).unwrap_or("");
-            let tmpfs_lines: Vec<&str> = mounts.lines().filter(|l| l.contains(" - tmpfs ") && !l.contains(" /dev")).collect();
-            let evidence = format!("HostConfig.Tmpfs = {tmpfs:?}; mountinfo: {}", tmpfs_lines.join(" | "));
+            let mounts = ev
+                .probe
+                .as_ref()
+                .and_then(|p| p.section("mountinfo"))
+                .unwrap_or("");
+            let tmpfs_lines: Vec<&str> = mounts
+                .lines()
+                .filter(|l| l.contains(" - tmpfs ") && !l.contains(" /dev"))
+                .collect();
+            let evidence = format!(
+                "HostConfig.Tmpfs = {tmpfs:?}; mountinfo: {}",
+                tmpfs_lines.join(" | ")
+            );
             let mut problems = Vec::new();
             for path in &required {
                 if !tmpfs.contains_key(path) {
-                    problems.push(format!("{path} is not a tmpfs (add --tmpfs {path}:rw,noexec,nosuid,size=16m)"));
+                    problems.push(format!(
+                        "{path} is not a tmpfs (add --tmpfs {path}:rw,noexec,nosuid,size=16m)"
+                    ));
                 }
             }
             for (path, opts) in &tmpfs {
@@ -419,7 +595,9 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     problems.push(format!("{path} allows setuid: drop the suid option"));
                 }
                 match parts.iter().find_map(|p| p.strip_prefix("size=")) {
-                    None => problems.push(format!("{path} has no size, so it may fill the memory: add size=16m")),
+                    None => problems.push(format!(
+                        "{path} has no size, so it may fill the memory: add size=16m"
+                    )),
                     Some(size) => match super::run_spec::parse_size(size) {
                         Ok(bytes) if bytes <= max_mb * 1024 * 1024 => {}
                         _ => problems.push(format!("{path} size {size} is above {max_mb}m")),
@@ -437,12 +615,25 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         }
         "RUN-VOLUMES-RO" => {
             let writable = params.list("writable").unwrap_or_default();
-            let mounts = ev.inspect.as_ref().and_then(|i| i.mounts.clone()).unwrap_or_default();
-            let listed: Vec<String> = mounts.iter().map(|m| format!("{} rw={}", m.destination.clone().unwrap_or_default(), m.rw.unwrap_or(false))).collect();
+            let mounts = ev
+                .inspect
+                .as_ref()
+                .and_then(|i| i.mounts.clone())
+                .unwrap_or_default();
+            let listed: Vec<String> = mounts
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} rw={}",
+                        m.destination.clone().unwrap_or_default(),
+                        m.rw.unwrap_or(false)
+                    )
+                })
+                .collect();
             let evidence = format!("Mounts = {listed:?}");
             let offending: Vec<String> = mounts
                 .iter()
-                .filter(|m| m.typ.as_ref().is_none_or(|t| t.to_string() != "tmpfs"))
+                .filter(|m| m.typ.as_ref().is_none_or(|t| *t != "tmpfs"))
                 .filter(|m| m.rw.unwrap_or(false))
                 .filter_map(|m| m.destination.clone())
                 .filter(|d| !writable.iter().any(|w| covers(d, w)))
@@ -450,37 +641,117 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             if offending.is_empty() {
                 pass("Data mounts are read-only.", evidence)
             } else {
-                fail(format!("{} is mounted read-write; add :ro to that -v (or readonly to --mount).", offending.join(", ")), evidence)
+                fail(
+                    format!(
+                        "{} is mounted read-write; add :ro to that -v (or readonly to --mount).",
+                        offending.join(", ")
+                    ),
+                    evidence,
+                )
             }
         }
         "RUN-NO-SENSITIVE-MOUNT" => {
-            let sources: Vec<String> = ev.spec.mounts.iter().filter_map(|m| m.source.clone()).collect();
-            let bad: Vec<String> = sources.iter().filter(|s| s.starts_with('/') && sensitive_path(s).is_some()).cloned().collect();
-            let evidence = format!("requested mount sources = {sources:?}; Mounts = {:?}", ev.inspect.as_ref().and_then(|i| i.mounts.clone()).unwrap_or_default().iter().map(|m| m.destination.clone().unwrap_or_default()).collect::<Vec<_>>());
+            let sources: Vec<String> = ev
+                .spec
+                .mounts
+                .iter()
+                .filter_map(|m| m.source.clone())
+                .collect();
+            let bad: Vec<String> = sources
+                .iter()
+                .filter(|s| s.starts_with('/') && sensitive_path(s).is_some())
+                .cloned()
+                .collect();
+            let evidence = format!(
+                "requested mount sources = {sources:?}; Mounts = {:?}",
+                ev.inspect
+                    .as_ref()
+                    .and_then(|i| i.mounts.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.destination.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+            );
             if bad.is_empty() {
                 pass("No host system directory is mounted.", evidence)
             } else {
-                fail(format!("{} is a host system directory; remove that mount.", bad.join(", ")), evidence)
+                fail(
+                    format!(
+                        "{} is a host system directory; remove that mount.",
+                        bad.join(", ")
+                    ),
+                    evidence,
+                )
             }
         }
         "RUN-NO-DOCKER-SOCK" => {
-            let sources: Vec<String> = ev.spec.mounts.iter().filter_map(|m| m.source.clone()).collect();
-            let bad: Vec<&String> = sources.iter().filter(|s| exposes_docker_socket(s)).collect();
-            let sockets = ev.probe.as_ref().and_then(|p| p.section("mountinfo")).unwrap_or("").lines().filter(|l| l.contains("docker.sock")).count();
-            let evidence = format!("requested mount sources = {sources:?}; docker.sock in mountinfo: {sockets}");
+            let sources: Vec<String> = ev
+                .spec
+                .mounts
+                .iter()
+                .filter_map(|m| m.source.clone())
+                .collect();
+            let bad: Vec<&String> = sources
+                .iter()
+                .filter(|s| exposes_docker_socket(s))
+                .collect();
+            let sockets = ev
+                .probe
+                .as_ref()
+                .and_then(|p| p.section("mountinfo"))
+                .unwrap_or("")
+                .lines()
+                .filter(|l| l.contains("docker.sock"))
+                .count();
+            let evidence = format!(
+                "requested mount sources = {sources:?}; docker.sock in mountinfo: {sockets}"
+            );
             if bad.is_empty() && sockets == 0 {
                 pass("The Docker socket is not inside.", evidence)
             } else {
-                fail("The Docker socket (or a directory holding it) is mounted; remove that -v.", evidence)
+                fail(
+                    "The Docker socket (or a directory holding it) is mounted; remove that -v.",
+                    evidence,
+                )
             }
         }
         "RUN-PROPAGATION" => {
-            let shared: Vec<String> = ev.spec.mounts.iter().filter(|m| m.propagation.as_deref().is_some_and(|p| p.contains("shared"))).map(|m| m.target.clone()).collect();
-            let evidence = format!("requested propagation = {:?}; Mounts[].Propagation = {:?}", ev.spec.mounts.iter().map(|m| m.propagation.clone().unwrap_or_default()).collect::<Vec<_>>(), ev.inspect.as_ref().and_then(|i| i.mounts.clone()).unwrap_or_default().iter().map(|m| m.propagation.clone().unwrap_or_default()).collect::<Vec<_>>());
+            let shared: Vec<String> = ev
+                .spec
+                .mounts
+                .iter()
+                .filter(|m| {
+                    m.propagation
+                        .as_deref()
+                        .is_some_and(|p| p.contains("shared"))
+                })
+                .map(|m| m.target.clone())
+                .collect();
+            let evidence = format!(
+                "requested propagation = {:?}; Mounts[].Propagation = {:?}",
+                ev.spec
+                    .mounts
+                    .iter()
+                    .map(|m| m.propagation.clone().unwrap_or_default())
+                    .collect::<Vec<_>>(),
+                ev.inspect
+                    .as_ref()
+                    .and_then(|i| i.mounts.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.propagation.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+            );
             if shared.is_empty() {
                 pass("No mount shares its propagation with the host.", evidence)
             } else {
-                fail(format!("{} uses shared propagation; drop the shared/rshared option.", shared.join(", ")), evidence)
+                fail(
+                    format!(
+                        "{} uses shared propagation; drop the shared/rshared option.",
+                        shared.join(", ")
+                    ),
+                    evidence,
+                )
             }
         }
         "RUN-HOST-NS" => {
@@ -491,7 +762,11 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                 ("--uts", host.uts_mode.clone().unwrap_or_default()),
             ];
             let evidence = format!("requested network = {:?}; HostConfig.PidMode = {:?}, IpcMode = {:?}, UTSMode = {:?}", modes[0].1, modes[1].1, modes[2].1, modes[3].1);
-            let bad: Vec<String> = modes.iter().filter(|(_, m)| m == "host" || m.starts_with("container:")).map(|(f, m)| format!("{f} {m}")).collect();
+            let bad: Vec<String> = modes
+                .iter()
+                .filter(|(_, m)| m == "host" || m.starts_with("container:"))
+                .map(|(f, m)| format!("{f} {m}"))
+                .collect();
             if bad.is_empty() {
                 pass("No namespace is shared with the host.", evidence)
             } else {
@@ -501,7 +776,13 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         "RUN-NO-DEVICES" => {
             let devices = host.devices.clone().unwrap_or_default();
             let rules = host.device_cgroup_rules.clone().unwrap_or_default();
-            let evidence = format!("HostConfig.Devices = {:?}; DeviceCgroupRules = {rules:?}", devices.iter().map(|d| d.path_on_host.clone().unwrap_or_default()).collect::<Vec<_>>());
+            let evidence = format!(
+                "HostConfig.Devices = {:?}; DeviceCgroupRules = {rules:?}",
+                devices
+                    .iter()
+                    .map(|d| d.path_on_host.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+            );
             if devices.is_empty() && rules.is_empty() && ev.spec.devices.is_empty() {
                 pass("No host devices.", evidence)
             } else {
@@ -510,7 +791,13 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         }
         "RUN-NETWORK" => {
             let requested = ev.spec.network.clone();
-            let evidence = format!("requested network = {}; HostConfig.NetworkMode in the sandbox = {:?}", requested.clone().unwrap_or_else(|| "(none given: the default bridge)".into()), host.network_mode.clone().unwrap_or_default());
+            let evidence = format!(
+                "requested network = {}; HostConfig.NetworkMode in the sandbox = {:?}",
+                requested
+                    .clone()
+                    .unwrap_or_else(|| "(none given: the default bridge)".into()),
+                host.network_mode.clone().unwrap_or_default()
+            );
             match requested.as_deref() {
                 Some("none") => pass("No network: the container reaches nothing.", evidence),
                 None | Some("bridge") | Some("default") => fail("The default bridge lets every container reach every other. Use --network none, or a user-defined network.", evidence),
@@ -521,7 +808,17 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         "RUN-PORTS" => {
             let evidence = format!(
                 "requested publish = {:?}; publish-all = {}",
-                ev.spec.publish.iter().map(|p| format!("{}:{}:{}/{}", p.host_ip.clone().unwrap_or_default(), p.host_port.clone().unwrap_or_default(), p.container_port, p.protocol)).collect::<Vec<_>>(),
+                ev.spec
+                    .publish
+                    .iter()
+                    .map(|p| format!(
+                        "{}:{}:{}/{}",
+                        p.host_ip.clone().unwrap_or_default(),
+                        p.host_port.clone().unwrap_or_default(),
+                        p.container_port,
+                        p.protocol
+                    ))
+                    .collect::<Vec<_>>(),
                 ev.spec.publish_all
             );
             let mut problems = Vec::new();
@@ -532,7 +829,15 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                 let ip = p.host_ip.clone().unwrap_or_default();
                 let ip = ip.trim_matches(['[', ']']);
                 if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
-                    problems.push(format!("port {} is published on every address: write -p 127.0.0.1:{}:{}", p.container_port, p.host_port.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| p.container_port.clone()), p.container_port));
+                    problems.push(format!(
+                        "port {} is published on every address: write -p 127.0.0.1:{}:{}",
+                        p.container_port,
+                        p.host_port
+                            .clone()
+                            .filter(|h| !h.is_empty())
+                            .unwrap_or_else(|| p.container_port.clone()),
+                        p.container_port
+                    ));
                 }
                 let low = p
                     .host_port
@@ -541,11 +846,21 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     .and_then(|h| h.parse::<u32>().ok())
                     .is_some_and(|h| h <= 1024);
                 if low {
-                    problems.push(format!("host port {} is a privileged port (≤ 1024): use one above 1024", p.host_port.clone().unwrap_or_default()));
+                    problems.push(format!(
+                        "host port {} is a privileged port (≤ 1024): use one above 1024",
+                        p.host_port.clone().unwrap_or_default()
+                    ));
                 }
             }
             if problems.is_empty() {
-                pass(if ev.spec.publish.is_empty() { "No ports published." } else { "Ports are bound to one address, above 1024." }, evidence)
+                pass(
+                    if ev.spec.publish.is_empty() {
+                        "No ports published."
+                    } else {
+                        "Ports are bound to one address, above 1024."
+                    },
+                    evidence,
+                )
             } else {
                 fail(format!("{}.", problems.join("; ")), evidence)
             }
@@ -577,7 +892,9 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             );
             let milli = match (ev.spec.nano_cpus, ev.spec.cpu_quota) {
                 (Some(n), _) if n > 0 => Some(n / 1_000_000),
-                (None, Some(q)) if q > 0 => Some(q * 1000 / ev.spec.cpu_period.filter(|p| *p > 0).unwrap_or(100_000)),
+                (None, Some(q)) if q > 0 => {
+                    Some(q * 1000 / ev.spec.cpu_period.filter(|p| *p > 0).unwrap_or(100_000))
+                }
                 _ => None,
             };
             match milli {
@@ -592,14 +909,26 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let evidence = format!(
                 "HostConfig.PidsLimit = {:?}{}; requested --pids-limit {:?}{}",
                 host.pids_limit,
-                if ev.gvisor { " (gVisor adds 512 for its own threads)" } else { "" },
+                if ev.gvisor {
+                    " (gVisor adds 512 for its own threads)"
+                } else {
+                    ""
+                },
                 ev.spec.pids_limit,
                 cgroup_line(ev, &["pids.max"])
             );
             match ev.spec.pids_limit {
-                Some(p) if p > 0 && p <= max => pass("The number of processes is limited.", evidence),
-                Some(p) if p > max => fail(format!("--pids-limit {p} is too high to stop a fork bomb; use at most {max}."), evidence),
-                _ => fail("No process limit (0 and -1 mean unlimited): add --pids-limit 100.", evidence),
+                Some(p) if p > 0 && p <= max => {
+                    pass("The number of processes is limited.", evidence)
+                }
+                Some(p) if p > max => fail(
+                    format!("--pids-limit {p} is too high to stop a fork bomb; use at most {max}."),
+                    evidence,
+                ),
+                _ => fail(
+                    "No process limit (0 and -1 mean unlimited): add --pids-limit 100.",
+                    evidence,
+                ),
             }
         }
         "RUN-ULIMITS" => {
@@ -608,7 +937,15 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let nofile = ulimits.iter().find(|u| u.name.as_deref() == Some("nofile"));
             let evidence = format!(
                 "HostConfig.Ulimits = {:?}",
-                ulimits.iter().map(|u| format!("{}={}:{}", u.name.clone().unwrap_or_default(), u.soft.unwrap_or(0), u.hard.unwrap_or(0))).collect::<Vec<_>>()
+                ulimits
+                    .iter()
+                    .map(|u| format!(
+                        "{}={}:{}",
+                        u.name.clone().unwrap_or_default(),
+                        u.soft.unwrap_or(0),
+                        u.hard.unwrap_or(0)
+                    ))
+                    .collect::<Vec<_>>()
             );
             match nofile {
                 Some(u) if u.hard.unwrap_or(i64::MAX) <= max && u.soft.unwrap_or(i64::MAX) <= u.hard.unwrap_or(i64::MAX) => pass("Open files are limited.", evidence),
@@ -621,7 +958,9 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let policy = host.restart_policy.clone().unwrap_or_default();
             let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
             let retries = policy.maximum_retry_count.unwrap_or(0);
-            let evidence = format!("HostConfig.RestartPolicy = {{Name: {name:?}, MaximumRetryCount: {retries}}}");
+            let evidence = format!(
+                "HostConfig.RestartPolicy = {{Name: {name:?}, MaximumRetryCount: {retries}}}"
+            );
             match policy.name {
                 Some(RestartPolicyNameEnum::ON_FAILURE) if retries > 0 && retries <= max => pass("Restarts on failure, a bounded number of times.", evidence),
                 Some(RestartPolicyNameEnum::ON_FAILURE) => fail(format!("on-failure needs a bounded count: write --restart on-failure:5 (at most {max})."), evidence),
@@ -630,11 +969,23 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             }
         }
         "RUN-HEALTH" => {
-            let test = config.healthcheck.clone().and_then(|h| h.test).unwrap_or_default();
+            let test = config
+                .healthcheck
+                .clone()
+                .and_then(|h| h.test)
+                .unwrap_or_default();
             let status = ev.health.clone().unwrap_or_else(|| "none".into());
-            let evidence = format!("Config.Healthcheck.Test = {test:?}; State.Health.Status = {status:?}{}", ev.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default());
+            let evidence = format!(
+                "Config.Healthcheck.Test = {test:?}; State.Health.Status = {status:?}{}",
+                ev.exited
+                    .as_ref()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default()
+            );
             if test.is_empty() || test.first().map(String::as_str) == Some("NONE") {
                 fail("There is no health check. Add --health-cmd with a command that fails when the service is down, and a short --health-interval (e.g. 2s).", evidence)
+            } else if trivial_health_check(&test) {
+                fail("This health check can never fail, so healthy means nothing. Make --health-cmd test that the service answers (e.g. wget -q -O /dev/null http://127.0.0.1:8080/).", evidence)
             } else if status == "healthy" {
                 pass("The container became healthy.", evidence)
             } else if status == "starting" {
@@ -668,7 +1019,10 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let mut found = Vec::new();
             for entry in &env {
                 let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-                if known.iter().any(|k| !k.is_empty() && value.contains(k.as_str())) {
+                if known
+                    .iter()
+                    .any(|k| !k.is_empty() && value.contains(k.as_str()))
+                {
                     found.push(format!("{name} holds the secret value"));
                 } else if let Some(why) = secrets::secret_value(value) {
                     found.push(format!("{name}: {why}"));
@@ -678,8 +1032,18 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     }
                 }
             }
-            let names: Vec<&str> = env.iter().map(|e| e.split('=').next().unwrap_or("")).collect();
-            let evidence = format!("Config.Env names = {names:?}; /run/secrets: {}", ev.probe.as_ref().and_then(|p| p.section("secrets")).unwrap_or("").trim());
+            let names: Vec<&str> = env
+                .iter()
+                .map(|e| e.split('=').next().unwrap_or(""))
+                .collect();
+            let evidence = format!(
+                "Config.Env names = {names:?}; /run/secrets: {}",
+                ev.probe
+                    .as_ref()
+                    .and_then(|p| p.section("secrets"))
+                    .unwrap_or("")
+                    .trim()
+            );
             if found.is_empty() {
                 pass("No secrets in environment variables.", evidence)
             } else {
@@ -697,6 +1061,22 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             }
         }
         other => fail(format!("{other} is not a runtime check"), ""),
+    }
+}
+
+/// A health check that always succeeds (`true`, `exit 0`, `:` …).
+pub fn trivial_health_check(test: &[String]) -> bool {
+    let always = |cmd: &str| {
+        matches!(
+            cmd.trim(),
+            "true" | "/bin/true" | "/usr/bin/true" | "exit 0" | ":" | "echo ok" | "echo healthy"
+        ) || cmd.trim().ends_with("|| true")
+            || cmd.trim().ends_with("|| exit 0")
+    };
+    match test.first().map(String::as_str) {
+        Some("CMD-SHELL") => test.get(1).is_some_and(|c| always(c)),
+        Some("CMD") => test.get(1).is_some_and(|c| always(c)) && test.len() == 2,
+        _ => false,
     }
 }
 
@@ -750,7 +1130,10 @@ mod tests {
 
     #[test]
     fn bounding_sets_decode_to_capability_names() {
-        assert_eq!(decode_caps("0000000000000400").unwrap(), vec!["NET_BIND_SERVICE"]);
+        assert_eq!(
+            decode_caps("0000000000000400").unwrap(),
+            vec!["NET_BIND_SERVICE"]
+        );
         assert!(decode_caps("0000000000000000").unwrap().is_empty());
         let docker_default = decode_caps("00000000a80425fb").unwrap();
         assert!(docker_default.contains(&"NET_RAW".to_string()));
@@ -760,18 +1143,23 @@ mod tests {
 
     #[test]
     fn no_new_privileges_reads_every_spelling_and_the_last_wins() {
-        let v = |s: &[&str]| no_new_privileges(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let v =
+            |s: &[&str]| no_new_privileges(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(v(&["no-new-privileges"]), Some(true));
         assert_eq!(v(&["no-new-privileges:true"]), Some(true));
         assert_eq!(v(&["no-new-privileges=true"]), Some(true));
         assert_eq!(v(&["no-new-privileges=false"]), Some(false));
-        assert_eq!(v(&["no-new-privileges", "no-new-privileges:false"]), Some(false));
+        assert_eq!(
+            v(&["no-new-privileges", "no-new-privileges:false"]),
+            Some(false)
+        );
         assert_eq!(v(&["seccomp=unconfined"]), None);
     }
 
     #[test]
     fn users_resolve_through_passwd_including_a_second_root() {
-        let passwd = "root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n";
+        let passwd =
+            "root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n";
         assert_eq!(resolve_user("0:0", Some(passwd)), Some(0));
         assert_eq!(resolve_user("root:root", Some(passwd)), Some(0));
         assert_eq!(resolve_user("toor", Some(passwd)), Some(0));
@@ -783,7 +1171,9 @@ mod tests {
 
     #[test]
     fn probe_sections_split_on_markers() {
-        let p = Probe::parse("@@status\nUid:\t1000\t1000\t1000\t1000\nCapBnd:\t0000000000000000\n@@write\nrefused\n");
+        let p = Probe::parse(
+            "@@status\nUid:\t1000\t1000\t1000\t1000\nCapBnd:\t0000000000000000\n@@write\nrefused\n",
+        );
         assert_eq!(p.status_field("Uid").unwrap(), "1000\t1000\t1000\t1000");
         assert_eq!(p.section("write").unwrap().trim(), "refused");
     }

@@ -3,8 +3,8 @@
 use super::run_spec::{
     check_capability, check_cpuset, check_expose, is_propagation, parse_bool, parse_duration_ns,
     parse_env, parse_int, parse_label, parse_nano_cpus, parse_port, parse_restart, parse_size,
-    parse_tmpfs, parse_ulimit, parse_volume, q, split_kv, MountKind, MountSpec, RunSpec,
-    SpecError, TmpfsSpec,
+    parse_tmpfs, parse_ulimit, parse_volume, q, split_kv, MountKind, MountSpec, RunSpec, SpecError,
+    TmpfsSpec,
 };
 
 /// Longest command line accepted, in bytes.
@@ -237,10 +237,20 @@ struct FlagDef {
 }
 
 const fn b(long: &'static str, short: Option<char>) -> FlagDef {
-    FlagDef { long, aliases: &[], short, arity: Arity::Bool }
+    FlagDef {
+        long,
+        aliases: &[],
+        short,
+        arity: Arity::Bool,
+    }
 }
 const fn v(long: &'static str, short: Option<char>) -> FlagDef {
-    FlagDef { long, aliases: &[], short, arity: Arity::Value }
+    FlagDef {
+        long,
+        aliases: &[],
+        short,
+        arity: Arity::Value,
+    }
 }
 
 const FLAGS: &[FlagDef] = &[
@@ -256,7 +266,12 @@ const FLAGS: &[FlagDef] = &[
     v("tmpfs", None),
     v("volume", Some('v')),
     v("mount", None),
-    FlagDef { long: "network", aliases: &["net"], short: None, arity: Arity::Value },
+    FlagDef {
+        long: "network",
+        aliases: &["net"],
+        short: None,
+        arity: Arity::Value,
+    },
     v("pid", None),
     v("ipc", None),
     v("uts", None),
@@ -313,14 +328,49 @@ const FLAGS: &[FlagDef] = &[
 
 /// Real `docker run` flags that Drydock does not grade: a clearer message than "unknown".
 const UNSUPPORTED_DOCKER_FLAGS: &[&str] = &[
-    "add-host", "annotation", "blkio-weight", "blkio-weight-device", "cidfile", "cpu-count",
-    "cpu-percent", "cpu-rt-period", "cpu-rt-runtime", "cpuset-mems", "device-read-bps",
-    "device-read-iops", "device-write-bps", "device-write-iops", "disable-content-trust", "dns",
-    "dns-option", "dns-opt", "dns-search", "domainname", "gpus", "health-start-interval", "io-maxbandwidth",
-    "io-maxiops", "ip", "ip6", "isolation", "kernel-memory", "label-file", "link",
-    "link-local-ip", "mac-address", "memory-swappiness", "network-alias", "net-alias",
-    "oom-score-adj", "storage-opt", "volume-driver", "volumes-from", "use-api-socket",
-    "detach-keys", "expose-all", "help",
+    "add-host",
+    "annotation",
+    "blkio-weight",
+    "blkio-weight-device",
+    "cidfile",
+    "cpu-count",
+    "cpu-percent",
+    "cpu-rt-period",
+    "cpu-rt-runtime",
+    "cpuset-mems",
+    "device-read-bps",
+    "device-read-iops",
+    "device-write-bps",
+    "device-write-iops",
+    "disable-content-trust",
+    "dns",
+    "dns-option",
+    "dns-opt",
+    "dns-search",
+    "domainname",
+    "gpus",
+    "health-start-interval",
+    "io-maxbandwidth",
+    "io-maxiops",
+    "ip",
+    "ip6",
+    "isolation",
+    "kernel-memory",
+    "label-file",
+    "link",
+    "link-local-ip",
+    "mac-address",
+    "memory-swappiness",
+    "network-alias",
+    "net-alias",
+    "oom-score-adj",
+    "storage-opt",
+    "volume-driver",
+    "volumes-from",
+    "use-api-socket",
+    "detach-keys",
+    "expose-all",
+    "help",
 ];
 
 fn find_long(name: &str) -> Option<&'static FlagDef> {
@@ -386,7 +436,13 @@ pub fn parse_run_command(input: &str) -> Result<RunSpec, SpecError> {
         Some(rest) if rest.starts_with([' ', '\t']) => rest,
         _ => trimmed,
     };
-    let tokens = shell_split(body, SplitMode { reject_dollar: true }).map_err(SpecError)?;
+    let tokens = shell_split(
+        body,
+        SplitMode {
+            reject_dollar: true,
+        },
+    )
+    .map_err(SpecError)?;
     let mut it = tokens.iter().map(String::as_str);
     let usage = "write a command like: docker run --read-only --user 1000 alpine";
     match it.next() {
@@ -471,7 +527,9 @@ fn parse_run_args(args: &[&str]) -> Result<RunSpec, SpecError> {
             let body = &tok[1..];
             let mut pos = 0;
             while pos < body.len() {
-                let Some(c) = body[pos..].chars().next() else { break };
+                let Some(c) = body[pos..].chars().next() else {
+                    break;
+                };
                 pos += c.len_utf8();
                 let Some(def) = find_short(c) else {
                     let extra = if body.chars().count() > 1 {
@@ -489,10 +547,7 @@ fn parse_run_args(args: &[&str]) -> Result<RunSpec, SpecError> {
                     Arity::Bool => {
                         if let Some(val) = rest.strip_prefix('=') {
                             let b = parse_bool(val).ok_or_else(|| {
-                                SpecError(format!(
-                                    "{written}: {} is not true or false",
-                                    q(val)
-                                ))
+                                SpecError(format!("{written}: {} is not true or false", q(val)))
                             })?;
                             apply_bool(&mut spec, &mut st, def.long, b, &written)?;
                             pos = body.len();
@@ -632,7 +687,9 @@ fn apply_value(
     let fail = |msg: String| SpecError(format!("{written}: {msg}"));
     let nonempty = |ex: &str| -> Result<String, SpecError> {
         if val.is_empty() {
-            Err(SpecError(format!("{written} is empty; write e.g. {written} {ex}")))
+            Err(SpecError(format!(
+                "{written} is empty; write e.g. {written} {ex}"
+            )))
         } else {
             Ok(val.to_string())
         }
@@ -721,7 +778,10 @@ fn apply_value(
         "restart" => spec.restart = Some(parse_restart(val).map_err(fail)?),
         "health-cmd" => {
             st.health_flags = true;
-            spec.health.test = Some(vec!["CMD-SHELL".into(), nonempty("'curl -f http://localhost/'")?]);
+            spec.health.test = Some(vec![
+                "CMD-SHELL".into(),
+                nonempty("'curl -f http://localhost/'")?,
+            ]);
         }
         "health-interval" => {
             st.health_flags = true;
@@ -939,14 +999,21 @@ mod tests {
         }
     }
     fn split(s: &str) -> Result<Vec<String>, String> {
-        shell_split(s, SplitMode { reject_dollar: true })
+        shell_split(
+            s,
+            SplitMode {
+                reject_dollar: true,
+            },
+        )
     }
 
     #[test]
     fn tokeniser_quotes_and_escapes() {
         assert_eq!(split("a 'b c' \"d e\"").unwrap(), vec!["a", "b c", "d e"]);
-        assert_eq!(split(r#"a\ b "x\"y" "p\\q" "\$HOME" 'it'\''s'"#).unwrap(),
-            vec!["a b", "x\"y", "p\\q", "$HOME", "it's"]);
+        assert_eq!(
+            split(r#"a\ b "x\"y" "p\\q" "\$HOME" 'it'\''s'"#).unwrap(),
+            vec!["a b", "x\"y", "p\\q", "$HOME", "it's"]
+        );
         assert_eq!(split(r#""a\nb""#).unwrap(), vec!["a\\nb"]);
         assert_eq!(split("'' \"\"").unwrap(), vec!["", ""]);
         assert_eq!(split("a\\\n  b").unwrap(), vec!["a", "b"]);
@@ -969,14 +1036,26 @@ mod tests {
         assert!(split("a \"`id`\"").unwrap_err().contains("backticks"));
         assert!(split("a $(id)").unwrap_err().contains("$("));
         assert!(split("a \"$(id)\"").unwrap_err().contains("$("));
-        assert!(split("a $HOME").unwrap_err().contains("write the value itself"));
-        assert!(split("a ${HOME}").unwrap_err().contains("write the value itself"));
-        assert!(split("a \"$HOME\"").unwrap_err().contains("write the value itself"));
+        assert!(split("a $HOME")
+            .unwrap_err()
+            .contains("write the value itself"));
+        assert!(split("a ${HOME}")
+            .unwrap_err()
+            .contains("write the value itself"));
+        assert!(split("a \"$HOME\"")
+            .unwrap_err()
+            .contains("write the value itself"));
         assert!(split("a\nb").unwrap_err().contains("backslash"));
         assert!(split("a # c").unwrap_err().contains("comments"));
         // compose mode: literal $ allowed
         assert_eq!(
-            shell_split("echo $HOME", SplitMode { reject_dollar: false }).unwrap(),
+            shell_split(
+                "echo $HOME",
+                SplitMode {
+                    reject_dollar: false
+                }
+            )
+            .unwrap(),
             vec!["echo", "$HOME"]
         );
     }
@@ -1024,8 +1103,14 @@ mod tests {
         assert_eq!(r.user.as_deref(), Some("1000"));
         assert_eq!(p("docker run -u1000 alpine").user.as_deref(), Some("1000"));
         assert_eq!(p("docker run -u=1000 alpine").user.as_deref(), Some("1000"));
-        assert_eq!(p("docker run --user=1000:1000 alpine").user.as_deref(), Some("1000:1000"));
-        assert_eq!(p("docker run --user 'app' alpine").user.as_deref(), Some("app"));
+        assert_eq!(
+            p("docker run --user=1000:1000 alpine").user.as_deref(),
+            Some("1000:1000")
+        );
+        assert_eq!(
+            p("docker run --user 'app' alpine").user.as_deref(),
+            Some("app")
+        );
         let r = p("docker run -it --rm -d alpine");
         assert_eq!(r.ignored, vec!["-i", "-t", "--rm", "-d"]);
         let r = p("docker run -dit alpine");
@@ -1049,13 +1134,18 @@ mod tests {
         assert!(e("docker run --add-host a:1.2.3.4 alpine").contains("does not grade"));
         assert!(e("docker run --user").contains("--user needs a value"));
         assert!(e("docker run -u").contains("-u needs a value"));
-        assert!(e("docker run --user --read-only alpine").contains("next word is the flag --read-only"));
+        assert!(
+            e("docker run --user --read-only alpine").contains("next word is the flag --read-only")
+        );
         assert!(e("docker run --user -d alpine").contains("--user needs a value"));
         assert!(e("docker run --user= alpine").contains("--user is empty"));
         assert!(e("docker run -dé alpine").contains("unknown flag -é"));
         // -1 values are values, not flags
         assert_eq!(p("docker run --pids-limit -1 alpine").pids_limit, Some(-1));
-        assert_eq!(p("docker run --memory-swap -1 alpine").memory_swap, Some(-1));
+        assert_eq!(
+            p("docker run --memory-swap -1 alpine").memory_swap,
+            Some(-1)
+        );
     }
 
     #[test]
@@ -1069,7 +1159,10 @@ mod tests {
         assert_eq!(r.uts.as_deref(), Some("host"));
         assert_eq!(r.userns.as_deref(), Some("host"));
         assert_eq!(r.cgroupns.as_deref(), Some("private"));
-        assert_eq!(p("docker run --net=host alpine").network.as_deref(), Some("host"));
+        assert_eq!(
+            p("docker run --net=host alpine").network.as_deref(),
+            Some("host")
+        );
         assert!(e("docker run -w app alpine").contains("-w: \"app\" must be an absolute path"));
         let r = p("docker run --group-add audio --group-add 44 --runtime runsc --platform linux/arm64 --cgroup-parent /g --stop-signal SIGINT --name web alpine");
         assert_eq!(r.group_add, vec!["audio", "44"]);
@@ -1086,7 +1179,14 @@ mod tests {
         let r = p("docker run --cap-drop ALL --cap-drop=net_raw --cap-add CAP_CHOWN --security-opt no-new-privileges --security-opt=seccomp=unconfined --security-opt no-new-privileges:true alpine");
         assert_eq!(r.cap_drop, vec!["ALL", "net_raw"]);
         assert_eq!(r.cap_add, vec!["CAP_CHOWN"]);
-        assert_eq!(r.security_opt, vec!["no-new-privileges", "seccomp=unconfined", "no-new-privileges:true"]);
+        assert_eq!(
+            r.security_opt,
+            vec![
+                "no-new-privileges",
+                "seccomp=unconfined",
+                "no-new-privileges:true"
+            ]
+        );
         assert!(e("docker run --cap-add NET_ADMIN,SYS_ADMIN alpine").starts_with("--cap-add:"));
         assert!(e("docker run --security-opt '' alpine").contains("--security-opt is empty"));
     }
@@ -1094,9 +1194,20 @@ mod tests {
     #[test]
     fn tmpfs_volumes_mounts() {
         let r = p("docker run --tmpfs /tmp --tmpfs /run:rw,noexec,nosuid,size=16m alpine");
-        assert_eq!(r.tmpfs[0], TmpfsSpec { target: "/tmp".into(), options: vec![] });
-        assert_eq!(r.tmpfs[1].options, vec!["rw", "noexec", "nosuid", "size=16m"]);
-        let r = p("docker run -v /srv:/data:ro -v cache:/cache --volume ./x:/x:Z,rshared -v /anon alpine");
+        assert_eq!(
+            r.tmpfs[0],
+            TmpfsSpec {
+                target: "/tmp".into(),
+                options: vec![]
+            }
+        );
+        assert_eq!(
+            r.tmpfs[1].options,
+            vec!["rw", "noexec", "nosuid", "size=16m"]
+        );
+        let r = p(
+            "docker run -v /srv:/data:ro -v cache:/cache --volume ./x:/x:Z,rshared -v /anon alpine",
+        );
         assert_eq!(r.mounts.len(), 4);
         assert_eq!(r.mounts[0].kind, MountKind::Bind);
         assert!(r.mounts[0].read_only);
@@ -1107,33 +1218,70 @@ mod tests {
         assert!(e("docker run -v data alpine").starts_with("-v: "));
         assert!(e("docker run --tmpfs tmp alpine").starts_with("--tmpfs: "));
         let r = p("docker run --mount type=bind,source=/srv,target=/data,readonly,bind-propagation=rslave alpine");
-        assert_eq!(r.mounts[0], MountSpec {
-            kind: MountKind::Bind, source: Some("/srv".into()), target: "/data".into(),
-            read_only: true, propagation: Some("rslave".into()), options: vec![] });
-        let r = p("docker run --mount type=volume,src=v,dst=/v,ro=false,volume-opt=type=nfs alpine");
+        assert_eq!(
+            r.mounts[0],
+            MountSpec {
+                kind: MountKind::Bind,
+                source: Some("/srv".into()),
+                target: "/data".into(),
+                read_only: true,
+                propagation: Some("rslave".into()),
+                options: vec![]
+            }
+        );
+        let r =
+            p("docker run --mount type=volume,src=v,dst=/v,ro=false,volume-opt=type=nfs alpine");
         assert_eq!(r.mounts[0].kind, MountKind::Volume);
         assert!(!r.mounts[0].read_only);
         assert_eq!(r.mounts[0].options, vec!["volume-opt=type=nfs"]);
         let r = p("docker run --mount target=/v alpine");
         assert_eq!(r.mounts[0].kind, MountKind::Volume);
-        let r = p("docker run --mount type=tmpfs,destination=/tmp,tmpfs-size=64m,tmpfs-mode=1770 alpine");
+        let r = p(
+            "docker run --mount type=tmpfs,destination=/tmp,tmpfs-size=64m,tmpfs-mode=1770 alpine",
+        );
         assert!(r.mounts.is_empty());
-        assert_eq!(r.tmpfs[0], TmpfsSpec { target: "/tmp".into(), options: vec!["size=64m".into(), "mode=1770".into()] });
-        assert!(e("docker run --mount type=bind,target=/x alpine").contains("--mount: a bind mount needs source="));
+        assert_eq!(
+            r.tmpfs[0],
+            TmpfsSpec {
+                target: "/tmp".into(),
+                options: vec!["size=64m".into(), "mode=1770".into()]
+            }
+        );
+        assert!(e("docker run --mount type=bind,target=/x alpine")
+            .contains("--mount: a bind mount needs source="));
         assert!(e("docker run --mount type=nfs,target=/x alpine").contains("--mount: type="));
-        assert!(e("docker run --mount type=tmpfs,target=/x,tmpfs-size=lots alpine").contains("tmpfs-size"));
-        assert!(e("docker run --mount type=tmpfs,target=/x,tmpfs-mode=999 alpine").contains("tmpfs-mode"));
-        assert!(e("docker run --mount type=bind,src=/a,target=/x,bogus=1 alpine").contains("bogus"));
+        assert!(
+            e("docker run --mount type=tmpfs,target=/x,tmpfs-size=lots alpine")
+                .contains("tmpfs-size")
+        );
+        assert!(
+            e("docker run --mount type=tmpfs,target=/x,tmpfs-mode=999 alpine")
+                .contains("tmpfs-mode")
+        );
+        assert!(
+            e("docker run --mount type=bind,src=/a,target=/x,bogus=1 alpine").contains("bogus")
+        );
         assert!(e("docker run --mount type=bind,src=/a alpine").contains("no target"));
         assert!(e("docker run --mount type=bind,src=/a,dst=rel alpine").contains("absolute"));
         assert!(e("docker run --mount type=tmpfs,src=/a,dst=/x alpine").contains("no source"));
-        assert!(e("docker run --mount type=bind,src=/a,dst=/x,readonly=maybe alpine").contains("readonly"));
+        assert!(
+            e("docker run --mount type=bind,src=/a,dst=/x,readonly=maybe alpine")
+                .contains("readonly")
+        );
     }
 
     #[test]
     fn ports_and_devices() {
         let r = p("docker run -p 8080:80 -p 127.0.0.1:53:53/udp --publish '[::1]:8443:443' -p 9000 --expose 80 --expose=81/udp alpine");
-        assert_eq!(r.publish[0], PortSpec { host_ip: None, host_port: Some("8080".into()), container_port: "80".into(), protocol: "tcp".into() });
+        assert_eq!(
+            r.publish[0],
+            PortSpec {
+                host_ip: None,
+                host_port: Some("8080".into()),
+                container_port: "80".into(),
+                protocol: "tcp".into()
+            }
+        );
         assert_eq!(r.publish[1].host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(r.publish[1].protocol, "udp");
         assert_eq!(r.publish[2].host_ip.as_deref(), Some("::1"));
@@ -1165,7 +1313,10 @@ mod tests {
         assert_eq!(r.shm_size, Some(64 << 20));
         assert_eq!(p("docker run --memory=1g alpine").memory, Some(1 << 30));
         assert_eq!(p("docker run -m1g alpine").memory, Some(1 << 30));
-        assert_eq!(e("docker run --memory 12xb alpine"), "--memory: \"12xb\" is not a size; write e.g. 256m or 1g");
+        assert_eq!(
+            e("docker run --memory 12xb alpine"),
+            "--memory: \"12xb\" is not a size; write e.g. 256m or 1g"
+        );
         assert!(e("docker run -m -5m alpine").starts_with("-m: "));
         assert!(e("docker run --memory-swap -2 alpine").starts_with("--memory-swap: "));
         assert!(e("docker run --cpus lots alpine").starts_with("--cpus: "));
@@ -1175,66 +1326,192 @@ mod tests {
         assert!(e("docker run --cpu-shares -1 alpine").starts_with("--cpu-shares: "));
         assert!(e("docker run --cpuset-cpus x alpine").starts_with("--cpuset-cpus: "));
         let r = p("docker run --ulimit nofile=1024:2048 --ulimit nproc=64 alpine");
-        assert_eq!(r.ulimits, vec![
-            UlimitSpec { name: "nofile".into(), soft: 1024, hard: 2048 },
-            UlimitSpec { name: "nproc".into(), soft: 64, hard: 64 },
-        ]);
+        assert_eq!(
+            r.ulimits,
+            vec![
+                UlimitSpec {
+                    name: "nofile".into(),
+                    soft: 1024,
+                    hard: 2048
+                },
+                UlimitSpec {
+                    name: "nproc".into(),
+                    soft: 64,
+                    hard: 64
+                },
+            ]
+        );
         assert!(e("docker run --ulimit nofile alpine").starts_with("--ulimit: "));
     }
 
     #[test]
     fn restart_health_logging() {
-        assert_eq!(p("docker run --restart on-failure:5 alpine").restart,
-            Some(RestartSpec { policy: "on-failure".into(), max_retries: Some(5) }));
-        assert_eq!(p("docker run --restart=unless-stopped alpine").restart.unwrap().policy, "unless-stopped");
+        assert_eq!(
+            p("docker run --restart on-failure:5 alpine").restart,
+            Some(RestartSpec {
+                policy: "on-failure".into(),
+                max_retries: Some(5)
+            })
+        );
+        assert_eq!(
+            p("docker run --restart=unless-stopped alpine")
+                .restart
+                .unwrap()
+                .policy,
+            "unless-stopped"
+        );
         assert!(e("docker run --restart sometimes alpine").starts_with("--restart: "));
         let r = p("docker run --health-cmd 'wget -q --spider http://localhost/ || exit 1' --health-interval 30s --health-timeout 5s --health-retries 3 --health-start-period 1m alpine");
-        assert_eq!(r.health.test, Some(vec!["CMD-SHELL".to_string(), "wget -q --spider http://localhost/ || exit 1".to_string()]));
+        assert_eq!(
+            r.health.test,
+            Some(vec![
+                "CMD-SHELL".to_string(),
+                "wget -q --spider http://localhost/ || exit 1".to_string()
+            ])
+        );
         assert_eq!(r.health.interval_ns, Some(30_000_000_000));
         assert_eq!(r.health.timeout_ns, Some(5_000_000_000));
         assert_eq!(r.health.retries, Some(3));
         assert_eq!(r.health.start_period_ns, Some(60_000_000_000));
-        assert_eq!(p("docker run --no-healthcheck alpine").health.test, Some(vec!["NONE".to_string()]));
+        assert_eq!(
+            p("docker run --no-healthcheck alpine").health.test,
+            Some(vec!["NONE".to_string()])
+        );
         assert!(e("docker run --no-healthcheck --health-cmd x alpine").contains("--no-healthcheck"));
         assert!(e("docker run --health-interval 30 alpine").starts_with("--health-interval: "));
         assert!(e("docker run --health-retries x alpine").starts_with("--health-retries: "));
-        let r = p("docker run --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 alpine");
+        let r = p(
+            "docker run --log-driver json-file --log-opt max-size=10m --log-opt max-file=3 alpine",
+        );
         assert_eq!(r.log_driver.as_deref(), Some("json-file"));
-        assert_eq!(r.log_opts, vec![("max-size".into(), "10m".into()), ("max-file".into(), "3".into())]);
+        assert_eq!(
+            r.log_opts,
+            vec![
+                ("max-size".into(), "10m".into()),
+                ("max-file".into(), "3".into())
+            ]
+        );
         assert!(e("docker run --log-opt max-size alpine").starts_with("--log-opt: "));
     }
 
     #[test]
     fn env_labels_sysctls_entrypoint_ignored() {
         let r = p("docker run -e A=1 -e B --env 'C=x y' --env=D= --env-file ./e.env -l a=b --label c --sysctl net.core.somaxconn=1024 alpine");
-        assert_eq!(r.env, vec![
-            ("A".to_string(), Some("1".to_string())),
-            ("B".to_string(), None),
-            ("C".to_string(), Some("x y".to_string())),
-            ("D".to_string(), Some(String::new())),
-        ]);
+        assert_eq!(
+            r.env,
+            vec![
+                ("A".to_string(), Some("1".to_string())),
+                ("B".to_string(), None),
+                ("C".to_string(), Some("x y".to_string())),
+                ("D".to_string(), Some(String::new())),
+            ]
+        );
         assert_eq!(r.env_files, vec!["./e.env"]);
-        assert_eq!(r.labels, vec![("a".into(), "b".into()), ("c".into(), String::new())]);
-        assert_eq!(r.sysctls, vec![("net.core.somaxconn".into(), "1024".into())]);
+        assert_eq!(
+            r.labels,
+            vec![("a".into(), "b".into()), ("c".into(), String::new())]
+        );
+        assert_eq!(
+            r.sysctls,
+            vec![("net.core.somaxconn".into(), "1024".into())]
+        );
         assert!(e("docker run -e =x alpine").starts_with("-e: "));
         assert!(e("docker run --sysctl foo alpine").starts_with("--sysctl: "));
-        assert_eq!(p("docker run --entrypoint '' alpine").entrypoint, Some(vec![]));
-        assert_eq!(p("docker run --entrypoint /bin/sh alpine").entrypoint, Some(vec!["/bin/sh".to_string()]));
+        assert_eq!(
+            p("docker run --entrypoint '' alpine").entrypoint,
+            Some(vec![])
+        );
+        assert_eq!(
+            p("docker run --entrypoint /bin/sh alpine").entrypoint,
+            Some(vec!["/bin/sh".to_string()])
+        );
         let r = p("docker run -d --rm -i -t --pull always -q --stop-timeout 5 --sig-proxy=false -a stdout --detach=true alpine");
-        assert_eq!(r.ignored, vec!["-d", "--rm", "-i", "-t", "--pull always", "-q", "--stop-timeout 5", "--sig-proxy=false", "-a stdout", "--detach=true"]);
+        assert_eq!(
+            r.ignored,
+            vec![
+                "-d",
+                "--rm",
+                "-i",
+                "-t",
+                "--pull always",
+                "-q",
+                "--stop-timeout 5",
+                "--sig-proxy=false",
+                "-a stdout",
+                "--detach=true"
+            ]
+        );
     }
 
     // ---------- property tests ----------
 
     const POOL: &[&str] = &[
-        "-u", "1000", "--user", "-it", "-dit", "--read-only", "--read-only=false", "--privileged",
-        "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--security-opt", "no-new-privileges",
-        "--tmpfs", "/tmp:size=16m", "-v", "/a:/b:ro", "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m",
-        "-p", "[::1]:80:80", "8080:80/udp", "-m", "256m", "--memory-swap", "-1", "--cpus", "0.5",
-        "--pids-limit", "--ulimit", "nofile=1:2", "--restart", "on-failure:3", "--health-cmd",
-        "--health-interval", "30s", "--no-healthcheck", "-e", "A=b", "--env-file", "--", "-",
-        "alpine", "sh", "-c", "'", "\"", "\\", "=", "--=", "-=", "--user=", "-u=", "é", "-é",
-        "$", "x=y", "--mount", "type=bind", "--entrypoint", "", "--log-opt", "a=b", "-P", "-m1g",
+        "-u",
+        "1000",
+        "--user",
+        "-it",
+        "-dit",
+        "--read-only",
+        "--read-only=false",
+        "--privileged",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_ADMIN",
+        "--security-opt",
+        "no-new-privileges",
+        "--tmpfs",
+        "/tmp:size=16m",
+        "-v",
+        "/a:/b:ro",
+        "--mount",
+        "type=tmpfs,dst=/t,tmpfs-size=1m",
+        "-p",
+        "[::1]:80:80",
+        "8080:80/udp",
+        "-m",
+        "256m",
+        "--memory-swap",
+        "-1",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "--ulimit",
+        "nofile=1:2",
+        "--restart",
+        "on-failure:3",
+        "--health-cmd",
+        "--health-interval",
+        "30s",
+        "--no-healthcheck",
+        "-e",
+        "A=b",
+        "--env-file",
+        "--",
+        "-",
+        "alpine",
+        "sh",
+        "-c",
+        "'",
+        "\"",
+        "\\",
+        "=",
+        "--=",
+        "-=",
+        "--user=",
+        "-u=",
+        "é",
+        "-é",
+        "$",
+        "x=y",
+        "--mount",
+        "type=bind",
+        "--entrypoint",
+        "",
+        "--log-opt",
+        "a=b",
+        "-P",
+        "-m1g",
     ];
 
     fn render_quoted(s: &str) -> String {

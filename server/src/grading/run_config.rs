@@ -100,7 +100,9 @@ async fn observe(
     let started = Instant::now();
     if let Err(err) = engine.start_container(&job.name).await {
         let message = match &err {
-            crate::labs::engine::EngineError::Api(bollard::errors::Error::DockerResponseServerError { message, .. }) => message.clone(),
+            crate::labs::engine::EngineError::Api(
+                bollard::errors::Error::DockerResponseServerError { message, .. },
+            ) => message.clone(),
             other => other.to_string(),
         };
         evidence.exited = Some(format!("the container did not start: {message}"));
@@ -150,7 +152,12 @@ async fn observe(
             evidence.inspect = Some(inspect);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(if waiting_for_health { 200 } else { 50 })).await;
+        tokio::time::sleep(Duration::from_millis(if waiting_for_health {
+            200
+        } else {
+            50
+        }))
+        .await;
     }
     if evidence.exited.is_none() {
         match engine

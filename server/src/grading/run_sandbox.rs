@@ -24,8 +24,23 @@ pub struct Refusal {
 
 /// Host directories (and their subdirectories) a container must never see.
 pub const SENSITIVE_PATHS: &[&str] = &[
-    "/", "/etc", "/proc", "/sys", "/dev", "/boot", "/usr", "/lib", "/lib32", "/lib64", "/bin",
-    "/sbin", "/root", "/home", "/var/lib", "/var/log", "/opt/containerd",
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/root",
+    "/home",
+    "/var/lib",
+    "/var/log",
+    "/opt/containerd",
 ];
 
 /// Capabilities that reach the kernel or the host; the grader never grants
@@ -49,7 +64,8 @@ pub const DANGEROUS_CAPS: &[&str] = &[
 ];
 
 /// Added only under gVisor, where its kernel answers the calls they allow.
-const CAPS_ONLY_UNDER_GVISOR: &[&str] = &["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN"];
+const CAPS_ONLY_UNDER_GVISOR: &[&str] =
+    &["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN"];
 
 /// A capability as the kernel names it, without `CAP_`, upper case.
 pub fn normalise_cap(cap: &str) -> String {
@@ -62,7 +78,15 @@ pub fn exposes_docker_socket(source: &str) -> bool {
     let s = source.trim_end_matches('/');
     s.ends_with("docker.sock")
         || s.ends_with("containerd.sock")
-        || matches!(s, "/run" | "/var/run" | "/run/docker" | "/var/run/docker" | "/var/lib/docker" | "/run/containerd")
+        || matches!(
+            s,
+            "/run"
+                | "/var/run"
+                | "/run/docker"
+                | "/var/run/docker"
+                | "/var/lib/docker"
+                | "/run/containerd"
+        )
 }
 
 /// The sensitive host directory a bind source falls in, if any.
@@ -91,15 +115,17 @@ fn joins_other_namespace(mode: &Option<String>) -> Option<String> {
 /// Everything in `spec` the grader will not execute.
 pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refusal> {
     let mut out = Vec::new();
-    let mut refuse = |check: Option<&'static str>, reason: String| {
-        out.push(Refusal { check, reason })
-    };
+    let mut refuse =
+        |check: Option<&'static str>, reason: String| out.push(Refusal { check, reason });
     if !target_ids.iter().any(|t| t == &spec.image) {
         refuse(
             None,
             format!(
                 "this exercise runs {}; your command starts {:?}",
-                target_ids.first().map(String::as_str).unwrap_or("its own image"),
+                target_ids
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("its own image"),
                 spec.image
             ),
         );
@@ -214,7 +240,12 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
         );
     }
     if let Some(parent) = &spec.cgroup_parent {
-        refuse(None, format!("--cgroup-parent {parent}: the grading sandbox places containers itself; remove it"));
+        refuse(
+            None,
+            format!(
+                "--cgroup-parent {parent}: the grading sandbox places containers itself; remove it"
+            ),
+        );
     }
     if let Some(runtime) = &spec.runtime {
         refuse(None, format!("--runtime {runtime}: the grading sandbox chooses the runtime (gVisor when available); remove it"));
@@ -263,11 +294,17 @@ pub fn sandboxed(
     let mut notes = Vec::new();
     let gvisor = runtime == Some("runsc");
     let mb = 1024 * 1024;
-    let cap_memory = i64::try_from(settings.memory_cap_mb).unwrap_or(256).saturating_mul(mb);
+    let cap_memory = i64::try_from(settings.memory_cap_mb)
+        .unwrap_or(256)
+        .saturating_mul(mb);
     let memory = match spec.memory {
         Some(m) if m > 0 && m <= cap_memory => m,
         Some(m) if m > cap_memory => {
-            notes.push(format!("The grading sandbox capped memory at {} MiB (you asked for {} MiB).", settings.memory_cap_mb, m / mb));
+            notes.push(format!(
+                "The grading sandbox capped memory at {} MiB (you asked for {} MiB).",
+                settings.memory_cap_mb,
+                m / mb
+            ));
             imposed.push(imposed::MEMORY);
             cap_memory
         }
@@ -334,7 +371,10 @@ pub fn sandboxed(
     }
     if !spec.publish.is_empty() || spec.publish_all {
         imposed.push(imposed::PORTS);
-        notes.push("The grading sandbox has no network, so ports are graded as written but not published.".into());
+        notes.push(
+            "The grading sandbox has no network, so ports are graded as written but not published."
+                .into(),
+        );
     }
     let log_ok = match spec.log_driver.as_deref() {
         None => false,
@@ -408,14 +448,16 @@ pub fn sandboxed(
         ..Default::default()
     });
     let healthcheck = healthcheck.or_else(|| {
-        (spec.health.interval_ns.is_some() || spec.health.timeout_ns.is_some() || spec.health.retries.is_some())
-            .then(|| HealthConfig {
-                interval: spec.health.interval_ns,
-                timeout: spec.health.timeout_ns,
-                retries: spec.health.retries,
-                start_period: spec.health.start_period_ns,
-                ..Default::default()
-            })
+        (spec.health.interval_ns.is_some()
+            || spec.health.timeout_ns.is_some()
+            || spec.health.retries.is_some())
+        .then(|| HealthConfig {
+            interval: spec.health.interval_ns,
+            timeout: spec.health.timeout_ns,
+            retries: spec.health.retries,
+            start_period: spec.health.start_period_ns,
+            ..Default::default()
+        })
     });
     let mut all_labels: HashMap<String, String> = spec
         .labels

@@ -206,9 +206,7 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
         Some((i, f)) => (i, f),
         None => (num, ""),
     };
-    if int_part.is_empty()
-        || frac_part.contains('.')
-        || (num.contains('.') && frac_part.is_empty())
+    if int_part.is_empty() || frac_part.contains('.') || (num.contains('.') && frac_part.is_empty())
     {
         return Err(err());
     }
@@ -444,23 +442,28 @@ pub fn parse_port(s: &str) -> Result<PortSpec, String> {
         }
     };
     if !valid_port_or_range(container) {
-        let whole = if container == s { String::new() } else { format!("{}: ", q(s)) };
+        let whole = if container == s {
+            String::new()
+        } else {
+            format!("{}: ", q(s))
+        };
         return Err(format!(
             "{whole}{} is not a container port (1-65535 or a range); {hint}",
             q(container)
         ));
     }
     if !host.is_empty() && !valid_port_or_range(host) {
-        return Err(format!(
-            "{}: {} is not a host port; {hint}",
-            q(s),
-            q(host)
-        ));
+        return Err(format!("{}: {} is not a host port; {hint}", q(s), q(host)));
     }
     let ip = if ip.starts_with('[') || ip.ends_with(']') {
         match ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
             Some(inner) => inner,
-            None => return Err(format!("{}: unbalanced brackets around the address; {hint}", q(s))),
+            None => {
+                return Err(format!(
+                    "{}: unbalanced brackets around the address; {hint}",
+                    q(s)
+                ))
+            }
         }
     } else {
         ip
@@ -485,7 +488,10 @@ pub fn check_expose(s: &str) -> Result<(), String> {
     if valid_port_or_range(port) && matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         Ok(())
     } else {
-        Err(format!("{} is not a port; write e.g. 8080 or 8080/udp", q(s)))
+        Err(format!(
+            "{} is not a port; write e.g. 8080 or 8080/udp",
+            q(s)
+        ))
     }
 }
 
@@ -520,7 +526,9 @@ pub fn is_host_path(src: &str) -> bool {
     src.starts_with('/') || src.starts_with('.') || src.starts_with('~')
 }
 
-const PROPAGATIONS: [&str; 6] = ["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// Parse docker's `-v` / compose short volume syntax: `[src:]dst[:opts]`.
 pub fn parse_volume(s: &str) -> Result<MountSpec, String> {
@@ -591,8 +599,21 @@ pub fn is_propagation(s: &str) -> bool {
 }
 
 const ULIMIT_NAMES: [&str; 15] = [
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// Check a ulimit name and soft/hard pair.
@@ -768,7 +789,9 @@ mod tests {
         assert_eq!(parse_size("1.5g"), Ok(3 << 29));
         assert_eq!(parse_size("0.5k"), Ok(512));
         assert_eq!(parse_size("64 MiB"), Ok(64 << 20));
-        assert!(parse_size("12xb").unwrap_err().contains("\"12xb\" is not a size; write e.g. 256m"));
+        assert!(parse_size("12xb")
+            .unwrap_err()
+            .contains("\"12xb\" is not a size; write e.g. 256m"));
         assert!(parse_size("-1").unwrap_err().contains("negative"));
         assert!(parse_size("").is_err());
         assert!(parse_size("m").is_err());
@@ -794,11 +817,15 @@ mod tests {
         assert_eq!(parse_duration_ns("1h2m3s4ms"), Ok(3_723_004_000_000));
         assert!(parse_duration_ns("30").unwrap_err().contains("no unit"));
         assert!(parse_duration_ns("-1s").unwrap_err().contains("negative"));
-        assert!(parse_duration_ns("1x").unwrap_err().contains("not a duration"));
+        assert!(parse_duration_ns("1x")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(parse_duration_ns("s").is_err());
         assert!(parse_duration_ns("").is_err());
         assert!(parse_duration_ns("1s30").is_err());
-        assert!(parse_duration_ns("9999999999999h").unwrap_err().contains("too long"));
+        assert!(parse_duration_ns("9999999999999h")
+            .unwrap_err()
+            .contains("too long"));
     }
 
     #[test]
@@ -809,7 +836,9 @@ mod tests {
         assert_eq!(parse_nano_cpus(".5"), Ok(500_000_000));
         assert_eq!(parse_nano_cpus("0.000000001"), Ok(1));
         assert_eq!(parse_nano_cpus("1.5000000000000"), Ok(1_500_000_000));
-        assert!(parse_nano_cpus("0.0000000001").unwrap_err().contains("precise"));
+        assert!(parse_nano_cpus("0.0000000001")
+            .unwrap_err()
+            .contains("precise"));
         assert!(parse_nano_cpus("-1").is_err());
         assert!(parse_nano_cpus("abc").is_err());
         assert!(parse_nano_cpus(".").is_err());
@@ -871,7 +900,11 @@ mod tests {
     fn ulimits_restart_misc() {
         assert_eq!(
             parse_ulimit("nofile=1024:2048").unwrap(),
-            UlimitSpec { name: "nofile".into(), soft: 1024, hard: 2048 }
+            UlimitSpec {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }
         );
         assert_eq!(parse_ulimit("nproc=5").unwrap().hard, 5);
         assert!(parse_ulimit("nofile=10:5").is_err());
@@ -882,7 +915,10 @@ mod tests {
         assert!(parse_restart("always:3").is_err());
         assert!(parse_restart("sometimes").is_err());
         assert!(parse_restart("on-failure:-1").is_err());
-        assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), Some("b=c".into())));
+        assert_eq!(
+            parse_env("A=b=c").unwrap(),
+            ("A".into(), Some("b=c".into()))
+        );
         assert_eq!(parse_env("A").unwrap(), ("A".into(), None));
         assert!(parse_env("=x").is_err());
         assert_eq!(parse_label("a").unwrap(), ("a".into(), String::new()));
@@ -892,7 +928,10 @@ mod tests {
         assert!(check_cpuset("0-").is_err());
         assert!(check_expose("80/udp").is_ok());
         assert!(check_expose("http").is_err());
-        assert_eq!(parse_tmpfs("/tmp:rw,noexec,size=16m").unwrap().options, vec!["rw", "noexec", "size=16m"]);
+        assert_eq!(
+            parse_tmpfs("/tmp:rw,noexec,size=16m").unwrap().options,
+            vec!["rw", "noexec", "size=16m"]
+        );
         assert!(parse_tmpfs("tmp").is_err());
         assert_eq!(parse_bool("True"), Some(true));
         assert_eq!(parse_bool("yes"), None);

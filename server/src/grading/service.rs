@@ -70,7 +70,11 @@ impl GradingService {
                 Ok::<_, Error>(match self.config.runtime {
                     RuntimeChoice::Runsc => Some("runsc".to_string()),
                     RuntimeChoice::Runc => None,
-                    RuntimeChoice::Auto => self.engine.offers_gvisor().await?.then(|| "runsc".to_string()),
+                    RuntimeChoice::Auto => self
+                        .engine
+                        .offers_gvisor()
+                        .await?
+                        .then(|| "runsc".to_string()),
                 })
             })
             .await?
@@ -79,7 +83,14 @@ impl GradingService {
 
     fn labels(&self, name: &str) -> Vec<(String, String)> {
         vec![
-            (INSTANCE_LABEL.to_string(), self.config.labs.instance.clone()),
+            (
+                crate::labs::engine::MANAGED_LABEL.to_string(),
+                "true".to_string(),
+            ),
+            (
+                INSTANCE_LABEL.to_string(),
+                self.config.labs.instance.clone(),
+            ),
             (GRADING_LABEL.to_string(), name.to_string()),
         ]
     }
@@ -88,19 +99,34 @@ impl GradingService {
     pub async fn clean_leftovers(&self) -> Result<usize> {
         let instance = self.config.labs.instance.as_str();
         let mut removed = 0;
-        for c in self.engine.list_labelled(&[(INSTANCE_LABEL, instance)]).await? {
-            if c.labels.as_ref().is_some_and(|l| l.contains_key(GRADING_LABEL)) {
+        for c in self
+            .engine
+            .list_labelled(&[(INSTANCE_LABEL, instance)])
+            .await?
+        {
+            if c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(GRADING_LABEL))
+            {
                 if let Some(id) = &c.id {
                     self.engine.remove(id).await?;
                     removed += 1;
                 }
             }
         }
-        for volume in self.engine.volumes_labelled(&[(INSTANCE_LABEL, instance)]).await? {
+        for volume in self
+            .engine
+            .volumes_labelled(&[(INSTANCE_LABEL, instance)])
+            .await?
+        {
             self.engine.remove_volume(&volume).await?;
             removed += 1;
         }
-        for image in self.engine.images_labelled(&[(INSTANCE_LABEL, instance)]).await? {
+        for image in self
+            .engine
+            .images_labelled(&[(INSTANCE_LABEL, instance)])
+            .await?
+        {
             self.engine.remove_image(&image).await?;
             removed += 1;
         }
@@ -121,10 +147,18 @@ impl GradingService {
             self.slots.acquire(),
         )
         .await
-        .map_err(|_| Error::Unavailable("Every grader is busy right now. Submit again in a minute; your text is kept.".into()))?
+        .map_err(|_| {
+            Error::Unavailable(
+                "Every grader is busy right now. Submit again in a minute; your text is kept."
+                    .into(),
+            )
+        })?
         .map_err(|_| Error::Unavailable("The grader is shutting down.".into()))?;
         let started = Instant::now();
-        let name = format!("drydock-grade-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let name = format!(
+            "drydock-grade-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
         let (verdicts, notes) = self.verdicts(exercise, submission, user_id, &name).await?;
         let mut checks = Vec::new();
         for (def, verdict) in exercise.def.checks.iter().zip(verdicts) {
@@ -167,7 +201,10 @@ impl GradingService {
         match submission {
             Submission::Run { command } | Submission::Compose { service: command } => {
                 if command.len() > MAX_RUN_TEXT {
-                    return Err(Error::BadRequest(format!("The submission is larger than {} KiB.", MAX_RUN_TEXT / 1024)));
+                    return Err(Error::BadRequest(format!(
+                        "The submission is larger than {} KiB.",
+                        MAX_RUN_TEXT / 1024
+                    )));
                 }
                 let spec = match submission {
                     Submission::Run { .. } => run_command::parse_run_command(command),
@@ -178,7 +215,10 @@ impl GradingService {
                 let image = self.engine.image(&tag).await?.ok_or_else(|| {
                     Error::Unavailable(format!("The exercise image {tag} is not built on this server; ask an administrator to run `drydock images build`."))
                 })?;
-                let target = run_config::RunTarget { tag, id: image.id.unwrap_or_default() };
+                let target = run_config::RunTarget {
+                    tag,
+                    id: image.id.unwrap_or_default(),
+                };
                 let runtime = self.runtime().await?;
                 let job = run_config::RunJob {
                     engine: &self.engine,
@@ -194,7 +234,9 @@ impl GradingService {
                     notes.insert(0, "Drydock did not start this container:".into());
                     notes.extend(evidence.refusals.iter().map(|r| format!("• {}", r.reason)));
                 }
-                let verdicts = (0..checks.len()).map(|i| run_checks::evaluate(&checks[i].id, &evidence, params(i))).collect();
+                let verdicts = (0..checks.len())
+                    .map(|i| run_checks::evaluate(&checks[i].id, &evidence, params(i)))
+                    .collect();
                 Ok((verdicts, notes))
             }
             Submission::Dockerfile { dockerfile, files } => {
@@ -207,21 +249,36 @@ impl GradingService {
                     labels: self.labels(name),
                     name: name.to_string(),
                     timeout: Duration::from_secs(exercise.def.build_timeout_secs),
-                    wait_healthy: checks.iter().any(|c| c.id == "IMG-HEALTHCHECK" && c.params.get("wait_healthy").and_then(|v| v.as_integer()).unwrap_or(0) > 0),
+                    wait_healthy: checks.iter().any(|c| {
+                        c.id == "IMG-HEALTHCHECK"
+                            && c.params
+                                .get("wait_healthy")
+                                .and_then(|v| v.as_integer())
+                                .unwrap_or(0)
+                                > 0
+                    }),
                 };
                 let (evidence, notes) = dockerfile_build::collect(&job, dockerfile, files).await?;
-                let verdicts = (0..checks.len()).map(|i| image_checks::evaluate(&checks[i].id, &evidence, params(i))).collect();
+                let verdicts = (0..checks.len())
+                    .map(|i| image_checks::evaluate(&checks[i].id, &evidence, params(i)))
+                    .collect();
                 Ok((verdicts, notes))
             }
             Submission::Flag { value } => {
                 if value.len() > MAX_FLAG {
-                    return Err(Error::BadRequest("That value is too long to be the answer.".into()));
+                    return Err(Error::BadRequest(
+                        "That value is too long to be the answer.".into(),
+                    ));
                 }
                 let answer = exercise.def.answer.clone().unwrap_or_default();
                 let right = constant_time_eq(value.trim().as_bytes(), answer.trim().as_bytes());
                 let verdict = Verdict {
                     passed: right,
-                    message: if right { "That is the value.".into() } else { "That is not the value. Look again where the lesson says it leaks.".into() },
+                    message: if right {
+                        "That is the value.".into()
+                    } else {
+                        "That is not the value. Look again where the lesson says it leaks.".into()
+                    },
                     evidence: format!("{} characters submitted", value.trim().chars().count()),
                 };
                 Ok((checks.iter().map(|_| verdict.clone()).collect(), Vec::new()))
@@ -238,17 +295,30 @@ impl GradingService {
                         Error::Conflict(format!("Start the lab \"{title}\" and make your changes there first; this exercise checks that lab's container."))
                     })?;
                 let container = session.container_id.clone().unwrap_or_default();
+                let user = self
+                    .catalog
+                    .labs
+                    .get(&lab)
+                    .map_or("1000:1000".to_string(), |l| l.def.user.clone());
                 let mut verdicts = Vec::new();
                 for (i, check) in checks.iter().enumerate() {
-                    verdicts.push(lab_checks::evaluate(&self.engine, &container, &check.id, params(i)).await?);
+                    verdicts.push(
+                        lab_checks::evaluate(&self.engine, &container, &user, &check.id, params(i))
+                            .await?,
+                    );
                 }
-                Ok((verdicts, vec![format!("Checked your running lab {} from outside, as root.", session.id)]))
+                Ok((verdicts, vec!["Drydock looked at your running lab from outside, with the image's own tools.".to_string()]))
             }
         }
     }
 
     /// Grades and stores an attempt by `user_id`.
-    pub async fn submit(&self, user_id: i64, exercise_id: &str, submission: Submission) -> Result<SubmissionView> {
+    pub async fn submit(
+        &self,
+        user_id: i64,
+        exercise_id: &str,
+        submission: Submission,
+    ) -> Result<SubmissionView> {
         let exercise = self.exercise(exercise_id)?;
         check_kind(exercise, &submission)?;
         let used = db::submissions::count_for_user(&self.db, user_id, exercise_id).await?;
@@ -260,8 +330,10 @@ impl GradingService {
         }
         let report = self.grade(exercise, &submission, Some(user_id)).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        let payload = serde_json::to_string(&submission).map_err(|e| Error::BadRequest(e.to_string()))?;
-        let report_json = serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let payload =
+            serde_json::to_string(&submission).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let report_json =
+            serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
         let stored = db::submissions::insert(
             &self.db,
             &db::submissions::NewSubmission {
@@ -278,7 +350,14 @@ impl GradingService {
             },
         )
         .await?;
-        tracing::info!(exercise = exercise_id, user_id, score = report.score, max = report.max, ms = report.duration_ms, "graded");
+        tracing::info!(
+            exercise = exercise_id,
+            user_id,
+            score = report.score,
+            max = report.max,
+            ms = report.duration_ms,
+            "graded"
+        );
         Ok(view(&stored, u32::try_from(used + 1).unwrap_or(u32::MAX)))
     }
 
@@ -344,7 +423,11 @@ impl GradingService {
         };
         let mine = user_id.is_some().then(|| {
             (
-                history.iter().map(|h| i64::from(h.report.score)).max().unwrap_or(0),
+                history
+                    .iter()
+                    .map(|h| i64::from(h.report.score))
+                    .max()
+                    .unwrap_or(0),
                 history.iter().any(|h| h.report.passed),
                 history.len() as i64,
             )
@@ -354,9 +437,20 @@ impl GradingService {
             summary: self.summary(e, mine),
             instructions_html: e.instructions_html.clone(),
             starter: e.def.starter.clone(),
-            starter_files: e.def.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            starter_files: e
+                .def
+                .files
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             lab: e.def.lab.as_ref().map(|l| {
-                (l.clone(), self.catalog.labs.get(l).map_or(l.clone(), |lab| lab.def.title.clone()))
+                (
+                    l.clone(),
+                    self.catalog
+                        .labs
+                        .get(l)
+                        .map_or(l.clone(), |lab| lab.def.title.clone()),
+                )
             }),
             image: e.image_tag.clone(),
             bases: e.base_tags.clone(),
@@ -367,7 +461,14 @@ impl GradingService {
                 .checks
                 .iter()
                 .map(|c| {
-                    (c.id.clone(), catalog::lookup(&c.id).map(|s| s.title).unwrap_or("").to_string(), c.points)
+                    (
+                        c.id.clone(),
+                        catalog::lookup(&c.id)
+                            .map(|s| s.title)
+                            .unwrap_or("")
+                            .to_string(),
+                        c.points,
+                    )
                 })
                 .collect(),
             history,
@@ -395,8 +496,18 @@ impl GradingService {
             }
             match self.grade(exercise, &submission, Some(row.user_id)).await {
                 Ok(report) => {
-                    let json = serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
-                    db::submissions::update_result(&self.db, &row.id, i64::from(report.score), i64::from(report.max), report.passed, &json, &exercise.rubric).await?;
+                    let json = serde_json::to_string(&report)
+                        .map_err(|e| Error::BadRequest(e.to_string()))?;
+                    db::submissions::update_result(
+                        &self.db,
+                        &row.id,
+                        i64::from(report.score),
+                        i64::from(report.max),
+                        report.passed,
+                        &json,
+                        &exercise.rubric,
+                    )
+                    .await?;
                     counts.0 += 1;
                 }
                 Err(err) => {
@@ -412,7 +523,10 @@ impl GradingService {
 /// Whether a submission fits the exercise's kind (run and compose are interchangeable).
 fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
     let fits = match exercise.def.kind {
-        ExerciseKind::Run | ExerciseKind::Compose => matches!(submission, Submission::Run { .. } | Submission::Compose { .. }),
+        ExerciseKind::Run | ExerciseKind::Compose => matches!(
+            submission,
+            Submission::Run { .. } | Submission::Compose { .. }
+        ),
         ExerciseKind::Dockerfile => matches!(submission, Submission::Dockerfile { .. }),
         ExerciseKind::Lab => matches!(submission, Submission::Lab {}),
         ExerciseKind::Flag => matches!(submission, Submission::Flag { .. }),
@@ -457,9 +571,14 @@ fn view(row: &StoredSubmission, attempt: u32) -> SubmissionView {
         id: row.id.clone(),
         exercise: row.exercise.clone(),
         kind: row.kind.clone(),
-        text: submission.as_ref().map(Submission::text).unwrap_or_default(),
+        text: submission
+            .as_ref()
+            .map(Submission::text)
+            .unwrap_or_default(),
         files: match &submission {
-            Some(Submission::Dockerfile { files, .. }) => files.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(Submission::Dockerfile { files, .. }) => {
+                files.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
             _ => Vec::new(),
         },
         created_at: row.created_at,

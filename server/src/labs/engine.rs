@@ -363,6 +363,11 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // Someone else (a concurrent clean-up) is already removing it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -535,7 +540,9 @@ impl Engine {
         let mut wanted = vec![MANAGED_LABEL.to_string()];
         wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
         let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
-        let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
         Ok(self
             .within(api.list_volumes(Some(options)))
             .await??

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod grading;
 pub mod labs;
 pub mod postgres;
 
