@@ -94,8 +94,10 @@
   // Helpers
   // ---------------------------------------------------------------------
 
-  function socketUrl(id) {
+  function socketUrl(id, path) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    // A read-only shadow names its own socket path (same origin only).
+    if (path && path.startsWith('/api/')) return scheme + '//' + location.host + path;
     return scheme + '//' + location.host + '/api/v1/labs/' + encodeURIComponent(id) + '/terminal';
   }
 
@@ -153,6 +155,8 @@
     constructor(el) {
       this.el = el;
       this.id = el.dataset.terminal;
+      this.path = el.dataset.terminalPath || '';
+      this.readonly = el.dataset.readonly === 'true'; // an instructor watching
       this.term = null;
       this.fit = null;
       this.ws = null;
@@ -266,7 +270,7 @@
       this.retryTimer = 0;
       this.closeSocket();
 
-      const ws = new WebSocket(socketUrl(this.id));
+      const ws = new WebSocket(socketUrl(this.id, this.path));
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       let opened = false;
@@ -382,6 +386,17 @@
         case 'error':
           if (message) this.setStatus(message);
           break;
+        case 'watched': {
+          // The learner is told whenever an instructor watches (read-only).
+          const watching = Number(msg.watchers) > 0;
+          this.el.dataset.watched = watching ? 'true' : 'false';
+          if (!this.readonly) {
+            this.setStatus(watching
+              ? 'Your instructor is watching this terminal (read-only).'
+              : 'Connected');
+          }
+          break;
+        }
         default:
           break; // unknown messages are ignored so the server can add more
       }
@@ -391,6 +406,7 @@
 
     /** Keystrokes and pastes from xterm. */
     input(bytes) {
+      if (this.readonly) return; // watching only: nothing is typed into a learner's shell
       if (bytes.length === 0) return; // e.g. pasting an empty clipboard
       if (this.waitingForKey) {
         // Any key starts a new shell; the key itself is not sent.
@@ -409,7 +425,7 @@
     }
 
     sendResize(cols, rows) {
-      if (!this.isConnected()) return;
+      if (this.readonly || !this.isConnected()) return;
       this.ws.send(JSON.stringify({ type: 'resize', cols, rows }));
     }
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod api_exercises;
 pub mod api_labs;
 pub mod api_lessons;
+pub mod api_workshops;
 pub mod components;
 pub mod pages;
 pub mod session;
@@ -18,10 +19,10 @@ use leptos_router::{
 };
 
 use pages::{
-    admin_users::AdminUsersPage, coming_soon::ComingSoon, exercise::ExercisePage,
-    exercises::ExercisesPage, home::HomePage, lab::LabPage, labs::LabsPage, lesson::LessonPage,
-    lessons::LessonsPage, login::LoginPage, not_found::NotFound, profile::ProfilePage,
-    register::RegisterPage, search::SearchPage,
+    admin_users::AdminUsersPage, exercise::ExercisePage, exercises::ExercisesPage, home::HomePage,
+    lab::LabPage, labs::LabsPage, lesson::LessonPage, lessons::LessonsPage, login::LoginPage,
+    not_found::NotFound, profile::ProfilePage, register::RegisterPage, search::SearchPage,
+    workshop::WorkshopPage, workshops::WorkshopsPage,
 };
 use session::SessionContext;
 
@@ -87,15 +88,8 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("labs"), ParamSegment("id")) view=LabPage/>
                     <Route path=StaticSegment("exercises") view=ExercisesPage/>
                     <Route path=(StaticSegment("exercises"), ParamSegment("id")) view=ExercisePage/>
-                    <Route
-                        path=StaticSegment("workshops")
-                        view=|| view! {
-                            <ComingSoon
-                                title="Workshops"
-                                what="Instructor-led sessions with a live dashboard, assignments and grade export."
-                            />
-                        }
-                    />
+                    <Route path=StaticSegment("workshops") view=WorkshopsPage/>
+                    <Route path=(StaticSegment("workshops"), ParamSegment("id")) view=WorkshopPage/>
                 </Routes>
             </main>
             <footer class="site-footer">

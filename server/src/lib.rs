@@ -15,6 +15,7 @@ pub mod labs;
 pub mod lessons;
 pub mod state;
 pub mod telemetry;
+pub mod workshops;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -91,6 +92,11 @@ impl Application {
             Ok(Err(err)) => tracing::warn!(error = %err, "could not clean grading leftovers"),
             Err(_) => tracing::warn!("cleaning grading leftovers took too long; skipped"),
         }
+        let workshops = Arc::new(workshops::service::WorkshopService::new(
+            db.clone(),
+            content.clone(),
+            labs.clone(),
+        ));
         let state = AppState {
             config,
             db,
@@ -100,6 +106,7 @@ impl Application {
             content,
             labs,
             grading,
+            workshops,
         };
         // Expired sessions are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
@@ -184,6 +191,10 @@ pub fn router(state: AppState) -> Router {
         Arc::new(grading::ui::ExercisesUi {
             state: state.clone(),
         });
+    let workshops_backend: Arc<dyn drydock_app::api_workshops::ssr::WorkshopsBackend> =
+        Arc::new(workshops::ui::WorkshopsUi {
+            state: state.clone(),
+        });
     let session_layer = accounts::session_layer(&state.db, &state.config);
     Router::new()
         .merge(health::router())
@@ -191,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lessons::routes::router())
         .merge(labs::routes::router())
         .merge(grading::routes::router())
+        .merge(workshops::routes::router())
         .nest("/media", media_files(&state.config))
         .leptos_routes_with_context(
             &state,
@@ -200,6 +212,7 @@ pub fn router(state: AppState) -> Router {
                 leptos::prelude::provide_context(lessons_backend.clone());
                 leptos::prelude::provide_context(labs_backend.clone());
                 leptos::prelude::provide_context(exercises_backend.clone());
+                leptos::prelude::provide_context(workshops_backend.clone());
             },
             move || drydock_app::shell(options.clone()),
         )

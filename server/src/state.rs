@@ -12,6 +12,7 @@ use crate::{
     db::Db,
     grading::service::GradingService,
     labs::{engine::Engine, service::LabService},
+    workshops::service::WorkshopService,
 };
 
 /// Shared application state; cloning it is cheap.
@@ -28,4 +29,6 @@ pub struct AppState {
     pub labs: Arc<LabService>,
     /// Exercise grading and attempts.
     pub grading: Arc<GradingService>,
+    /// Workshops, their rosters and live dashboards.
+    pub workshops: Arc<WorkshopService>,
 }

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Milliseconds since the epoch, on either side.
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
     {
         js_sys::Date::now() as i64

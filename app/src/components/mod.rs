@@ -3,4 +3,5 @@
 pub mod check_list;
 pub mod form_error;
 pub mod lab_panel;
+pub mod live;
 pub mod sandbox_explorer;

@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// `2026-11-27 22:30 UTC` from epoch milliseconds (the same on both sides).
-fn utc(ms: i64) -> String {
+pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

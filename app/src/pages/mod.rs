@@ -15,3 +15,5 @@ pub mod profile;
 pub mod redirect;
 pub mod register;
 pub mod search;
+pub mod workshop;
+pub mod workshops;

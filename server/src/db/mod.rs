@@ -8,6 +8,7 @@ pub mod progress;
 pub mod sessions;
 pub mod submissions;
 pub mod users;
+pub mod workshops;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -55,6 +55,10 @@ impl ExercisesBackend for ExercisesUi {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state
+                .workshops
+                .check_deadline(caller.user.id, id)
+                .await?;
+            self.state
                 .grading
                 .submit(caller.user.id, id, submission)
                 .await

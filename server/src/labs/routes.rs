@@ -130,7 +130,7 @@ async fn extend(
 
 /// A browser on another site must not open a learner's terminal with the
 /// learner's cookies (WebSocket handshakes are not covered by CORS).
-fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         // Non-browser clients send no Origin; the session cookie still decides.
         return true;
@@ -207,6 +207,13 @@ async fn bridge(mut socket: WebSocket, hub: Arc<TerminalHub>) {
     };
     if !replay.is_empty() && socket.send(Message::Binary(replay.into())).await.is_err() {
         return;
+    }
+    // A learner who connects while an instructor watches is told at once.
+    if hub.watchers() > 0 {
+        let text = serde_json::json!({ "type": "watched", "watchers": hub.watchers() }).to_string();
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
     }
     loop {
         tokio::select! {

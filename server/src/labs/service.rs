@@ -123,7 +123,7 @@ impl LabService {
             .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
             .count();
         let id = uuid::Uuid::new_v4().to_string();
-        if queued || holding >= self.config.labs.capacity {
+        if !self.has_room(user_id, &active, queued, holding).await? {
             let session =
                 db::labs::insert(&self.db, &id, user_id, lab_id, LabStatus::Queued).await?;
             tracing::info!(session = %id, lab = lab_id, user_id, "lab queued");
@@ -681,6 +681,48 @@ impl LabService {
         Ok(())
     }
 
+    /// Whether `user_id` may take a slot now. Open workshops may reserve
+    /// slots for their learners: others see the capacity minus the reserved
+    /// slots still free, while a workshop's own learners may use them (and
+    /// skip the queue while they are free).
+    async fn has_room(
+        &self,
+        user_id: i64,
+        active: &[LabSession],
+        queued: bool,
+        holding: usize,
+    ) -> Result<bool> {
+        let capacity = self.config.labs.capacity;
+        let mut for_others = 0usize;
+        let mut for_me = 0usize;
+        for workshop in db::workshops::reserving(&self.db, now_ms()).await? {
+            let members: HashSet<i64> = db::workshops::members(&self.db, &workshop.id)
+                .await?
+                .into_iter()
+                .filter(|m| m.status == "active")
+                .map(|m| m.user_id)
+                .collect();
+            let used = active
+                .iter()
+                .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
+                .filter(|s| members.contains(&s.user_id))
+                .count();
+            let free = usize::try_from(workshop.reserved_labs)
+                .unwrap_or(0)
+                .saturating_sub(used);
+            if members.contains(&user_id) {
+                for_me += free;
+            } else {
+                for_others += free;
+            }
+        }
+        Ok(if for_me > 0 {
+            holding < capacity
+        } else {
+            !queued && holding + for_others < capacity
+        })
+    }
+
     /// Starts queued sessions while there is room, oldest first.
     pub async fn promote(&self) -> Result<()> {
         loop {
@@ -692,7 +734,22 @@ impl LabService {
                     return Ok(());
                 }
                 let active = db::labs::active(&self.db).await?;
-                let Some(next) = active.into_iter().find(|s| s.status == LabStatus::Queued) else {
+                let holding = active
+                    .iter()
+                    .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
+                    .count();
+                // Oldest first, skipping those a workshop's reserved slots keep out.
+                let mut next = None;
+                for queued in active.iter().filter(|s| s.status == LabStatus::Queued) {
+                    if self
+                        .has_room(queued.user_id, &active, false, holding)
+                        .await?
+                    {
+                        next = Some(queued.clone());
+                        break;
+                    }
+                }
+                let Some(next) = next else {
                     return Ok(());
                 };
                 if !db::labs::claim_queued(&self.db, &next.id).await? {

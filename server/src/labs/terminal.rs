@@ -74,6 +74,24 @@ pub struct TerminalHub {
     last_touch: Mutex<Option<Instant>>,
     /// Woken when a shell ends, so the lab service looks at the container at once.
     shell_ended: Arc<Notify>,
+    /// Instructors watching read-only; the learner is told how many.
+    watchers: std::sync::atomic::AtomicUsize,
+}
+
+/// Keeps a read-only watcher counted; dropping it tells the learner.
+pub struct WatchGuard {
+    hub: Arc<TerminalHub>,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        let left = self
+            .hub
+            .watchers
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            .saturating_sub(1);
+        self.hub.announce_watchers(left);
+    }
 }
 
 /// Activity is written to the database at most this often.
@@ -110,6 +128,7 @@ impl TerminalHub {
             }),
             last_touch: Mutex::new(None),
             shell_ended,
+            watchers: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -195,6 +214,29 @@ impl TerminalHub {
         }
         drop(slot);
         self.control("ended", message);
+    }
+
+    /// Read-only access for an instructor: recent output, live events, and
+    /// a guard that keeps the learner informed that someone is watching.
+    pub fn shadow(self: &Arc<Self>) -> (Vec<u8>, broadcast::Receiver<TerminalEvent>, WatchGuard) {
+        let (replay, events) = self.watch();
+        let now = self
+            .watchers
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            + 1;
+        self.announce_watchers(now);
+        (replay, events, WatchGuard { hub: self.clone() })
+    }
+
+    /// How many instructors are watching.
+    pub fn watchers(&self) -> usize {
+        self.watchers.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn announce_watchers(&self, count: usize) {
+        let text = json!({ "type": "watched", "watchers": count }).to_string();
+        let feed = self.feed.lock().expect("terminal feed lock");
+        let _ = feed.events.send(TerminalEvent::Control(text));
     }
 
     fn control(&self, kind: &str, message: &str) {

@@ -1,0 +1,343 @@
+//! The workshops JSON API under `/api/v1/workshops`, the live event streams
+//! (Server-Sent Events) and read-only terminal shadowing.
+
+use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        rejection::JsonRejection,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        Path, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use drydock_app::api_workshops::{
+    AnnouncementView, NewWorkshop, Progress, WorkshopSummary, WorkshopView,
+};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+
+use super::service::Access;
+use crate::{
+    accounts::guard::{Identity, Instructor, Member},
+    db::{self, labs::LabStatus},
+    error::{Error, Result},
+    labs::{routes::same_origin, terminal::TerminalEvent},
+    state::AppState,
+};
+
+/// How often a live stream looks for changes.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Routes of the workshops area.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workshops", get(list).post(create))
+        .route("/api/v1/workshops/join", post(join))
+        .route("/api/v1/workshops/{id}", get(one))
+        .route("/api/v1/workshops/{id}/progress", get(progress))
+        .route("/api/v1/workshops/{id}/events", get(events))
+        .route("/api/v1/workshops/{id}/grades.csv", get(grades))
+        .route("/api/v1/workshops/{id}/announcements", post(announce))
+        .route("/api/v1/workshops/{id}/end", post(end))
+        .route(
+            "/api/v1/workshops/{id}/members/{user_id}/{action}",
+            post(roster),
+        )
+        .route(
+            "/api/v1/workshops/{id}/learners/{user_id}/terminal",
+            get(shadow),
+        )
+}
+
+fn json_body<T>(body: std::result::Result<Json<T>, JsonRejection>, example: &str) -> Result<T> {
+    body.map(|Json(b)| b).map_err(|e| {
+        Error::BadRequest(format!(
+            "Send a JSON body like {example}: {}",
+            e.body_text()
+        ))
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Instructor,
+    body: std::result::Result<Json<NewWorkshop>, JsonRejection>,
+) -> Result<(StatusCode, Json<WorkshopSummary>)> {
+    let new = json_body(
+        body,
+        r#"{"title": "…", "lessons": ["security/container-privileges"], "labs": [], "exercises": []}"#,
+    )?;
+    let w = state.workshops.create(&caller.user, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.workshops.summary(&w, "instructor", "active").await?),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Identity,
+) -> Result<Json<Vec<WorkshopSummary>>> {
+    Ok(Json(state.workshops.list(&caller.user).await?))
+}
+
+#[derive(Deserialize)]
+struct JoinRequest {
+    code: String,
+}
+
+async fn join(
+    State(state): State<AppState>,
+    caller: Member,
+    body: std::result::Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Json<WorkshopSummary>> {
+    let body = json_body(body, r#"{"code": "ABCD2345"}"#)?;
+    Ok(Json(state.workshops.join(&caller.user, &body.code).await?))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<WorkshopView>> {
+    Ok(Json(state.workshops.view(&caller.user, &id).await?))
+}
+
+async fn progress(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<Progress>> {
+    state.workshops.as_instructor(&caller.user, &id).await?;
+    Ok(Json(state.workshops.progress(&id).await?))
+}
+
+async fn grades(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let csv = state.workshops.grades_csv(&caller.user, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"workshop-{id}-grades.csv\""),
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct AnnouncementRequest {
+    body: String,
+}
+
+async fn announce(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+    body: std::result::Result<Json<AnnouncementRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<AnnouncementView>)> {
+    let body = json_body(body, r#"{"body": "…"}"#)?;
+    let view = state
+        .workshops
+        .announce(&caller.user, &id, &body.body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    let stopped = state.workshops.end(&caller.user, &id).await?;
+    Ok(Json(
+        serde_json::json!({ "ended": true, "stopped_labs": stopped }),
+    ))
+}
+
+async fn roster(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((id, user_id, action)): Path<(String, i64, String)>,
+) -> Result<StatusCode> {
+    state
+        .workshops
+        .roster_action(&caller.user, &id, user_id, &action)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns a channel into the body of an event stream.
+fn as_stream(
+    mut rx: mpsc::Receiver<Event>,
+) -> impl Stream<Item = std::result::Result<Event, Infallible>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)))
+}
+
+fn event(kind: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(kind)
+        .data(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+}
+
+/// The live stream. Instructors get the dashboard: a `snapshot`, then a
+/// `learner` or `exercise` event for each row that changes, and `roster`,
+/// `announcement` and `ended` events. Learners get their own `learner` row,
+/// `announcement` and `ended`.
+async fn events(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    let (_, access) = state.workshops.access(&caller.user, &id).await?;
+    if access == Access::Pending {
+        return Err(Error::Forbidden(
+            "Your place in this workshop is waiting for the instructor's approval.".into(),
+        ));
+    }
+    let (tx, rx) = mpsc::channel(64);
+    let service = state.workshops.clone();
+    let user = caller.user.clone();
+    tokio::spawn(async move {
+        let instructor = access == Access::Instructor;
+        let mut news = service.subscribe();
+        let mut tick = tokio::time::interval(TICK);
+        let mut rows: Option<HashMap<i64, drydock_app::api_workshops::LearnerRow>> = None;
+        let mut stats: HashMap<String, drydock_app::api_workshops::ExerciseStats> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let progress = if instructor {
+                        service.progress(&id).await
+                    } else {
+                        service.view(&user, &id).await.map(|v| Progress {
+                            workshop_id: id.clone(),
+                            learners: v.me.into_iter().collect(),
+                            exercises: Vec::new(),
+                        })
+                    };
+                    let Ok(progress) = progress else { continue };
+                    let now: HashMap<i64, _> = progress.learners.iter().map(|r| (r.user_id, r.clone())).collect();
+                    let mut out = Vec::new();
+                    match &rows {
+                        None => out.push(event("snapshot", &progress)),
+                        Some(before) if before.len() != now.len() || before.keys().any(|k| !now.contains_key(k)) => {
+                            out.push(event("snapshot", &progress))
+                        }
+                        Some(before) => {
+                            for row in &progress.learners {
+                                if before.get(&row.user_id) != Some(row) {
+                                    out.push(event("learner", row));
+                                }
+                            }
+                            for s in &progress.exercises {
+                                if stats.get(&s.exercise) != Some(s) {
+                                    out.push(event("exercise", s));
+                                }
+                            }
+                        }
+                    }
+                    rows = Some(now);
+                    stats = progress.exercises.iter().map(|s| (s.exercise.clone(), s.clone())).collect();
+                    for e in out {
+                        if tx.send(e).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                news = news.recv() => match news {
+                    Ok(n) if n.workshop_id == id && (instructor || n.kind != "roster") => {
+                        if tx.send(event(n.kind, &n.data)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok(Sse::new(as_stream(rx)).keep_alive(KeepAlive::default()))
+}
+
+/// An instructor watches a learner's lab terminal, read-only. The learner's
+/// terminal says that someone is watching for as long as this lasts.
+async fn shadow(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((id, user_id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    if !same_origin(&headers, state.config.public_url.as_deref()) {
+        return Err(Error::CrossSiteRequest);
+    }
+    state.workshops.as_instructor(&caller.user, &id).await?;
+    let member = db::workshops::member(&state.db, &id, user_id).await?;
+    if !member.is_some_and(|m| m.role == "learner" && m.status == "active") {
+        return Err(Error::NotFound(
+            "That learner is not in this workshop.".into(),
+        ));
+    }
+    let session = db::labs::active_for_user(&state.db, user_id)
+        .await?
+        .into_iter()
+        .find(|s| s.status == LabStatus::Running)
+        .ok_or_else(|| Error::Conflict("This learner has no running lab.".into()))?;
+    let hub = state.labs.terminal(user_id, &session.id).await?;
+    tracing::info!(workshop = %id, instructor = caller.user.id, learner = user_id, "shadowing a terminal");
+    Ok(ws.on_upgrade(move |socket| watch(socket, hub)))
+}
+
+async fn watch(mut socket: WebSocket, hub: Arc<crate::labs::terminal::TerminalHub>) {
+    let (replay, mut feed, _guard) = hub.shadow();
+    let hello = serde_json::json!({ "type": "watched", "watchers": hub.watchers() }).to_string();
+    if socket.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    if !replay.is_empty() && socket.send(Message::Binary(replay.into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            event = feed.recv() => match event {
+                Ok(TerminalEvent::Output(bytes)) => {
+                    if socket.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(TerminalEvent::Control(text)) => {
+                    let ended = text.contains("\"type\":\"ended\"");
+                    if socket.send(Message::Text(text.into())).await.is_err() || ended {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code: 4000, reason: "reconnect".into() }))).await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            message = socket.recv() => match message {
+                // Watching only: whatever the watcher types is dropped.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
