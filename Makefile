@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site images run test lint fmt bench-lessons bench-labs bench-grading
+.PHONY: setup site images run test lint fmt bench-lessons bench-labs bench-grading bench-workshop
 
 setup:
 	@./scripts/setup.sh
@@ -52,3 +52,9 @@ bench-labs: images
 # Dockerfile exercise graded end to end (release build).
 bench-grading: images
 	cargo bench -p drydock --bench grading
+
+# Thirty learners start a lab and submit at once while an instructor watches
+# the live dashboard: errors, lab start, grading and dashboard latency
+# (release build).
+bench-workshop: images
+	cargo bench -p drydock --bench workshop_load

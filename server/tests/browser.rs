@@ -511,3 +511,202 @@ async fn wait_long(browser: &Browser, css: &str) -> fantoccini::elements::Elemen
         .await
         .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
 }
+
+/// The instructor's score cell for `learner` on `exercise`: `None` until the
+/// row is on the page, then the cell's `data-score` (empty before any attempt).
+async fn score_cell(c: &fantoccini::Client, learner: &str, exercise: &str) -> Option<String> {
+    c.execute(
+        "const cell = document.querySelector(
+             `tr[data-learner='${arguments[0]}'] td[data-exercise='${arguments[1]}']`);
+         return cell ? cell.getAttribute('data-score') : null;",
+        vec![serde_json::json!(learner), serde_json::json!(exercise)],
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .map(str::to_string)
+}
+
+/// Waits until the score cell satisfies `done`; returns it and when it did.
+async fn wait_for_score(
+    c: &fantoccini::Client,
+    learner: &str,
+    exercise: &str,
+    within: std::time::Duration,
+    done: impl Fn(&str) -> bool,
+) -> (String, std::time::Instant) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let score = score_cell(c, learner, exercise).await;
+        if let Some(s) = score.as_deref().filter(|s| done(s)) {
+            return (s.to_string(), std::time::Instant::now());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{learner}'s {exercise} cell is still {score:?} after {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_instructor_watches_a_learners_score_arrive_live() {
+    use common::labs::Learner;
+    use drydock::{accounts::service::create_user, db::users::Role};
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    const EXERCISE: &str = "least-privilege-run";
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    create_user(
+        &app.state.db,
+        "teacher",
+        "a long password",
+        Role::Instructor,
+        10,
+    )
+    .await
+    .unwrap();
+
+    // The instructor plans the workshop (through the API) …
+    let teacher = Learner::arrive(&app).await;
+    let (status, body) = teacher
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "teacher", "password": "a long password"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, workshop) = teacher
+        .post(
+            "/api/v1/workshops",
+            json!({
+                "title": "Hardening 101",
+                "lessons": ["security/container-privileges"],
+                "labs": ["container-privileges"],
+                "exercises": [EXERCISE],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{workshop}");
+    let id = workshop["id"].as_str().unwrap();
+    let code = workshop["code"].as_str().unwrap();
+
+    // … and logs in in the browser to open its dashboard.
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    browser.wait_for("section.auth-card").await;
+    browser.wait_for(".user-menu a[href='/login']").await; // hydrated
+    c.find(Locator::Css("input[name='username']"))
+        .await
+        .unwrap()
+        .send_keys("teacher")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys("a long password")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".profile-head h1").await;
+    c.goto(&app.url(&format!("/workshops/{id}"))).await.unwrap();
+    browser.wait_for("article.instructor-view").await;
+    // Live once the browser's event stream has delivered its first snapshot.
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//article[contains(@class,'instructor-view') and number(@data-updates) >= 1]",
+        ))
+        .await
+        .expect("the dashboard never received its first event");
+    let shown = c
+        .find(Locator::Css(".join-code strong"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown, code);
+
+    // A learner joins from another session and appears as a row.
+    let lea = Learner::arrive(&app).await;
+    let (status, body) = lea
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "lea", "password": "learning docker"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = lea
+        .post("/api/v1/workshops/join", json!({ "code": code }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (before, _) = wait_for_score(c, "lea", EXERCISE, Duration::from_secs(10), |_| true).await;
+    assert_eq!(before, "", "no attempt yet");
+
+    // A weak command: the cell fills in without a reload.
+    let submissions = format!("/api/v1/exercises/{EXERCISE}/submissions");
+    let (status, weak) = lea
+        .post(
+            &submissions,
+            json!({"kind": "run", "command": "docker run -d drydock/webapp:1"}),
+        )
+        .await;
+    let graded = Instant::now();
+    assert_eq!(status, 201, "{weak}");
+    let (score, shown) = wait_for_score(c, "lea", EXERCISE, Duration::from_secs(60), |s| {
+        !s.is_empty()
+    })
+    .await;
+    let weak_delay = shown - graded;
+    let weak_score: u32 = score.parse().unwrap();
+    assert!(weak_score < 16, "{score}");
+
+    // The hardened command: the cell shows full marks.
+    let (status, full) = lea
+        .post(
+            &submissions,
+            json!({
+                "kind": "run",
+                "command": "docker run -d --user 1000:1000 --cap-drop ALL \
+                    --security-opt no-new-privileges --read-only \
+                    --tmpfs /tmp:rw,noexec,nosuid,size=16m --network none --memory 128m \
+                    --pids-limit 100 drydock/webapp:1",
+            }),
+        )
+        .await;
+    let graded = Instant::now();
+    assert_eq!(status, 201, "{full}");
+    let (_, shown) =
+        wait_for_score(c, "lea", EXERCISE, Duration::from_secs(60), |s| s == "16").await;
+    let full_delay = shown - graded;
+    eprintln!(
+        "dashboard update after grading: weak {weak_delay:?} (score {weak_score}), hardened {full_delay:?} (target ≤ 2 s)"
+    );
+    for delay in [weak_delay, full_delay] {
+        assert!(delay <= Duration::from_secs(5), "{delay:?}");
+    }
+    // Still the same page: the updates came over the event stream.
+    let updates: u32 = c
+        .find(Locator::Css("article.instructor-view"))
+        .await
+        .unwrap()
+        .attr("data-updates")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(updates >= 3, "{updates}");
+
+    browser.close().await;
+    common::labs::remove_lab_containers(&app).await;
+}

@@ -125,9 +125,13 @@ impl Learner {
 
     /// Opens the terminal of session `id`; `Err` carries the HTTP status of a refusal.
     pub async fn terminal(&self, id: &str) -> Result<Terminal, u16> {
-        let ws_url = self
-            .url(&format!("/api/v1/labs/{id}/terminal"))
-            .replacen("http", "ws", 1);
+        self.terminal_at(&format!("/api/v1/labs/{id}/terminal"))
+            .await
+    }
+
+    /// Opens a terminal WebSocket at `path` (e.g. an instructor's read-only shadow).
+    pub async fn terminal_at(&self, path: &str) -> Result<Terminal, u16> {
+        let ws_url = self.url(path).replacen("http", "ws", 1);
         let mut request = ws_url.into_client_request().unwrap();
         request
             .headers_mut()
