@@ -72,7 +72,7 @@ async fn the_home_page_hydrates_and_reacts_to_clicks() {
         .await
         .unwrap();
     let heading = browser
-        .wait_for(".coming-soon h1")
+        .wait_for(".page-head h1")
         .await
         .text()
         .await

@@ -128,11 +128,19 @@ async fn the_home_page_is_server_rendered_and_loads_the_hydration_bundle() {
 }
 
 #[tokio::test]
-async fn unbuilt_sections_say_coming_soon_and_unknown_pages_are_404() {
+async fn every_section_is_built_and_unknown_pages_are_404() {
     let app = spawn_app(TestDatabase::sqlite()).await;
     let resp = app.http.get(app.url("/workshops")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("Coming soon"));
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("Coming soon"));
+    assert!(
+        html.contains("Join a workshop"),
+        "the workshops page is rendered"
+    );
+    let resp = app.http.get(app.url("/exercises")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("least-privilege-run"));
     // Labs are built: the page lists them, server-rendered.
     let resp = app.http.get(app.url("/labs")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -1,7 +1,6 @@
 //! One module per page.
 
 pub mod admin_users;
-pub mod coming_soon;
 pub mod exercise;
 pub mod exercises;
 pub mod home;

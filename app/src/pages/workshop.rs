@@ -254,6 +254,7 @@ fn InstructorView(w: WorkshopView) -> impl IntoView {
             <p class="breadcrumb"><A href="/workshops">"Workshops"</A></p>
             <h1>{summary.title.clone()}</h1>
             <p class="join-code">"Join code: "<strong>{summary.code.clone().unwrap_or_default()}</strong>
+                <span class="small-text">" · link: "<code>{format!("/workshops?code={}", summary.code.clone().unwrap_or_default())}</code></span>
                 <span class="muted small-text">{format!(" · {} → {} · {} of {} places", when(summary.starts_at), when(summary.ends_at), summary.learners, summary.max_participants)}</span>
             </p>
             <p class="toolbar">

@@ -1,6 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_navigate};
+use leptos_router::{
+    components::A,
+    hooks::{use_navigate, use_query_map},
+};
 
 use crate::{
     api::error_text,
@@ -66,6 +69,9 @@ fn WorkshopLine(w: WorkshopSummary) -> impl IntoView {
 
 #[component]
 fn JoinForm() -> impl IntoView {
+    // A join link is /workshops?code=XXXX: the code is filled in.
+    let query = use_query_map();
+    let code = move || query.read().get("code").unwrap_or_default();
     let join = ServerAction::<crate::api_workshops::JoinWorkshop>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -78,7 +84,7 @@ fn JoinForm() -> impl IntoView {
             <h2>"Join a workshop"</h2>
             <ActionForm action=join attr:class="join-form">
                 <label for="join-code">"Code"</label>
-                <input id="join-code" name="code" type="text" required autocomplete="off" spellcheck="false" placeholder="e.g. K7MQ2XPA"/>
+                <input id="join-code" name="code" type="text" required autocomplete="off" spellcheck="false" placeholder="e.g. K7MQ2XPA" value=code/>
                 <button type="submit" class="button primary">"Join"</button>
             </ActionForm>
             {move || match join.value().get() {
@@ -99,6 +105,8 @@ fn CreateForm() -> impl IntoView {
     let max = RwSignal::new("30".to_string());
     let reserved = RwSignal::new("0".to_string());
     let approval = RwSignal::new(false);
+    let due = RwSignal::new(String::new());
+    let late = RwSignal::new(true);
     let create = ServerAction::<CreateWorkshop>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -122,18 +130,27 @@ fn CreateForm() -> impl IntoView {
             .unwrap_or(3)
             .clamp(1, 8760);
         let start = crate::components::lab_panel::now_ms();
+        let chosen = split(exercises.get_untracked());
+        // One deadline for every exercise, in hours from now (optional).
+        let deadlines = match due.get_untracked().trim().parse::<f64>() {
+            Ok(h) if h > 0.0 => chosen
+                .iter()
+                .map(|e| (e.clone(), start + (h * 3_600_000.0) as i64))
+                .collect(),
+            _ => Default::default(),
+        };
         let new = NewWorkshop {
             title: title.get_untracked(),
             starts_at: Some(start),
             ends_at: Some(start + hours * 3_600_000),
             lessons: split(lessons.get_untracked()),
             labs: split(labs.get_untracked()),
-            exercises: split(exercises.get_untracked()),
-            deadlines: Default::default(),
+            exercises: chosen,
+            deadlines,
             max_participants: max.get_untracked().trim().parse().unwrap_or(30),
             reserved_labs: reserved.get_untracked().trim().parse().unwrap_or(0),
             approval: approval.get_untracked(),
-            accept_late: true,
+            accept_late: late.get_untracked(),
         };
         create.dispatch(CreateWorkshop { new });
     };
@@ -154,6 +171,9 @@ fn CreateForm() -> impl IntoView {
                     <label>"Max participants "<input type="number" min="1" max="1000" prop:value=max on:input=move |ev| max.set(event_target_value(&ev))/></label>
                     <label>"Lab slots reserved "<input type="number" min="0" prop:value=reserved on:input=move |ev| reserved.set(event_target_value(&ev))/></label>
                 </div>
+                <label for="ws-due">"Exercises due in (hours from now; empty for no deadline)"</label>
+                <input id="ws-due" type="number" min="0" step="0.5" prop:value=due on:input=move |ev| due.set(event_target_value(&ev))/>
+                <label class="checkbox"><input type="checkbox" prop:checked=late on:change=move |ev| late.set(event_target_checked(&ev))/>" Accept late work (kept and flagged late)"</label>
                 <label class="checkbox"><input type="checkbox" prop:checked=approval on:change=move |ev| approval.set(event_target_checked(&ev))/>" Approve each participant"</label>
                 <p><button type="submit" class="button primary" disabled=move || create.pending().get()>"Create"</button></p>
             </form>
