@@ -503,6 +503,23 @@ async fn approval_deadlines_and_reserved_lab_slots() {
     let (_, approved) = ada.get(&format!("/api/v1/workshops/{id}")).await;
     assert_eq!(approved["items"].as_array().unwrap().len(), 2);
 
+    // Admins see every workshop as its instructors do.
+    let admin = with_role(&app, "root", Role::Admin).await;
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/workshops/{id}/progress"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/workshops/{id}/grades.csv"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
     // Past the deadline, with no late work accepted, a submission is refused.
     let (status, refused) = ada
         .post(
