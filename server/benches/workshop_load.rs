@@ -6,7 +6,8 @@
 //!
 //! `make bench-workshop` (or `cargo bench -p drydock --bench workshop_load`).
 //! The learners get two minutes; a watchdog ends the whole run (removing its
-//! containers) if it is still going after four.
+//! containers) if it is still going after four. `RUST_LOG=drydock=warn` shows
+//! the server's reasons for any errors.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -220,6 +221,9 @@ fn report(name: &str, mut values: Vec<Duration>, target: &str) {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        drydock::telemetry::init("warn");
+    }
     let db = common::TestDatabase::sqlite();
     let mut config = test_config(&db);
     config.labs.capacity = 40;
@@ -371,14 +375,19 @@ async fn main() {
 
     // Stop every lab through the API, as the learners' "Stop" buttons would.
     let mut stopped = 0;
-    for o in &outcomes {
-        let o = o.lock().unwrap();
-        let Some(lab) = &o.lab else { continue };
+    let labs: Vec<(String, String)> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let o = o.lock().unwrap();
+            Some((o.username.clone(), o.lab.clone()?))
+        })
+        .collect();
+    for (username, lab) in &labs {
         let learner = Participant::new(&base, Some(Duration::from_secs(30)));
         let logged_in = learner
             .post(
                 "/api/v1/auth/login",
-                json!({"username": o.username, "password": "a long password"}),
+                json!({"username": username, "password": "a long password"}),
             )
             .await;
         match (
@@ -388,13 +397,10 @@ async fn main() {
                 .await,
         ) {
             (Ok(_), Ok(_)) => stopped += 1,
-            (Err(e), _) | (_, Err(e)) => errors.push(format!("{}: stopping: {e}", o.username)),
+            (Err(e), _) | (_, Err(e)) => errors.push(format!("{username}: stopping: {e}")),
         }
     }
-    let labs_started = outcomes
-        .iter()
-        .filter(|o| o.lock().unwrap().lab.is_some())
-        .count();
+    let labs_started = labs.len();
     let left = lab_containers(&app).await.len();
 
     println!(

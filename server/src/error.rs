@@ -75,6 +75,7 @@ impl Error {
     /// sentence to act on (and nothing internal) for ours.
     pub fn user_message(&self) -> String {
         match self {
+            Error::Engine(crate::labs::engine::EngineError::Timeout(_)) => "The lab engine is very busy right now. Try again in a minute.".to_string(),
             Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
             Error::Unavailable(message) => message.clone(),
             e if e.status_and_code().0.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),

@@ -18,6 +18,9 @@ use tokio::sync::OnceCell;
 
 use super::policy::SandboxPolicy;
 
+/// Deadline for container work, however short the engine's ping deadline is.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Label every container and image Drydock creates carries.
 pub const MANAGED_LABEL: &str = "drydock.managed";
 
@@ -119,6 +122,16 @@ impl Engine {
             .map_err(|_| EngineError::Timeout(self.timeout))
     }
 
+    /// Container work (create, start, exec, inspect, remove) under load: a
+    /// busy engine starting many gVisor sandboxes at once can take far longer
+    /// than a ping, and that is slowness, not absence.
+    async fn within_busy<F: std::future::Future>(&self, fut: F) -> Result<F::Output> {
+        let limit = self.timeout.max(BUSY_TIMEOUT);
+        tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| EngineError::Timeout(limit))
+    }
+
     /// One round trip; fails fast when the engine is down or hangs.
     pub async fn ping(&self) -> Result<()> {
         let api = self.api().await?;
@@ -179,10 +192,10 @@ impl Engine {
         let body: ContainerCreateBody = policy.container_body(image, cmd);
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
-            .within(api.create_container(Some(options), body))
+            .within_busy(api.create_container(Some(options), body))
             .await??;
         if let Err(err) = self
-            .within(api.start_container(&created.id, None))
+            .within_busy(api.start_container(&created.id, None))
             .await
             .and_then(|r| Ok(r?))
         {
@@ -202,7 +215,7 @@ impl Engine {
     ) -> Result<ExecOutput> {
         let api = self.api().await?;
         let exec = self
-            .within(api.create_exec(
+            .within_busy(api.create_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
@@ -215,7 +228,7 @@ impl Engine {
             .await??;
         let mut out = ExecOutput::default();
         if let StartExecResults::Attached { mut output, .. } =
-            self.within(api.start_exec(&exec.id, None)).await??
+            self.within_busy(api.start_exec(&exec.id, None)).await??
         {
             let collect = async {
                 while let Some(chunk) = output.next().await {
@@ -231,9 +244,12 @@ impl Engine {
                 }
                 Ok::<_, EngineError>(())
             };
-            self.within(collect).await??;
+            self.within_busy(collect).await??;
         }
-        out.exit_code = self.within(api.inspect_exec(&exec.id)).await??.exit_code;
+        out.exit_code = self
+            .within_busy(api.inspect_exec(&exec.id))
+            .await??
+            .exit_code;
         Ok(out)
     }
 
@@ -247,7 +263,7 @@ impl Engine {
     ) -> Result<ShellStream> {
         let api = self.api().await?;
         let exec = self
-            .within(api.create_exec(
+            .within_busy(api.create_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
@@ -262,7 +278,7 @@ impl Engine {
             ))
             .await??;
         let started = self
-            .within(api.start_exec(
+            .within_busy(api.start_exec(
                 &exec.id,
                 Some(bollard::exec::StartExecOptions {
                     detach: false,
@@ -289,7 +305,7 @@ impl Engine {
     /// Tells a TTY exec its new window size.
     pub async fn resize_shell(&self, exec_id: &str, cols: u16, rows: u16) -> Result<()> {
         let api = self.api().await?;
-        self.within(api.resize_exec(
+        self.within_busy(api.resize_exec(
             exec_id,
             bollard::exec::ResizeExecOptions {
                 width: cols,
@@ -303,7 +319,7 @@ impl Engine {
     /// Creates the `internal` (no route out) network `name` unless it exists.
     pub async fn ensure_internal_network(&self, name: &str) -> Result<()> {
         let api = self.api().await?;
-        match self.within(api.inspect_network(name, None)).await? {
+        match self.within_busy(api.inspect_network(name, None)).await? {
             Ok(_) => return Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -319,7 +335,7 @@ impl Engine {
             )])),
             ..Default::default()
         };
-        match self.within(api.create_network(request)).await? {
+        match self.within_busy(api.create_network(request)).await? {
             Ok(_) => Ok(()),
             // Created meanwhile by a concurrent start.
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -335,7 +351,7 @@ impl Engine {
         let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
             .name(name)
             .build();
-        self.within(api.rename_container(container, options))
+        self.within_busy(api.rename_container(container, options))
             .await??;
         Ok(())
     }
@@ -344,7 +360,7 @@ impl Engine {
     pub async fn inspect(&self, container: &str) -> Result<ContainerInspectResponse> {
         let api = self.api().await?;
         Ok(self
-            .within(api.inspect_container(container, None))
+            .within_busy(api.inspect_container(container, None))
             .await??)
     }
 
@@ -356,7 +372,7 @@ impl Engine {
             .v(true)
             .build();
         match self
-            .within(api.remove_container(container, Some(options)))
+            .within_busy(api.remove_container(container, Some(options)))
             .await?
         {
             Ok(()) => Ok(()),
@@ -382,7 +398,9 @@ impl Engine {
             .all(true)
             .filters(&filters)
             .build();
-        Ok(self.within(api.list_containers(Some(options))).await??)
+        Ok(self
+            .within_busy(api.list_containers(Some(options)))
+            .await??)
     }
 
     /// Removes every Drydock container carrying these labels; returns how many.
@@ -399,7 +417,7 @@ impl Engine {
     /// Value of a label on a local image, `None` when the image is absent.
     pub async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
         let api = self.api().await?;
-        match self.within(api.inspect_image(image)).await? {
+        match self.within_busy(api.inspect_image(image)).await? {
             Ok(found) => Ok(found
                 .config
                 .and_then(|c| c.labels)
@@ -477,7 +495,7 @@ impl Engine {
         let api = self.api().await?;
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         Ok(self
-            .within(api.create_container(Some(options), body))
+            .within_busy(api.create_container(Some(options), body))
             .await??
             .id)
     }
@@ -485,7 +503,7 @@ impl Engine {
     /// Starts a created container.
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let api = self.api().await?;
-        Ok(self.within(api.start_container(id, None)).await??)
+        Ok(self.within_busy(api.start_container(id, None)).await??)
     }
 
     /// The last `lines` lines a container printed (stdout and stderr).
@@ -505,7 +523,7 @@ impl Engine {
             }
             Ok::<_, EngineError>(())
         };
-        self.within(collect).await??;
+        self.within_busy(collect).await??;
         Ok(out)
     }
 
@@ -513,7 +531,7 @@ impl Engine {
     pub async fn security_options(&self) -> Result<Vec<String>> {
         let api = self.api().await?;
         Ok(self
-            .within(api.info())
+            .within_busy(api.info())
             .await??
             .security_options
             .unwrap_or_default())
@@ -524,7 +542,10 @@ impl Engine {
         use bollard::query_parameters::RemoveVolumeOptionsBuilder;
         let api = self.api().await?;
         let options = RemoveVolumeOptionsBuilder::default().force(true).build();
-        match self.within(api.remove_volume(name, Some(options))).await? {
+        match self
+            .within_busy(api.remove_volume(name, Some(options)))
+            .await?
+        {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -544,7 +565,7 @@ impl Engine {
             .filters(&filters)
             .build();
         Ok(self
-            .within(api.list_volumes(Some(options)))
+            .within_busy(api.list_volumes(Some(options)))
             .await??
             .volumes
             .unwrap_or_default()
@@ -556,7 +577,7 @@ impl Engine {
     /// A local image's full description; `None` when it is absent.
     pub async fn image(&self, reference: &str) -> Result<Option<bollard::models::ImageInspect>> {
         let api = self.api().await?;
-        match self.within(api.inspect_image(reference)).await? {
+        match self.within_busy(api.inspect_image(reference)).await? {
             Ok(found) => Ok(Some(found)),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -571,7 +592,7 @@ impl Engine {
         reference: &str,
     ) -> Result<Vec<bollard::models::ImageHistoryResponseItem>> {
         let api = self.api().await?;
-        Ok(self.within(api.image_history(reference)).await??)
+        Ok(self.within_busy(api.image_history(reference)).await??)
     }
 
     /// The image as `docker save` writes it (a tar), refusing more than `cap` bytes.
@@ -604,7 +625,7 @@ impl Engine {
         let api = self.api().await?;
         let options = RemoveImageOptionsBuilder::default().force(true).build();
         match self
-            .within(api.remove_image(reference, Some(options), None))
+            .within_busy(api.remove_image(reference, Some(options), None))
             .await?
         {
             Ok(_) => Ok(()),
@@ -627,7 +648,7 @@ impl Engine {
             .filters(&filters)
             .build();
         Ok(self
-            .within(api.list_images(Some(options)))
+            .within_busy(api.list_images(Some(options)))
             .await??
             .into_iter()
             .map(|i| i.id)
