@@ -1,12 +1,12 @@
 //! Exercise definitions (`content/exercises/<id>.toml`): parsed and
 //! validated against the check catalog with the rest of the content.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
 use sha2::{Digest, Sha256};
 
 use super::{
-    load::{toml_problem, Loader},
+    load::Loader,
     model::{Exercise, ExerciseFileDef, ExerciseKind},
     render::render,
 };
@@ -19,13 +19,6 @@ use crate::{
 const MAX_CHECKS: usize = 60;
 /// Largest total size of starter files, in bytes.
 const MAX_STARTER_BYTES: usize = 64 * 1024;
-
-fn is_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
 
 /// A context file name a learner or author may use: relative, plain parts.
 pub fn valid_context_name(name: &str) -> bool {
@@ -46,46 +39,11 @@ pub(super) fn load_exercises(
     lab_ids: &[String],
 ) -> BTreeMap<String, Exercise> {
     let mut exercises = BTreeMap::new();
-    let Ok(entries) = fs::read_dir(dir.join("exercises")) else {
-        return exercises;
-    };
     let images: BTreeMap<String, String> = LabImage::load_all(&dir.join("images"))
         .map(|all| all.into_iter().map(|i| (i.name, i.tag)).collect())
         .unwrap_or_default();
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
-        let shown = loader.rel(&path);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let Some(id) = name.strip_suffix(".toml") else {
-            loader.problem(&shown, 1, "unexpected file: exercises are <id>.toml");
-            continue;
-        };
-        if !is_id(id) {
-            loader.problem(
-                &shown,
-                1,
-                "exercise ids use only lowercase letters, digits and '-' (at most 64)",
-            );
-            continue;
-        }
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                loader.problem(&shown, 1, format!("cannot read: {e}"));
-                continue;
-            }
-        };
-        let def: ExerciseFileDef = match toml::from_str(&text) {
-            Ok(d) => d,
-            Err(e) => {
-                loader.problems.push(toml_problem(&shown, &text, &e, 0));
-                continue;
-            }
-        };
+    for found in loader.definitions::<ExerciseFileDef>(dir, "exercises", "exercise") {
+        let (id, shown, text, def) = (found.id.as_str(), found.shown, found.text, found.def);
         let line = |needle: &str| -> usize {
             text.lines()
                 .position(|l| l.trim_start().starts_with(needle))

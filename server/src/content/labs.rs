@@ -1,10 +1,10 @@
 //! Lab definitions (`content/labs/<id>.toml`): parsed and validated with the
 //! rest of the content, so `drydock content check` and the server agree.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
 use super::{
-    load::{toml_problem, Loader},
+    load::{is_id, Loader},
     model::{Lab, LabFileDef},
 };
 use crate::labs::images::LabImage;
@@ -31,54 +31,11 @@ pub const ALLOWED_CAPS: &[&str] = &[
 /// Largest seeded file, in bytes.
 const MAX_FILE_BYTES: usize = 256 * 1024;
 
-fn is_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// Reads every `content/labs/*.toml`; problems go to the loader.
 pub(super) fn load_labs(loader: &mut Loader, dir: &Path) -> BTreeMap<String, Lab> {
     let mut labs = BTreeMap::new();
-    let labs_dir = dir.join("labs");
-    let Ok(entries) = fs::read_dir(&labs_dir) else {
-        return labs;
-    };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
-        let shown = loader.rel(&path);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let Some(id) = name.strip_suffix(".toml") else {
-            loader.problem(&shown, 1, "unexpected file: labs are <id>.toml");
-            continue;
-        };
-        if !is_id(id) {
-            loader.problem(
-                &shown,
-                1,
-                "lab ids use only lowercase letters, digits and '-' (at most 64)",
-            );
-            continue;
-        }
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                loader.problem(&shown, 1, format!("cannot read: {e}"));
-                continue;
-            }
-        };
-        let def: LabFileDef = match toml::from_str(&text) {
-            Ok(d) => d,
-            Err(e) => {
-                loader.problems.push(toml_problem(&shown, &text, &e, 0));
-                continue;
-            }
-        };
+    for found in loader.definitions::<LabFileDef>(dir, "labs", "lab") {
+        let (id, shown, text, def) = (found.id.as_str(), found.shown, found.text, found.def);
         let line = |key: &str| -> usize {
             text.lines()
                 .position(|l| l.trim_start().starts_with(key))

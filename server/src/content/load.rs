@@ -88,7 +88,81 @@ pub(super) struct Loader {
     pub(super) problems: Vec<Problem>,
 }
 
+/// A content id: lowercase letters, digits and '-', at most 64.
+pub(super) fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// One `<id>.toml` definition file, read and parsed.
+pub(super) struct Definition<T> {
+    pub id: String,
+    /// The path as problems show it.
+    pub shown: PathBuf,
+    pub text: String,
+    pub def: T,
+}
+
 impl Loader {
+    /// Reads every `<dir>/<folder>/<id>.toml` as a `T`, in name order.
+    /// Misnamed, unreadable and malformed files become problems (`what`
+    /// names the kind in messages: "lab", "exercise").
+    pub(super) fn definitions<T: serde::de::DeserializeOwned>(
+        &mut self,
+        dir: &Path,
+        folder: &str,
+        what: &str,
+    ) -> Vec<Definition<T>> {
+        let Ok(entries) = fs::read_dir(dir.join(folder)) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        paths.sort();
+        let mut out = Vec::new();
+        for path in paths {
+            let shown = self.rel(&path);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(id) = name.strip_suffix(".toml") else {
+                self.problem(
+                    &shown,
+                    1,
+                    format!("unexpected file: {folder} are <id>.toml"),
+                );
+                continue;
+            };
+            if !is_id(id) {
+                self.problem(
+                    &shown,
+                    1,
+                    format!("{what} ids use only lowercase letters, digits and '-' (at most 64)"),
+                );
+                continue;
+            }
+            let text = match fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.problem(&shown, 1, format!("cannot read: {e}"));
+                    continue;
+                }
+            };
+            match toml::from_str(&text) {
+                Ok(def) => out.push(Definition {
+                    id: id.to_string(),
+                    shown,
+                    text,
+                    def,
+                }),
+                Err(e) => self.problems.push(toml_problem(&shown, &text, &e, 0)),
+            }
+        }
+        out
+    }
+
     pub(super) fn problem(&mut self, file: &Path, line: usize, message: impl Into<String>) {
         self.problems.push(Problem {
             file: file.to_path_buf(),

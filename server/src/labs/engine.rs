@@ -65,6 +65,13 @@ pub struct ShellStream {
     pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
 }
 
+/// A list filter: Drydock's objects carrying every one of `labels`.
+fn managed_with(labels: &[(&str, &str)]) -> HashMap<&'static str, Vec<String>> {
+    let mut wanted = vec![MANAGED_LABEL.to_string()];
+    wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+    HashMap::from([("label", wanted)])
+}
+
 /// A handle on the Docker engine. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
@@ -391,9 +398,7 @@ impl Engine {
     /// Containers (running or not) carrying every one of these labels.
     pub async fn list_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>> {
         let api = self.api().await?;
-        let mut wanted = vec![MANAGED_LABEL.to_string()];
-        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
-        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let filters = managed_with(labels);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -558,9 +563,7 @@ impl Engine {
     pub async fn volumes_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
         use bollard::query_parameters::ListVolumesOptionsBuilder;
         let api = self.api().await?;
-        let mut wanted = vec![MANAGED_LABEL.to_string()];
-        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
-        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let filters = managed_with(labels);
         let options = ListVolumesOptionsBuilder::default()
             .filters(&filters)
             .build();
@@ -640,9 +643,7 @@ impl Engine {
     pub async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
         use bollard::query_parameters::ListImagesOptionsBuilder;
         let api = self.api().await?;
-        let mut wanted = vec![MANAGED_LABEL.to_string()];
-        wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
-        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", wanted)]);
+        let filters = managed_with(labels);
         let options = ListImagesOptionsBuilder::default()
             .all(true)
             .filters(&filters)
