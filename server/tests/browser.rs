@@ -98,24 +98,9 @@ async fn a_visitor_registers_logs_out_and_logs_back_in() {
     browser.wait_for("section.auth-card h1").await;
     // Wait for hydration so the form submits through the server function.
     browser.wait_for(".user-menu a[href='/login']").await;
-    c.find(Locator::Css("input[name='username']"))
-        .await
-        .unwrap()
-        .send_keys("margaret")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name='password']"))
-        .await
-        .unwrap()
-        .send_keys("to the moon and back")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .submit_credentials("margaret", "to the moon and back")
+        .await;
 
     // Registered and signed in: the profile shows the account.
     let heading = browser
@@ -147,24 +132,9 @@ async fn a_visitor_registers_logs_out_and_logs_back_in() {
     // A wrong password is refused with a clear message…
     c.goto(&app.url("/login")).await.unwrap();
     browser.wait_for("section.auth-card").await;
-    c.find(Locator::Css("input[name='username']"))
-        .await
-        .unwrap()
-        .send_keys("margaret")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name='password']"))
-        .await
-        .unwrap()
-        .send_keys("wrong password")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .submit_credentials("margaret", "wrong password")
+        .await;
     let error = c
         .wait()
         .at_most(std::time::Duration::from_secs(10))
@@ -598,24 +568,9 @@ async fn an_instructor_watches_a_learners_score_arrive_live() {
     c.goto(&app.url("/login")).await.unwrap();
     browser.wait_for("section.auth-card").await;
     browser.wait_for(".user-menu a[href='/login']").await; // hydrated
-    c.find(Locator::Css("input[name='username']"))
-        .await
-        .unwrap()
-        .send_keys("teacher")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name='password']"))
-        .await
-        .unwrap()
-        .send_keys("a long password")
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .submit_credentials("teacher", "a long password")
+        .await;
     browser.wait_for(".profile-head h1").await;
     c.goto(&app.url(&format!("/workshops/{id}"))).await.unwrap();
     browser.wait_for("article.instructor-view").await;

@@ -205,6 +205,8 @@ pub async fn collect(
                     labels: job.labels.clone(),
                     name: format!("{}-run", job.name),
                     wait_health: true,
+                    // Only the health status of this run is read.
+                    engine_security: &[],
                 };
                 let spec = RunSpec {
                     image: tag.clone(),

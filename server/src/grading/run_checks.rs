@@ -96,6 +96,14 @@ impl RunEvidence {
             .unwrap_or_default()
     }
 
+    /// `Mounts` of the inspect (empty when nothing ran).
+    fn mounts(&self) -> Vec<bollard::models::MountPoint> {
+        self.inspect
+            .as_ref()
+            .and_then(|i| i.mounts.clone())
+            .unwrap_or_default()
+    }
+
     fn is_imposed(&self, field: &str) -> bool {
         self.imposed.contains(&field)
     }
@@ -530,12 +538,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             }
             let app_paths = params.list("app_paths").unwrap_or_default();
             let mut writable_over = Vec::new();
-            for mount in ev
-                .inspect
-                .as_ref()
-                .and_then(|i| i.mounts.clone())
-                .unwrap_or_default()
-            {
+            for mount in ev.mounts() {
                 let dest = mount.destination.clone().unwrap_or_default();
                 if mount.rw.unwrap_or(false) && app_paths.iter().any(|p| covers(&dest, p)) {
                     writable_over.push(format!("{dest} (writable mount)"));
@@ -615,11 +618,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         }
         "RUN-VOLUMES-RO" => {
             let writable = params.list("writable").unwrap_or_default();
-            let mounts = ev
-                .inspect
-                .as_ref()
-                .and_then(|i| i.mounts.clone())
-                .unwrap_or_default();
+            let mounts = ev.mounts();
             let listed: Vec<String> = mounts
                 .iter()
                 .map(|m| {
@@ -664,10 +663,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                 .collect();
             let evidence = format!(
                 "requested mount sources = {sources:?}; Mounts = {:?}",
-                ev.inspect
-                    .as_ref()
-                    .and_then(|i| i.mounts.clone())
-                    .unwrap_or_default()
+                ev.mounts()
                     .iter()
                     .map(|m| m.destination.clone().unwrap_or_default())
                     .collect::<Vec<_>>()
@@ -734,10 +730,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     .iter()
                     .map(|m| m.propagation.clone().unwrap_or_default())
                     .collect::<Vec<_>>(),
-                ev.inspect
-                    .as_ref()
-                    .and_then(|i| i.mounts.clone())
-                    .unwrap_or_default()
+                ev.mounts()
                     .iter()
                     .map(|m| m.propagation.clone().unwrap_or_default())
                     .collect::<Vec<_>>()

@@ -40,6 +40,8 @@ pub struct GradingService {
     config: Arc<Config>,
     slots: Semaphore,
     runtime: OnceCell<Option<String>>,
+    /// The engine's security options (AppArmor, SELinux …), asked once.
+    security: OnceCell<Vec<String>>,
 }
 
 impl GradingService {
@@ -52,6 +54,7 @@ impl GradingService {
             config,
             slots,
             runtime: OnceCell::new(),
+            security: OnceCell::new(),
         }
     }
 
@@ -79,6 +82,13 @@ impl GradingService {
             })
             .await?
             .clone())
+    }
+
+    async fn engine_security(&self) -> Result<&[String]> {
+        Ok(self
+            .security
+            .get_or_try_init(|| self.engine.security_options())
+            .await?)
     }
 
     fn labels(&self, name: &str) -> Vec<(String, String)> {
@@ -228,6 +238,7 @@ impl GradingService {
                     labels: self.labels(name),
                     name: name.to_string(),
                     wait_health: checks.iter().any(|c| c.id == "RUN-HEALTH"),
+                    engine_security: self.engine_security().await?,
                 };
                 let (evidence, mut notes) = run_config::collect(&job, spec).await?;
                 if evidence.inspect.is_none() {

@@ -85,6 +85,26 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
     }
 
+    /// Fills the username and password of an auth form and submits it.
+    pub async fn submit_credentials(&self, username: &str, password: &str) {
+        for (field, value) in [("username", username), ("password", password)] {
+            self.client
+                .find(Locator::Css(&format!("input[name='{field}']")))
+                .await
+                .unwrap()
+                .send_keys(value)
+                .await
+                .unwrap();
+        }
+        self.client
+            .find(Locator::Css("button[type='submit']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
