@@ -1,34 +1,40 @@
 # Drydock — the two commands: `make run` and `make test`.
-# Both start with an idempotent machine set-up (scripts/setup.sh).
+# Both start with an idempotent machine set-up (scripts/setup.sh); nothing
+# here needs a nightly toolchain or cargo-leptos.
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-# cargo-leptos sets this while it builds; keeping it identical for the other
-# cargo commands stops them from rebuilding the Leptos crates each time.
+# The server's <HydrationScripts> reads this at compile time to name the wasm
+# file; scripts/build-site.sh produces pkg/drydock.{js,wasm,css}.
 export LEPTOS_OUTPUT_NAME := drydock
 export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site images run test lint fmt bench-lessons bench-labs bench-grading bench-workshop
+.PHONY: setup site server images run test test-unit lint fmt fuzz \
+	bench-lessons bench-labs bench-grading bench-workshop
 
 setup:
 	@./scripts/setup.sh
 
-# Server binary plus the hydrated site (target/site).
+# The hydrated site (target/site): release wasm, stylesheet, static assets.
 site: setup
-	cargo leptos build
+	./scripts/build-site.sh release
 
-images: site
+# The server binary.
+server: setup
+	cargo build -p drydock
+
+images: server
 	$(DRYDOCK) images build
 
 # Drydock on http://127.0.0.1:3000 with SQLite under ./data and the local Docker engine.
-run: images
+run: site images
 	$(DRYDOCK) serve
 
 # Every test: unit, storage (SQLite + a PostgreSQL server the tests start),
 # the real Docker engine, HTTP, and the browser.
-test: images
+test: site images
 	timeout 45m cargo test -p drydock --no-fail-fast
 
 lint:
@@ -39,8 +45,7 @@ fmt:
 	cargo fmt --all
 
 # Lesson page throughput and p99 vs a static file (release build).
-bench-lessons: setup
-	cargo leptos build --release
+bench-lessons: site
 	cargo bench -p drydock --bench lesson_page
 
 # Lab start (cold and warm pool) vs `docker run`, idle-lab memory, and

@@ -37,22 +37,58 @@ if ! have initdb && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then pkgs+=(post
 apt_install "${pkgs[@]}"
 
 # --- Docker engine ---------------------------------------------------------
-if ! docker info >/dev/null 2>&1; then
-  # Register gVisor; in these VMs runsc's own networking cannot start, so it
-  # runs with --network=none (labs use no network or internal networks).
-  if have runsc && [ ! -f /etc/docker/daemon.json ]; then
-    log "registering the runsc (gVisor) runtime"
-    as_root mkdir -p /etc/docker
-    as_root tee /etc/docker/daemon.json >/dev/null <<JSON
-{ "runtimes": { "runsc": { "path": "$(command -v runsc)", "runtimeArgs": ["--network=none"] } } }
+# Drydock's runtimes (see README "The sandbox runtime"):
+#   runsc      gVisor with no network: lab and grading containers, and the
+#              engine's default runtime, so untrusted image builds (whose RUN
+#              steps use the default runtime) run in the sandbox too;
+#   runsc-net  gVisor on the container's own network namespace: a Docker
+#              lab's containers on its private internal network;
+#   runsc-lab  runsc-net plus access to host Unix sockets: only the lab
+#              container itself, to reach its Docker API proxy socket.
+# In these VMs runsc's own network stack cannot start, hence --network=none
+# or --network=host (the namespace Docker made for the container).
+daemon_json=/etc/docker/daemon.json
+# Present when this script wrote daemon.json: only then may it rewrite it.
+owned_mark=/etc/docker/.drydock-owns-daemon-json
+wanted_json() {
+  local runsc; runsc=$(command -v runsc)
+  cat <<JSON
+{
+  "default-runtime": "runsc",
+  "runtimes": {
+    "runsc": { "path": "$runsc", "runtimeArgs": ["--network=none"] },
+    "runsc-net": { "path": "$runsc", "runtimeArgs": ["--network=host"] },
+    "runsc-lab": { "path": "$runsc", "runtimeArgs": ["--network=host", "--host-uds=open"] }
+  }
+}
 JSON
+}
+write_daemon_json() {
+  as_root mkdir -p /etc/docker
+  wanted_json | as_root tee "$daemon_json" >/dev/null
+  as_root touch "$owned_mark"
+}
+daemon_json_current() { [ -f "$daemon_json" ] && cmp -s <(wanted_json) "$daemon_json"; }
+
+if ! docker info >/dev/null 2>&1; then
+  # No engine answers: this script starts one, so it may configure it --
+  # unless someone else wrote daemon.json, which is then left as it is.
+  if have runsc && { [ ! -f "$daemon_json" ] || [ -f "$owned_mark" ]; }; then
+    daemon_json_current || { log "registering the gVisor runtimes (default runtime: runsc)"; write_daemon_json; }
   fi
   log "starting dockerd"
   as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not come up; see /var/log/dockerd.log" >&2; exit 1; }
+elif [ -f "$owned_mark" ] && have runsc && ! daemon_json_current; then
+  # An engine this script configured earlier: bring its runtimes up to date
+  # (dockerd reloads runtimes and the default runtime on SIGHUP).
+  log "updating the gVisor runtimes of the running engine"
+  write_daemon_json
+  as_root pkill -HUP -x dockerd || true
+  sleep 1
 fi
-log "docker engine: $(docker version --format '{{.Server.Version}}')"
+log "docker engine: $(docker version --format '{{.Server.Version}}'), default runtime: $(docker info --format '{{.DefaultRuntime}}')"
 
 # --- Rust toolchain pieces -------------------------------------------------
 if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
@@ -66,11 +102,6 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-if ! cargo leptos --version >/dev/null 2>&1; then
-  # Its locked dependencies need a newer rustc than stable; nightly is present.
-  log "installing cargo-leptos (about 25 minutes on 2 cores, once)"
-  cargo +nightly install cargo-leptos --locked --features no_downloads
-fi
 
 # --- Front-end packages (terminal) ------------------------------------------
 # xterm.js from npm (package-lock.json), copied into public/vendor/ so the

@@ -1,9 +1,7 @@
 //! Accounts, roles and sessions, told as stories and run on SQLite and on a
 //! real PostgreSQL server.
 
-mod common;
-
-use common::{spawn_app_with, test_config, TestApp, TestDatabase};
+use crate::common::{spawn_app_with, test_config, TestApp, TestDatabase};
 use drydock::{
     accounts::service,
     config::Config,

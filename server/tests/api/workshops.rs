@@ -3,11 +3,9 @@
 //! event stream shows each step; the gradebook has the right numbers; and
 //! nobody reads what is not theirs.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     labs::{remove_lab_containers, Learner},
     spawn_app,
     workshops::{cell, registered, with_role, EventStream},
@@ -458,9 +456,9 @@ async fn an_instructor_runs_a_workshop_on_postgres() {
 #[tokio::test]
 async fn approval_deadlines_and_reserved_lab_slots() {
     let db = TestDatabase::sqlite();
-    let mut config = common::test_config(&db);
+    let mut config = crate::common::test_config(&db);
     config.labs.capacity = 2;
-    let app = common::spawn_app_with(db, config).await;
+    let app = crate::common::spawn_app_with(db, config).await;
     let teacher = with_role(&app, "teacher", Role::Instructor).await;
     let (status, created) = teacher
         .post(

@@ -1,8 +1,6 @@
 //! The storage story, told once and run on SQLite and on a real PostgreSQL.
 
-mod common;
-
-use common::TestDatabase;
+use crate::common::TestDatabase;
 use drydock::{
     db::{users, users::NewUser, users::Role, Backend, Db},
     error::Error,

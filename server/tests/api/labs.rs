@@ -2,11 +2,9 @@
 //! its terminal, resets and stops it; quotas, the queue, time limits and
 //! authorization; and what the sandbox holds back from inside.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     labs::{lab_app, lab_containers, remove_lab_containers, Learner},
     TestDatabase,
 };
@@ -401,7 +399,7 @@ async fn bad_requests_get_clear_errors() {
 
 /// Echo round trips in a terminal, measured until `stop` is set.
 async fn measure_echoes(
-    mut term: common::labs::Terminal,
+    mut term: crate::common::labs::Terminal,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<Duration> {
     let mut times = Vec::new();
@@ -515,9 +513,9 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
 #[tokio::test]
 async fn every_lab_in_the_curriculum_starts_and_every_hands_on_lesson_has_one() {
     let db = TestDatabase::sqlite();
-    let mut config = common::test_config(&db);
+    let mut config = crate::common::test_config(&db);
     config.labs.reap_interval_secs = 1;
-    let app = common::spawn_app_with(db, config).await;
+    let app = crate::common::spawn_app_with(db, config).await;
     let catalog = &app.state.content;
     for lesson in &catalog.lessons {
         if lesson.html.contains("code-block runnable") {

@@ -1,6 +1,5 @@
 //! Test helpers: the real application on a free port, fresh SQLite and
 //! PostgreSQL databases, and paths into the workspace.
-#![allow(dead_code)]
 
 pub mod browser;
 pub mod grading;

@@ -2,14 +2,12 @@
 //! sessions are re-adopted with their containers, expired ones are removed,
 //! and no Drydock container is left without a session.
 
-mod common;
-
 use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{
+use crate::common::{
     labs::{lab_content, Learner},
     workspace_root,
 };
@@ -37,7 +35,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        common::remove_instance_containers(&self.0);
+        crate::common::remove_instance_containers(&self.0);
     }
 }
 

@@ -1,10 +1,8 @@
 //! The HTTP surface of the skeleton: probes, pages, headers.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, spawn_app_with, test_config, TestDatabase};
+use crate::common::{spawn_app, spawn_app_with, test_config, TestDatabase};
 use serde_json::Value;
 
 #[tokio::test]

@@ -6,11 +6,9 @@
 //! HTTP API on SQLite and PostgreSQL, stale grades are re-graded, the CLI
 //! grades a file, and a lab exercise is checked from outside the lab.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     grading::{
         bad_request, containers_running, describe, docker, every_image_check, every_run_check,
         exercise, grade_cases, grading_leftovers, ids_of, Case, SECRET,

@@ -1,9 +1,7 @@
 //! UI stories in a real browser. Needs the site built by `cargo leptos build`
 //! (the Makefile's test target does that first).
 
-mod common;
-
-use common::{browser::Browser, spawn_app, workspace_root, TestDatabase};
+use crate::common::{browser::Browser, spawn_app, workspace_root, TestDatabase};
 use fantoccini::Locator;
 
 #[tokio::test]
@@ -300,7 +298,7 @@ async fn wait_for_terminal_text(c: &fantoccini::Client, needle: &str) {
 
 #[tokio::test]
 async fn a_learner_starts_a_lab_from_a_lesson_types_and_runs_a_code_block() {
-    let app = common::labs::lab_app(TestDatabase::sqlite(), 10).await;
+    let app = crate::common::labs::lab_app(TestDatabase::sqlite(), 10).await;
     let browser = Browser::start().await;
     let c = &browser.client;
 
@@ -363,10 +361,10 @@ async fn a_learner_starts_a_lab_from_a_lesson_types_and_runs_a_code_block() {
         .await
         .unwrap();
     browser.wait_for(".lab-ended").await;
-    assert!(common::labs::lab_containers(&app).await.is_empty());
+    assert!(crate::common::labs::lab_containers(&app).await.is_empty());
 
     browser.close().await;
-    common::labs::remove_lab_containers(&app).await;
+    crate::common::labs::remove_lab_containers(&app).await;
 }
 
 /// Scrolls the first element matching `css` to the middle of the window, clear
@@ -521,7 +519,7 @@ async fn wait_for_score(
 
 #[tokio::test]
 async fn an_instructor_watches_a_learners_score_arrive_live() {
-    use common::labs::Learner;
+    use crate::common::labs::Learner;
     use drydock::{accounts::service::create_user, db::users::Role};
     use serde_json::json;
     use std::time::{Duration, Instant};
@@ -663,5 +661,5 @@ async fn an_instructor_watches_a_learners_score_arrive_live() {
     assert!(updates >= 3, "{updates}");
 
     browser.close().await;
-    common::labs::remove_lab_containers(&app).await;
+    crate::common::labs::remove_lab_containers(&app).await;
 }

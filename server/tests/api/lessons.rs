@@ -2,11 +2,9 @@
 //! reported precisely, quizzes are graded on the server without leaking
 //! answers, and progress is kept per user on both databases.
 
-mod common;
-
 use std::process::Command;
 
-use common::{spawn_app, workspace_root, TestApp, TestDatabase};
+use crate::common::{spawn_app, workspace_root, TestApp, TestDatabase};
 use drydock::db::Backend;
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};

@@ -1,11 +1,9 @@
 //! The lab engine against the real Docker engine: build the base image
 //! offline, run a container under the default sandbox policy, look inside.
 
-mod common;
-
 use std::time::Duration;
 
-use common::workspace_root;
+use crate::common::workspace_root;
 use drydock::{
     config::Config,
     labs::{

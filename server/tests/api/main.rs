@@ -1,0 +1,16 @@
+//! Drydock's integration tests: one binary, one module per area, all against
+//! the real application (port 0), a real Docker engine, real SQLite and
+//! PostgreSQL databases and, for `browser`, a real Chromium.
+
+mod common;
+
+mod accounts;
+mod browser;
+mod engine;
+mod grading;
+mod http;
+mod labs;
+mod lessons;
+mod restart;
+mod storage;
+mod workshops;
