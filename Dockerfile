@@ -24,6 +24,7 @@ COPY --from=builder /src/target/site /app/site
 COPY --from=builder /src/content /app/content
 WORKDIR /app
 ENV DRYDOCK_BIND=0.0.0.0:3000 \
+    DRYDOCK_PUBLIC_URL=http://127.0.0.1:3000 \
     DRYDOCK_SITE_ROOT=/app/site \
     DRYDOCK_CONTENT_DIR=/app/content \
     DATABASE_URL=sqlite:///data/drydock.db

@@ -3,8 +3,7 @@
 #   1. the `drydock-frontend` crate for wasm32 (the `hydrate` side of `app`),
 #   2. wasm-bindgen's JS glue, named as the server's <HydrationScripts> expects
 #      (pkg/drydock.js + pkg/drydock.wasm),
-#   3. wasm-opt on release builds, when binaryen is installed,
-#   4. the stylesheet (pkg/drydock.css) and everything under public/.
+#   3. the stylesheet (pkg/drydock.css) and everything under public/.
 # Usage: scripts/build-site.sh [dev|release]   (default: release)
 # Idempotent: cargo rebuilds only what changed; files are replaced atomically.
 set -euo pipefail
@@ -31,17 +30,15 @@ cargo build -p drydock-frontend --lib --target wasm32-unknown-unknown --profile 
 wasm=target/wasm32-unknown-unknown/$dir/drydock_frontend.wasm
 
 stage=$(mktemp -d target/site-stage.XXXXXX)
+chmod 755 "$stage"
 trap 'rm -rf "$stage"' EXIT
-wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name drydock "$wasm"
+# Without the name and producers sections the module is smaller, gzipped,
+# than what binaryen's wasm-opt -Oz makes of it (and Debian's wasm-opt 108
+# miscompiles wasm-bindgen's externref table).
+strip=()
+[ "$mode" = release ] && strip=(--remove-name-section --remove-producers-section)
+wasm-bindgen --target web --no-typescript "${strip[@]}" --out-dir "$stage" --out-name drydock "$wasm"
 mv "$stage/drydock_bg.wasm" "$stage/drydock.wasm"
-if [ "$mode" = release ] && command -v wasm-opt >/dev/null 2>&1; then
-  log "wasm-opt -Oz"
-  # The features rustc's wasm32 target emits by default.
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    -o "$stage/drydock.opt.wasm" "$stage/drydock.wasm"
-  mv "$stage/drydock.opt.wasm" "$stage/drydock.wasm"
-fi
 cp style/main.css "$stage/drydock.css"
 
 mkdir -p "$pkg"

@@ -29,8 +29,8 @@ apt_install() {
 }
 
 # --- Debian packages -------------------------------------------------------
-# binaryen provides wasm-opt (release builds of the site); wrk loads the benchmarks.
-pkgs=(busybox-static chromium chromium-driver binaryen wrk)
+# wrk loads the benchmarks.
+pkgs=(busybox-static chromium chromium-driver wrk)
 docker info >/dev/null 2>&1 || pkgs+=(docker.io)
 have runsc || pkgs+=(runsc)
 if ! have initdb && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then pkgs+=(postgresql); fi

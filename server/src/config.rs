@@ -34,8 +34,13 @@ pub struct Config {
     /// Default resource limits of a lab sandbox.
     pub sandbox: SandboxLimits,
     /// The address users reach Drydock at, e.g. `https://drydock.example.org`.
-    /// Decides the `Secure` cookie flag and is an accepted request origin.
+    /// Decides the `Secure` cookie flag and is the accepted request origin;
+    /// required when `bind` is not a loopback address.
     pub public_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR ranges, e.g. `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` / `Forwarded` headers name the real client. Requests
+    /// from anywhere else are attributed to their peer address.
+    pub trusted_proxies: Vec<String>,
     /// Sessions, passwords and login throttling.
     pub auth: AuthSettings,
     /// Lab capacity, quotas and the warm pool.
@@ -65,8 +70,13 @@ pub struct GradingSettings {
     pub health_timeout_secs: u64,
     /// Memory of one image build, in MiB.
     pub build_memory_mb: u64,
-    /// Largest image a build may produce, in MiB.
+    /// Largest image a build may produce, in MiB (also the most one build
+    /// step may write, and the largest file it may create).
     pub max_image_mb: u64,
+    /// The runtime the engine must run builds with (its default runtime:
+    /// the classic builder has no other choice) before Drydock builds any
+    /// Dockerfile a learner wrote. Anything else, and builds are refused.
+    pub build_runtime: String,
 }
 
 impl Default for GradingSettings {
@@ -81,6 +91,7 @@ impl Default for GradingSettings {
             health_timeout_secs: 20,
             build_memory_mb: 512,
             max_image_mb: 256,
+            build_runtime: "runsc".into(),
         }
     }
 }
@@ -104,6 +115,9 @@ pub struct LabSettings {
     pub scrollback_kib: usize,
     /// Containers kept started and ready per lab id, e.g. `{ "namespaces" = 2 }`.
     pub warm_pool: std::collections::BTreeMap<String, usize>,
+    /// Share of `capacity` guests (visitors without an account) may hold
+    /// together; past it they queue, and registered learners still start.
+    pub guest_share: f64,
 }
 
 impl Default for LabSettings {
@@ -116,6 +130,7 @@ impl Default for LabSettings {
             queue_timeout_secs: 120,
             scrollback_kib: 64,
             warm_pool: Default::default(),
+            guest_share: 0.5,
         }
     }
 }
@@ -130,10 +145,17 @@ pub struct AuthSettings {
     pub min_password_len: usize,
     /// Login attempts one IP address may make per window.
     pub login_per_ip: u32,
-    /// Failed logins one username may see per window.
+    /// Failed logins for one username from one address before each further
+    /// try must wait (1 s, doubling up to 5 minutes); never a lock.
     pub login_failures_per_username: u32,
-    /// Registrations one IP address may make per window.
+    /// Registrations one IP address may make per window (a valid workshop
+    /// join code in the registration lifts this limit).
     pub register_per_ip: u32,
+    /// New guest identities one IP address may get per window.
+    pub guests_per_ip: u32,
+    /// Guests not seen for this many days are deleted with their progress,
+    /// labs and attempts.
+    pub guest_retention_days: u64,
     /// Length of the throttling window in seconds.
     pub window_secs: u64,
 }
@@ -146,6 +168,8 @@ impl Default for AuthSettings {
             login_per_ip: 30,
             login_failures_per_username: 8,
             register_per_ip: 10,
+            guests_per_ip: 60,
+            guest_retention_days: 14,
             window_secs: 600,
         }
     }
@@ -176,6 +200,7 @@ impl Default for Config {
             log: "info".into(),
             sandbox: SandboxLimits::default(),
             public_url: None,
+            trusted_proxies: Vec::new(),
             auth: AuthSettings::default(),
             labs: LabSettings::default(),
             grading: GradingSettings::default(),
@@ -184,6 +209,24 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Settings that are valid one by one but not together. A server reached
+    /// over the network must know its public address: without it, the only
+    /// origins it can accept are loopback ones.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.bind.ip().is_loopback() && self.public_url.is_none() {
+            return Err(format!(
+                "bind = {} listens beyond this machine, so set public_url (DRYDOCK_PUBLIC_URL) to the address people open, e.g. https://drydock.example.org; Drydock accepts requests only from that origin",
+                self.bind
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("public_url = {url:?} must start with http:// or https://"));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether cookies must carry the `Secure` flag (served over HTTPS).
     pub fn secure_cookies(&self) -> bool {
         self.public_url

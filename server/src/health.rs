@@ -35,7 +35,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         let runtimes = state.engine.runtimes().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((version, runtimes))
     };
-    let (database, engine) = tokio::join!(database, engine);
+    let builds = async {
+        match state.grading.build_sandbox().await {
+            Ok(Ok(())) => format!("sandboxed ({})", state.config.grading.build_runtime),
+            Ok(Err(why)) => format!("refused: {why}"),
+            Err(e) => format!("unknown: {e}"),
+        }
+    };
+    let (database, engine, builds) = tokio::join!(database, engine, builds);
 
     let ready = database.is_ok() && engine.is_ok();
     let mut body = json!({
@@ -48,6 +55,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         body["docker_version"] = json!(version.version);
         body["docker_api"] = json!(version.api_version);
         body["gvisor"] = json!(runtimes.iter().any(|r| r == "runsc"));
+        body["builds"] = json!(builds);
     }
     let status = if ready {
         StatusCode::OK

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod docker;
 pub mod error;
 pub mod grading;
 pub mod health;
@@ -49,8 +50,11 @@ impl Application {
     /// Connects to the database (migrating it), prepares the engine handle and
     /// binds the listening socket.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.check().map_err(anyhow::Error::msg)?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
+        // Attempts a stopped server was still grading never got a report.
+        db::submissions::discard_unfinished(&db).await?;
         let engine = Engine::connect(
             config.docker_host.as_deref(),
             Duration::from_secs(config.docker_timeout_secs.max(1)),
@@ -108,14 +112,23 @@ impl Application {
             grading,
             workshops,
         };
-        // Expired sessions are deleted in the background, hourly.
+        // Expired sessions, and guests gone for longer than the retention
+        // time (with their data), are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
+        let retention_ms =
+            i64::try_from(state.config.auth.guest_retention_days.max(1) * 24 * 3_600_000).unwrap_or(i64::MAX);
+        let db = state.db.clone();
         tokio::spawn(async move {
             let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 every_hour.tick().await;
                 if let Err(err) = store.delete_expired().await {
                     tracing::warn!(error = %err, "could not delete expired sessions");
+                }
+                match db::users::prune_guests(&db, db::now_ms().saturating_sub(retention_ms)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "stale guests removed"),
+                    Err(err) => tracing::warn!(error = %err, "could not remove stale guests"),
                 }
             }
         });
@@ -141,9 +154,13 @@ impl Application {
     /// Serves until the process receives Ctrl-C or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let labs = self.state.labs.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
         labs.shutdown();
         served
     }
@@ -154,9 +171,13 @@ impl Application {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let labs = self.state.labs.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await;
         labs.shutdown();
         served
     }

@@ -51,11 +51,21 @@ fn is_page_view(req: &Request) -> bool {
 
 /// Gives a first-time visitor a guest identity, so self-study works without
 /// signing up and nothing they do is lost when they register later.
+/// Scripts that never keep a cookie would otherwise make one guest per
+/// request: new guests are limited per client address (the page is still
+/// served, without an identity, past the limit).
 pub async fn ensure_identity(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if is_page_view(&req) {
         if let Some(session) = req.extensions().get::<Session>().cloned() {
+            let (parts, body) = req.into_parts();
             let result = async {
                 if guard::session_user(&state.db, &session).await?.is_none() {
+                    let guard::ClientIp(ip) =
+                        guard::ClientIp::of(&parts, &state.config.trusted_proxies);
+                    if state.throttles.guests_per_ip.attempt(&ip).is_err() {
+                        tracing::debug!(%ip, "no new guest: too many from this address");
+                        return Ok(());
+                    }
                     let guest = service::create_guest(&state).await?;
                     session.insert(guard::USER_ID_KEY, guest.id).await?;
                     tracing::debug!(user_id = guest.id, "new guest identity");
@@ -66,6 +76,7 @@ pub async fn ensure_identity(State(state): State<AppState>, req: Request, next: 
             if let Err(err) = result {
                 return err.into_response();
             }
+            return next.run(Request::from_parts(parts, body)).await;
         }
     }
     next.run(req).await

@@ -12,6 +12,7 @@ use crate::{
     db::{
         audit::{self, AuditEvent},
         users::{self, NewUser, Role, User},
+        workshops,
     },
     error::{Error, Result},
     state::AppState,
@@ -24,6 +25,10 @@ pub struct Registration {
     pub password: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// A workshop join code: registering to join a workshop is not limited
+    /// per address (a whole class may share one).
+    #[serde(default)]
+    pub join_code: Option<String>,
 }
 
 /// Creates an account — or, when the session belongs to a guest, turns that
@@ -34,7 +39,21 @@ pub async fn register(
     ip: &str,
     form: Registration,
 ) -> Result<User> {
-    state.throttles.register_per_ip.attempt(ip)?;
+    // A class registering behind one school address brings a join code: a
+    // code of a workshop that is open and has room lifts the address limit.
+    let code = form.join_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let joining = match code {
+        Some(code) => workshops::joinable_by_code(&state.db, code, crate::db::now_ms()).await?,
+        None => None,
+    };
+    match joining {
+        // At most twice the workshop's places per window through one code.
+        Some(w) => state
+            .throttles
+            .register_per_code
+            .attempt_with_limit(&w.id, u32::try_from(w.max_participants.saturating_mul(2)).unwrap_or(u32::MAX))?,
+        None => state.throttles.register_per_ip.attempt(ip)?,
+    }
     let username = form.username.trim();
     password::validate_username(username)?;
     password::validate_password(&form.password, state.config.auth.min_password_len)?;
@@ -85,13 +104,14 @@ pub async fn login(
     password: &str,
 ) -> Result<User> {
     let username = username.trim();
-    let username_key = format!("user:{}", username.to_ascii_lowercase());
-    let throttled = state.throttles.login_per_ip.attempt(ip).and_then(|()| {
-        state
-            .throttles
-            .login_failures_per_username
-            .check(&username_key)
-    });
+    // Failures wait per username *and* address: someone guessing from
+    // elsewhere never locks the owner out of their account.
+    let failure_key = format!("{}|{ip}", username.to_ascii_lowercase());
+    let throttled = state
+        .throttles
+        .login_per_ip
+        .attempt(ip)
+        .and_then(|()| state.throttles.login_failures.check(&failure_key));
     if let Err(err) = throttled {
         audit::record(
             &state.db,
@@ -107,10 +127,7 @@ pub async fn login(
     let found = users::by_username(&state.db, username).await?;
     let hash = found.as_ref().and_then(|u| u.password_hash.as_deref());
     if !password::verify(password, hash).await {
-        state
-            .throttles
-            .login_failures_per_username
-            .hit(&username_key);
+        state.throttles.login_failures.fail(&failure_key);
         audit::record(
             &state.db,
             AuditEvent::LoginFailed,
@@ -123,13 +140,14 @@ pub async fn login(
         return Err(Error::InvalidCredentials);
     }
     let user = found.ok_or(Error::InvalidCredentials)?;
-    state
-        .throttles
-        .login_failures_per_username
-        .clear(&username_key);
+    state.throttles.login_failures.clear(&failure_key);
     if let Some(previous) = session_user(&state.db, session).await? {
         if previous.role == Role::Guest && previous.id != user.id {
-            users::merge_guest_into(&state.db, previous.id, user.id).await?;
+            let rules = merge_rules(state, user.id).await?;
+            let dropped = users::merge_guest_into(&state.db, previous.id, user.id, &rules).await?;
+            if dropped > 0 {
+                tracing::info!(user_id = user.id, dropped, "guest attempts past a limit or deadline were not carried over");
+            }
         }
     }
     bind_session(session, &user).await?;
@@ -162,7 +180,9 @@ pub async fn change_password(
     }
     password::validate_password(new, state.config.auth.min_password_len)?;
     let hash = password::hash(new).await?;
-    users::set_password_hash(&state.db, user.id, &hash).await?;
+    // Every other session of the account ends; this one is bound anew.
+    let now = crate::db::now_ms();
+    users::set_password_hash(&state.db, user.id, &hash, now).await?;
     bind_session(session, user).await?;
     audit::record_user(&state.db, AuditEvent::PasswordChanged, user, Some(ip), "").await?;
     Ok(())
@@ -206,6 +226,33 @@ pub async fn change_role(
     )
     .await?;
     Ok(User { role, ..target })
+}
+
+/// The rules a guest's attempts must meet when they join `user_id`'s:
+/// each exercise's attempt limit, and deadlines of the user's workshops
+/// that take no late work.
+async fn merge_rules(state: &AppState, user_id: i64) -> Result<users::MergeRules> {
+    let mut rules = users::MergeRules {
+        attempts: state
+            .content
+            .exercises
+            .iter()
+            .map(|(id, e)| (id.clone(), i64::from(e.def.attempts)))
+            .collect(),
+        ..Default::default()
+    };
+    for (w, role, status) in workshops::of_user(&state.db, user_id).await? {
+        if role != "learner" || status != "active" || w.accept_late {
+            continue;
+        }
+        for item in workshops::items(&state.db, &w.id).await? {
+            if let (true, Some(deadline)) = (item.kind == "exercise", item.deadline) {
+                let entry = rules.closed_after.entry(item.item).or_insert(deadline);
+                *entry = (*entry).min(deadline);
+            }
+        }
+    }
+    Ok(rules)
 }
 
 /// A new guest identity for a first visit.

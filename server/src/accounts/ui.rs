@@ -53,7 +53,7 @@ impl Backend for UiBackend {
         email: Option<String>,
     ) -> Result<Me, String> {
         let session = session_of(req).map_err(Error::into_ui_message)?;
-        let ClientIp(ip) = ClientIp::of(req);
+        let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
         let user = service::register(
             &self.state,
             &session,
@@ -62,6 +62,7 @@ impl Backend for UiBackend {
                 username,
                 password,
                 email,
+                join_code: None,
             },
         )
         .await
@@ -71,7 +72,7 @@ impl Backend for UiBackend {
 
     async fn login(&self, req: &Parts, username: String, password: String) -> Result<Me, String> {
         let session = session_of(req).map_err(Error::into_ui_message)?;
-        let ClientIp(ip) = ClientIp::of(req);
+        let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
         let user = service::login(&self.state, &session, &ip, &username, &password)
             .await
             .map_err(Error::into_ui_message)?;
@@ -80,7 +81,7 @@ impl Backend for UiBackend {
 
     async fn logout(&self, req: &Parts) -> Result<(), String> {
         let session = session_of(req).map_err(Error::into_ui_message)?;
-        let ClientIp(ip) = ClientIp::of(req);
+        let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
         service::logout(&self.state, &session, &ip)
             .await
             .map_err(Error::into_ui_message)
@@ -95,7 +96,7 @@ impl Backend for UiBackend {
         let member = Member::from_parts(req, &self.state.db)
             .await
             .map_err(Error::into_ui_message)?;
-        let ClientIp(ip) = ClientIp::of(req);
+        let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
         service::change_password(
             &self.state,
             &member.session,
@@ -122,7 +123,7 @@ impl Backend for UiBackend {
         let admin = Admin::from_parts(req, &self.state.db)
             .await
             .map_err(Error::into_ui_message)?;
-        let ClientIp(ip) = ClientIp::of(req);
+        let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
         let role: Role = role.parse().map_err(Error::into_ui_message)?;
         let user = service::change_role(&self.state, &admin.user, &ip, user_id, role)
             .await

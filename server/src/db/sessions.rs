@@ -122,3 +122,25 @@ pub async fn count(db: &Db) -> crate::error::Result<i64> {
         .await?;
     Ok(n)
 }
+
+/// The user a stored session is bound to and when it was bound (epoch ms),
+/// read straight from the store: `None` once the session was deleted
+/// (logout) or expired.
+pub async fn binding(db: &Db, id: &str) -> crate::error::Result<Option<(i64, i64)>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT data FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(db.pool())
+            .await?;
+    let Some((data,)) = row else {
+        return Ok(None);
+    };
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+    let user = data.get("user_id").and_then(serde_json::Value::as_i64);
+    let bound = data
+        .get("bound_at")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    Ok(user.map(|u| (u, bound)))
+}

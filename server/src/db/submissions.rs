@@ -24,25 +24,12 @@ pub struct StoredSubmission {
     pub rubric: String,
     pub created_at: i64,
     pub graded_at: i64,
-}
-
-/// A new attempt, before it is stored.
-#[derive(Debug, Clone)]
-pub struct NewSubmission<'a> {
-    pub id: &'a str,
-    pub user_id: i64,
-    pub exercise: &'a str,
-    pub kind: &'a str,
-    pub payload: &'a str,
-    pub score: i64,
-    pub max_score: i64,
-    pub passed: bool,
-    pub report: &'a str,
-    pub rubric: &'a str,
+    /// 1 for the learner's first attempt at the exercise, and so on.
+    pub attempt: i64,
 }
 
 const COLUMNS: &str = "id, user_id, exercise, kind, payload, score, max_score, passed, report, \
-                       rubric, created_at, graded_at";
+                       rubric, created_at, graded_at, attempt";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSubmission> {
     Ok(StoredSubmission {
@@ -58,44 +45,111 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSubmission> {
         rubric: row.try_get("rubric")?,
         created_at: row.try_get("created_at")?,
         graded_at: row.try_get("graded_at")?,
+        attempt: row.try_get("attempt")?,
     })
 }
 
-/// Stores a graded attempt.
-pub async fn insert(db: &Db, new: &NewSubmission<'_>) -> Result<StoredSubmission> {
-    let now = now_ms();
+/// What an attempt is before it is graded.
+#[derive(Debug, Clone)]
+pub struct Reservation<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub exercise: &'a str,
+    pub kind: &'a str,
+    pub payload: &'a str,
+    pub rubric: &'a str,
+}
+
+/// Takes the next attempt number of `user_id` at an exercise, atomically:
+/// two requests can never get the same number (a unique index), so an
+/// attempt limit holds however many submissions arrive at once. Returns the
+/// number, or `None` when `limit` (0 = none) is used up.
+pub async fn reserve(db: &Db, r: &Reservation<'_>, limit: i64) -> Result<Option<i64>> {
+    for _ in 0..20 {
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO submissions (id, user_id, exercise, kind, payload, score, max_score, \
+             passed, report, rubric, created_at, graded_at, attempt, state) \
+             SELECT $1, $2, $3, $4, $5, 0, 0, 0, '', $6, $7, $7, COALESCE(MAX(attempt), 0) + 1, 'grading' \
+             FROM submissions WHERE user_id = $2 AND exercise = $3",
+        )
+        .bind(r.id)
+        .bind(r.user_id)
+        .bind(r.exercise)
+        .bind(r.kind)
+        .bind(r.payload)
+        .bind(r.rubric)
+        .bind(now)
+        .execute(db.pool())
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // Another request took the same number first: count again.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let row = sqlx::query("SELECT attempt FROM submissions WHERE id = $1")
+            .bind(r.id)
+            .fetch_one(db.pool())
+            .await?;
+        let attempt: i64 = row.try_get("attempt")?;
+        if limit > 0 && attempt > limit {
+            discard(db, r.id).await?;
+            return Ok(None);
+        }
+        return Ok(Some(attempt));
+    }
+    Err(crate::error::Error::Unavailable(
+        "Too many of your submissions arrived at once. Submit again.".into(),
+    ))
+}
+
+/// Stores the report of a reserved attempt.
+pub async fn complete(db: &Db, id: &str, result: &GradedResult<'_>) -> Result<StoredSubmission> {
     sqlx::query(
-        "INSERT INTO submissions (id, user_id, exercise, kind, payload, score, max_score, passed, \
-         report, rubric, created_at, graded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        "UPDATE submissions SET score = $1, max_score = $2, passed = $3, report = $4, \
+         graded_at = $5, state = 'graded' WHERE id = $6",
     )
-    .bind(new.id)
-    .bind(new.user_id)
-    .bind(new.exercise)
-    .bind(new.kind)
-    .bind(new.payload)
-    .bind(new.score)
-    .bind(new.max_score)
-    .bind(i64::from(new.passed))
-    .bind(new.report)
-    .bind(new.rubric)
-    .bind(now)
+    .bind(result.score)
+    .bind(result.max_score)
+    .bind(i64::from(result.passed))
+    .bind(result.report)
+    .bind(now_ms())
+    .bind(id)
     .execute(db.pool())
     .await?;
-    Ok(StoredSubmission {
-        id: new.id.to_string(),
-        user_id: new.user_id,
-        exercise: new.exercise.to_string(),
-        kind: new.kind.to_string(),
-        payload: new.payload.to_string(),
-        score: new.score,
-        max_score: new.max_score,
-        passed: new.passed,
-        report: new.report.to_string(),
-        rubric: new.rubric.to_string(),
-        created_at: now,
-        graded_at: now,
-    })
+    let sql = format!("SELECT {COLUMNS} FROM submissions WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_one(db.pool()).await?;
+    from_row(&row)
+}
+
+/// The outcome stored with an attempt.
+#[derive(Debug, Clone)]
+pub struct GradedResult<'a> {
+    pub score: i64,
+    pub max_score: i64,
+    pub passed: bool,
+    pub report: &'a str,
+}
+
+/// Forgets a reserved attempt (its grading could not be done: it does not count).
+pub async fn discard(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM submissions WHERE id = $1 AND state = 'grading'")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Forgets attempts left 'grading' by a server that stopped mid-way.
+pub async fn discard_unfinished(db: &Db) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM submissions WHERE state = 'grading'")
+        .execute(db.pool())
+        .await?
+        .rows_affected())
 }
 
 /// A user's attempts at one exercise, newest first.
@@ -107,7 +161,7 @@ pub async fn for_user(
 ) -> Result<Vec<StoredSubmission>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM submissions WHERE user_id = $1 AND exercise = $2 \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+         AND state = 'graded' ORDER BY created_at DESC, id DESC LIMIT $3"
     );
     let rows = sqlx::query(&sql)
         .bind(user_id)
@@ -118,7 +172,7 @@ pub async fn for_user(
     rows.iter().map(from_row).collect()
 }
 
-/// How many attempts a user has made at one exercise.
+/// How many attempts a user has made at one exercise (those being graded included).
 pub async fn count_for_user(db: &Db, user_id: i64, exercise: &str) -> Result<i64> {
     let row =
         sqlx::query("SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2")
@@ -133,7 +187,7 @@ pub async fn count_for_user(db: &Db, user_id: i64, exercise: &str) -> Result<i64
 pub async fn best_of_user(db: &Db, user_id: i64) -> Result<Vec<(String, i64, bool, i64)>> {
     let rows = sqlx::query(
         "SELECT exercise, MAX(score) AS best, MAX(passed) AS passed, COUNT(*) AS attempts \
-         FROM submissions WHERE user_id = $1 GROUP BY exercise",
+         FROM submissions WHERE user_id = $1 AND state = 'graded' GROUP BY exercise",
     )
     .bind(user_id)
     .fetch_all(db.pool())
@@ -153,7 +207,7 @@ pub async fn best_of_user(db: &Db, user_id: i64) -> Result<Vec<(String, i64, boo
 /// Every stored attempt at one exercise, oldest first (for re-grading).
 pub async fn for_exercise(db: &Db, exercise: &str) -> Result<Vec<StoredSubmission>> {
     let sql =
-        format!("SELECT {COLUMNS} FROM submissions WHERE exercise = $1 ORDER BY created_at, id");
+        format!("SELECT {COLUMNS} FROM submissions WHERE exercise = $1 AND state = 'graded' ORDER BY created_at, id");
     let rows = sqlx::query(&sql)
         .bind(exercise)
         .fetch_all(db.pool())

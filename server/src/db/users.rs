@@ -60,6 +60,9 @@ pub struct User {
     pub email: Option<String>,
     pub role: Role,
     pub created_at: i64,
+    /// Sessions bound before this time (epoch ms) are over.
+    #[serde(skip)]
+    pub sessions_valid_after: i64,
 }
 
 /// What it takes to create an account.
@@ -79,6 +82,7 @@ struct UserRow {
     email: Option<String>,
     role: String,
     created_at: i64,
+    sessions_valid_after: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -92,17 +96,19 @@ impl TryFrom<UserRow> for User {
             email: row.email,
             role: row.role.parse()?,
             created_at: row.created_at,
+            sessions_valid_after: row.sessions_valid_after,
         })
     }
 }
 
-const COLUMNS: &str = "id, username, password_hash, email, role, created_at";
+const COLUMNS: &str =
+    "id, username, password_hash, email, role, created_at, sessions_valid_after";
 
 /// Inserts a user; a taken username (compared case-insensitively) is a conflict.
 pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
     let sql = format!(
-        "INSERT INTO users (username, password_hash, email, role, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        "INSERT INTO users (username, password_hash, email, role, created_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
     );
     let row: UserRow = sqlx::query_as(&sql)
         .bind(new.username)
@@ -192,14 +198,53 @@ pub async fn claim_guest(
         .try_into()
 }
 
-/// Replaces a user's password hash.
-pub async fn set_password_hash(db: &Db, id: i64, password_hash: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+/// Replaces a user's password hash and ends every session bound before
+/// `sessions_valid_after` (epoch ms).
+pub async fn set_password_hash(
+    db: &Db,
+    id: i64,
+    password_hash: &str,
+    sessions_valid_after: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_after = $2 WHERE id = $3")
         .bind(password_hash)
+        .bind(sessions_valid_after)
         .bind(id)
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// How many guest identities exist.
+pub async fn count_guests(db: &Db) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'guest'")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n)
+}
+
+/// Records that the user was seen now.
+pub async fn touch(db: &Db, id: i64) -> Result<()> {
+    sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes guests not seen since `before` (epoch ms), with everything they
+/// own (their rows cascade); a guest with a running lab is kept. Returns
+/// how many went.
+pub async fn prune_guests(db: &Db, before: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM users WHERE role = 'guest' AND last_seen_at < $1 \
+         AND id NOT IN (SELECT user_id FROM lab_sessions WHERE status IN ('queued', 'starting', 'running'))",
+    )
+    .bind(before)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
 }
 
 /// Registered users (not guests), by name.
@@ -221,21 +266,82 @@ const GUEST_OWNED_TABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Tables whose rows have their own ids and simply change hands on a merge.
-const GUEST_MOVED_TABLES: &[&str] = &["lab_sessions", "submissions"];
+/// The rules a guest's attempts must still meet once they belong to the
+/// account: per exercise, attempts allowed (0 = no limit) and the time after
+/// which an attempt is refused (a workshop deadline that takes no late work).
+#[derive(Debug, Clone, Default)]
+pub struct MergeRules {
+    pub attempts: std::collections::HashMap<String, i64>,
+    pub closed_after: std::collections::HashMap<String, i64>,
+}
 
 /// Moves everything a guest owns to `user_id` and deletes the guest row.
-pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()> {
+/// The guest's attempts join the account's own under the same rules as new
+/// ones: they are numbered after the account's, attempts past the limit or
+/// past a deadline that takes no late work are dropped. Returns how many
+/// attempts were dropped.
+pub async fn merge_guest_into(
+    db: &Db,
+    guest_id: i64,
+    user_id: i64,
+    rules: &MergeRules,
+) -> Result<u64> {
+    use sqlx::Row;
     let mut tx = db.pool().begin().await?;
-    for table in GUEST_MOVED_TABLES {
-        sqlx::query(&format!(
-            "UPDATE {table} SET user_id = $1 WHERE user_id = $2"
-        ))
+    sqlx::query("UPDATE lab_sessions SET user_id = $1 WHERE user_id = $2")
         .bind(user_id)
         .bind(guest_id)
         .execute(&mut *tx)
         .await?;
+    let guest_attempts = sqlx::query(
+        "SELECT id, exercise, created_at FROM submissions WHERE user_id = $1 AND state = 'graded' \
+         ORDER BY created_at, id",
+    )
+    .bind(guest_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut next: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut dropped = 0;
+    for row in &guest_attempts {
+        let id: String = row.try_get("id")?;
+        let exercise: String = row.try_get("exercise")?;
+        let created_at: i64 = row.try_get("created_at")?;
+        let number = match next.get(&exercise) {
+            Some(n) => *n,
+            None => {
+                let taken: i64 = sqlx::query(
+                    "SELECT COALESCE(MAX(attempt), 0) AS n FROM submissions WHERE user_id = $1 AND exercise = $2",
+                )
+                .bind(user_id)
+                .bind(&exercise)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+                taken + 1
+            }
+        };
+        let limit = rules.attempts.get(&exercise).copied().unwrap_or(0);
+        let late = rules.closed_after.get(&exercise).is_some_and(|d| created_at > *d);
+        if late || (limit > 0 && number > limit) {
+            sqlx::query("DELETE FROM submissions WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            dropped += 1;
+            continue;
+        }
+        sqlx::query("UPDATE submissions SET user_id = $1, attempt = $2 WHERE id = $3")
+            .bind(user_id)
+            .bind(number)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        next.insert(exercise, number + 1);
     }
+    sqlx::query("DELETE FROM submissions WHERE user_id = $1")
+        .bind(guest_id)
+        .execute(&mut *tx)
+        .await?;
     for (table, columns) in GUEST_OWNED_TABLES {
         sqlx::query(&format!(
             "INSERT INTO {table} (user_id, {columns}) SELECT $1, {columns} FROM {table} WHERE user_id = $2 \
@@ -255,5 +361,5 @@ pub async fn merge_guest_into(db: &Db, guest_id: i64, user_id: i64) -> Result<()
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(dropped)
 }

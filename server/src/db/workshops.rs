@@ -318,3 +318,37 @@ pub async fn announcements(db: &Db, workshop_id: &str) -> Result<Vec<Announcemen
         })
         .collect()
 }
+
+/// The title of a workshop `user_id` learns in whose deadline for `exercise`
+/// has passed at `now` and which takes no late work, if there is one.
+pub async fn closed_deadline(
+    db: &Db,
+    user_id: i64,
+    exercise: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    for (w, role, status) in of_user(db, user_id).await? {
+        if role != "learner" || status != "active" || w.accept_late {
+            continue;
+        }
+        let passed = items(db, &w.id).await?.iter().any(|i| {
+            i.kind == "exercise" && i.item == exercise && i.deadline.is_some_and(|d| d < now)
+        });
+        if passed {
+            return Ok(Some(w.title));
+        }
+    }
+    Ok(None)
+}
+
+/// The workshop with join `code` (any case) if it is open and has room.
+pub async fn joinable_by_code(db: &Db, code: &str, now: i64) -> Result<Option<Workshop>> {
+    let code = code.trim().to_ascii_uppercase();
+    let Some(w) = by_code(db, &code).await? else {
+        return Ok(None);
+    };
+    if !w.is_open(now) || count_learners(db, &w.id).await? >= w.max_participants {
+        return Ok(None);
+    }
+    Ok(Some(w))
+}

@@ -78,6 +78,10 @@ pub struct Instruction {
     pub stage: usize,
     /// The escape character in effect (`\` unless `# escape=` changed it).
     pub escape: char,
+    /// The line opened a heredoc (`<<EOF`) whose body was appended to `args`.
+    /// Docker's classic builder has no heredocs: it reads those lines as
+    /// instructions of their own, so such a file is never built.
+    pub heredoc: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -337,7 +341,9 @@ impl Dockerfile {
             };
             for f in froms {
                 let v = process_word(f.trim(), inst.escape, Some(&lookup));
-                if v.is_empty() || self.is_stage_ref(&v) {
+                // A stage exists only once it has finished: the current or a
+                // later stage's name is read by the engine as an image name.
+                if v.is_empty() || self.is_earlier_stage_ref(&v, inst.stage) {
                     continue;
                 }
                 out.push((inst.line, v));
@@ -345,6 +351,79 @@ impl Dockerfile {
         }
         out.sort_by_key(|(l, _)| *l);
         out
+    }
+
+    /// `r` names a stage, or is the index of one, that comes before `stage`
+    /// (and so has finished when an instruction of `stage` runs).
+    pub fn is_earlier_stage_ref(&self, r: &str, stage: usize) -> bool {
+        let lower = r.to_ascii_lowercase();
+        let before = &self.stages[..stage.min(self.stages.len())];
+        if let Ok(n) = lower.parse::<usize>() {
+            return n < before.len();
+        }
+        before.iter().any(|s| s.name.as_deref() == Some(lower.as_str()))
+    }
+
+    /// `ADD` sources that are not files of the build context: URLs and git
+    /// sources in any spelling, and sources built from variables (which the
+    /// builder would expand into anything). The classic builder fetches URL
+    /// sources itself, on the engine host's network, outside the build's
+    /// `networkmode`. Also `ONBUILD ADD …`, whose trigger runs in a later build.
+    pub fn remote_add_sources(&self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for inst in &self.instructions {
+            let (flags, sources) = match (inst.keyword.as_str(), &inst.args) {
+                ("ADD", Args::Exec(words)) => (
+                    inst.flags.clone(),
+                    words[..words.len().saturating_sub(1)].to_vec(),
+                ),
+                ("ADD", Args::Shell(text)) => (inst.flags.clone(), shell_sources(text, inst.escape)),
+                ("ONBUILD", _) => {
+                    let text = inst.args_text();
+                    let (kw, rest) = split_keyword(&text);
+                    if !kw.eq_ignore_ascii_case("ADD") {
+                        continue;
+                    }
+                    let (flags, rest) = parse_flags(rest);
+                    (flags, shell_sources(rest.trim(), inst.escape))
+                }
+                _ => continue,
+            };
+            // --checksum and --keep-git-dir only make sense for remote sources.
+            for (name, _) in &flags {
+                if name == "checksum" || name == "keep-git-dir" {
+                    out.push((inst.line, format!("--{name}")));
+                }
+            }
+            for source in sources {
+                if is_remote_source(&source) {
+                    out.push((inst.line, truncate_chars(&source, 120)));
+                }
+            }
+        }
+        out
+    }
+
+    /// The first `WORKDIR` that reaches into `/proc` (whatever the spelling:
+    /// `/proc/self/fd/7`, `//proc`, `/x/../proc`, a relative `proc/…` from
+    /// `/`, or a variable that expands to it). A working directory under
+    /// `/proc/self/fd` is how CVE-2024-21626 escaped runc.
+    pub fn workdir_into_proc(&self) -> Option<(usize, String)> {
+        let mut cwd: HashMap<usize, String> = HashMap::new();
+        for (idx, inst) in self.instructions.iter().enumerate() {
+            if inst.keyword != "WORKDIR" {
+                continue;
+            }
+            let raw = inst.args_text();
+            let expanded = expand_in(inst, raw.trim(), &self.vars_at(idx));
+            let base = cwd.get(&inst.stage).cloned().unwrap_or_else(|| "/".into());
+            let path = normalise_path(&base, &expanded);
+            if path_reaches_proc(&path) || path_reaches_proc(&raw) || raw.contains('$') && expanded.contains('$') {
+                return Some((inst.line, truncate_chars(raw.trim(), 120)));
+            }
+            cwd.insert(inst.stage, path);
+        }
+        None
     }
 
     /// `r` names a stage or is a valid stage index.
@@ -368,6 +447,54 @@ impl Dockerfile {
         }
         self.scope(self.stages.len() - 1, None, 0).user
     }
+}
+
+/// The source words of a shell-form `ADD`/`COPY` (every word but the last),
+/// with quotes and escapes removed but variables left as written.
+fn shell_sources(text: &str, escape: char) -> Vec<String> {
+    let words = split_raw_words(text, escape);
+    words[..words.len().saturating_sub(1)]
+        .iter()
+        .map(|w| process_word(w, escape, None))
+        .collect()
+}
+
+/// Whether an `ADD` source could name something outside the build context.
+fn is_remote_source(source: &str) -> bool {
+    let lower = source.trim().to_ascii_lowercase();
+    lower.contains("://")
+        || lower.starts_with("git@")
+        || lower.contains('$')
+        // scp-like git sources: `host:path.git`, `user@host:repo`
+        || (lower.contains('@') && lower.contains(':'))
+        || lower.ends_with(".git")
+}
+
+/// `rel` resolved against the absolute directory `base`, with `.`, `..` and
+/// repeated slashes removed.
+fn normalise_path(base: &str, rel: &str) -> String {
+    let joined = if rel.starts_with('/') {
+        rel.to_string()
+    } else {
+        format!("{base}/{rel}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Whether an absolute path is `/proc` or below it.
+fn path_reaches_proc(path: &str) -> bool {
+    let normal = normalise_path("/", path.trim());
+    normal == "/proc" || normal.starts_with("/proc/")
 }
 
 /// Value of `key` in a `--mount` option list like `type=cache,from=img,target=/x`.
@@ -835,6 +962,7 @@ struct Logical {
     line: usize,
     text: String,
     heredoc: String,
+    opened_heredoc: bool,
 }
 
 /// Parses a Dockerfile. Never panics.
@@ -895,9 +1023,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
         }
         // heredocs
         let mut heredoc = String::new();
+        let mut opened_heredoc = false;
         let (kw, _) = split_keyword(&joined);
         if matches!(kw.to_ascii_uppercase().as_str(), "RUN" | "COPY" | "ADD") {
             for (word, strip) in heredoc_starts(&joined) {
+                opened_heredoc = true;
                 let mut closed = false;
                 while i < lines.len() {
                     let body = lines[i];
@@ -930,6 +1060,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             line: start,
             text: joined,
             heredoc,
+            opened_heredoc,
         });
     }
 
@@ -1014,6 +1145,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             original,
             stage,
             escape,
+            heredoc: lg.opened_heredoc,
         };
         if stage == GLOBAL_STAGE {
             df.global_args.extend(arg_pairs(&inst));

@@ -84,7 +84,7 @@ pub fn screen(
     }
     let parsed =
         dockerfile::parse(text).map_err(|e| Error::BadRequest(format!("Dockerfile {e}")))?;
-    let mut unbuildable = None;
+    let mut unbuildable = refused_instructions(&parsed);
     for (line, image) in parsed.external_images() {
         let image = image.trim();
         if image.eq_ignore_ascii_case("scratch") || allowed_bases.iter().any(|b| b == image) {
@@ -109,6 +109,35 @@ pub fn screen(
         )));
     }
     Ok((parsed, unbuildable))
+}
+
+/// Why a parsed Dockerfile must not reach the builder even though its bases
+/// are allowed; the static checks still grade it. Shared with every other
+/// place that builds an image a learner wrote.
+pub fn refused_instructions(parsed: &dockerfile::Dockerfile) -> Option<String> {
+    if let Some((line, source)) = parsed.remote_add_sources().into_iter().next() {
+        return Some(format!(
+            "line {line}: ADD {source} would be fetched by the Docker engine itself, on the build host's network; Drydock never builds that. Put the file in the build context and COPY it"
+        ));
+    }
+    if let Some(inst) = parsed.instructions.iter().find(|i| i.heredoc) {
+        return Some(format!(
+            "line {}: heredocs (`<<EOF`) need BuildKit, and this server builds with Docker's classic builder, which would read the heredoc's lines as instructions. Write the commands on RUN lines joined with &&",
+            inst.line
+        ));
+    }
+    if let Some(inst) = parsed.instructions.iter().find(|i| i.keyword == "ONBUILD") {
+        return Some(format!(
+            "line {}: ONBUILD instructions run in a later build without being checked; Drydock does not build images that carry them",
+            inst.line
+        ));
+    }
+    if let Some((line, dir)) = parsed.workdir_into_proc() {
+        return Some(format!(
+            "line {line}: WORKDIR {dir} points into /proc; a working directory there is how CVE-2024-21626 escaped the container runtime, so Drydock does not build it. Use an application directory such as /app"
+        ));
+    }
+    None
 }
 
 /// The build context: the Dockerfile and the learner's files.
@@ -144,12 +173,25 @@ pub async fn collect(
     let tar = context_tar(text, files)?;
     let tag = format!("drydock-grade:{}", job.name);
     let labels: HashMap<String, String> = job.labels.iter().cloned().collect();
+    let image_bytes = i64::try_from(job.settings.max_image_mb)
+        .unwrap_or(256)
+        .saturating_mul(1024 * 1024);
     let limits = BuildLimits {
         timeout: job.timeout,
         memory_bytes: i64::try_from(job.settings.build_memory_mb)
             .unwrap_or(512)
             .saturating_mul(1024 * 1024),
+        cpus: job.settings.cpus_cap,
+        pids: job.settings.pids_cap,
+        file_bytes: image_bytes,
+        disk_bytes: image_bytes,
         log_cap: 16 * 1024,
+        run_commands: dockerfile
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == "RUN")
+            .map(|i| i.args_text().trim().to_string())
+            .collect(),
     };
     let mut notes = Vec::new();
     let mut evidence = ImageEvidence {
@@ -163,6 +205,7 @@ pub async fn collect(
         evidence.build_error = Some(reason);
         return Ok((evidence, notes));
     }
+    let build_started = std::time::SystemTime::now();
     let report = job.engine.build_limited(tar, &tag, &labels, &limits).await;
     let outcome = async {
         let report = report?;
@@ -185,8 +228,10 @@ pub async fn collect(
             .unwrap_or(256)
             .saturating_mul(1024 * 1024);
         match job.engine.export_image(&tag, cap).await {
-            Ok(bytes) => match read_saved(&bytes) {
-                Ok(image) => evidence.image = Some(image),
+            // Reading every layer is CPU work: off the async workers.
+            Ok(bytes) => match tokio::task::spawn_blocking(move || read_saved(&bytes)).await {
+                Ok(Ok(image)) => evidence.image = Some(image),
+                Ok(Err(e)) => evidence.build_error = Some(format!("the image could not be read: {e}")),
                 Err(e) => evidence.build_error = Some(format!("the image could not be read: {e}")),
             },
             Err(e) => evidence.build_error = Some(e.to_string()),
@@ -230,18 +275,116 @@ pub async fn collect(
     if let Err(err) = job.engine.remove_image(&tag).await {
         tracing::warn!(error = %err, %tag, "could not remove a graded image");
     }
+    // The build log names the intermediate images, but it also carries what
+    // the learner's RUN printed: an id is removed only if it is an untagged
+    // image created during this build.
     if let Ok(report) = &outcome {
+        let since = time::OffsetDateTime::from(build_started) - time::Duration::seconds(2);
         for id in report.intermediate.iter().rev() {
             if let Ok(Some(found)) = job.engine.image(id).await {
-                if found
+                let untagged = found
                     .repo_tags
                     .as_ref()
-                    .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"))
-                {
+                    .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"));
+                let created = found.created.as_deref().and_then(|c| {
+                    time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+                });
+                if untagged && created.is_some_and(|c| c >= since) {
                     let _ = job.engine.remove_image(id).await;
                 }
             }
         }
     }
     outcome.map(|_| (evidence, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASES: &[&str] = &["drydock/busybox:1"];
+
+    fn bases() -> Vec<String> {
+        BASES.iter().map(|b| b.to_string()).collect()
+    }
+
+    /// Why `text` is not built (the static checks still grade it).
+    fn refusal(text: &str) -> Option<String> {
+        screen(text, &BTreeMap::new(), &bases()).unwrap().1
+    }
+
+    #[test]
+    fn remote_add_sources_are_never_built_in_any_spelling() {
+        let spellings = [
+            "ADD http://127.0.0.1:9/secret /r",
+            "add http://169.254.169.254/latest/meta-data /r",
+            "ADD HTTPS://example.invalid/x /r",
+            "ADD [\"http://127.0.0.1:9/x\", \"/r\"]",
+            "ADD --chown=1:1 http://127.0.0.1:9/x /r",
+            "ADD --checksum=sha256:00 local.txt /r",
+            "ADD git@example.invalid:org/repo.git /r",
+            "ADD ftp://example.invalid/x /r",
+            "ADD \"http://127.0.0.1:9/x\" /r",
+            "ADD h\\\nttp://127.0.0.1:9/x /r",
+            "A\\\nDD http://127.0.0.1:9/x /r",
+            "ARG U=http://127.0.0.1:9/x\nADD $U /r",
+            "ENV U=http://127.0.0.1:9/x\nADD ${U} /r",
+            "ADD local.txt http://127.0.0.1:9/x /dir/",
+        ];
+        for add in spellings {
+            let text = format!("FROM drydock/busybox:1\n{add}\nRUN cat /r; false\n");
+            let why = refusal(&text);
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains("never builds")),
+                "{add:?} must not be built: {why:?}"
+            );
+        }
+        assert_eq!(
+            refusal("FROM drydock/busybox:1\nADD local.txt /r\nCOPY a b /d/\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn heredocs_onbuild_and_proc_workdirs_are_not_built() {
+        // The classic builder would read the heredoc's body as instructions.
+        let heredoc = "FROM drydock/busybox:1\nRUN <<CMD\nADD http://127.0.0.1:9/x /r\nCMD\n";
+        assert!(refusal(heredoc).unwrap().contains("heredocs"));
+        let onbuild = "FROM drydock/busybox:1\nONBUILD RUN id\n";
+        assert!(refusal(onbuild).unwrap().contains("ONBUILD"));
+        for workdir in [
+            "WORKDIR /proc/self/fd/7",
+            "WORKDIR //proc/self",
+            "WORKDIR /app/../proc/1",
+            "WORKDIR /\nWORKDIR proc/self/fd/8",
+            "ENV D=/proc/self/fd/7\nWORKDIR $D",
+            "WORKDIR /PROC/../proc",
+        ] {
+            let text = format!("FROM drydock/busybox:1\n{workdir}\n");
+            assert!(
+                refusal(&text).is_some_and(|w| w.contains("CVE-2024-21626")),
+                "{workdir:?}"
+            );
+        }
+        assert_eq!(
+            refusal("FROM drydock/busybox:1\nWORKDIR /app/procedures\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn copy_from_a_stage_that_has_not_finished_is_an_image_name() {
+        // `drydock` is the current stage: the engine would read any local
+        // image (or pull) by that name.
+        let current = "FROM drydock/busybox:1 AS drydock\nCOPY --from=drydock /app/content /c\n";
+        let err = screen(current, &BTreeMap::new(), &bases()).unwrap_err();
+        assert!(err.to_string().contains("\"drydock\""), "{err}");
+        let later = "FROM drydock/busybox:1\nCOPY --from=1 /x /x\nFROM drydock/busybox:1\n";
+        assert!(screen(later, &BTreeMap::new(), &bases()).is_err());
+        let by_later_name = "FROM drydock/busybox:1\nCOPY --from=build /x /x\nFROM drydock/busybox:1 AS build\n";
+        assert!(screen(by_later_name, &BTreeMap::new(), &bases()).is_err());
+        // Earlier stages, by name or index, and allowed images are fine.
+        let earlier = "FROM drydock/busybox:1 AS build\nRUN touch /x\nFROM drydock/busybox:1\nCOPY --from=build /x /x\nCOPY --from=0 /x /y\nCOPY --from=drydock/busybox:1 /bin/sh /z\n";
+        assert!(screen(earlier, &BTreeMap::new(), &bases()).is_ok());
+    }
 }

@@ -46,8 +46,10 @@ fn pass(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
     }
 }
 
-/// A static finding that the built image must confirm: the first failure wins.
-fn both(static_part: Finding, image_part: Option<Verdict>) -> Verdict {
+/// A static finding that the built image must confirm: the first failure
+/// wins, and without a built image the static part can only fail — a
+/// Dockerfile that did not build proves nothing about the image it names.
+fn both(static_part: Finding, image_part: Option<Verdict>, not_built: Verdict) -> Verdict {
     if !static_part.passed {
         return verdict(static_part);
     }
@@ -58,7 +60,7 @@ fn both(static_part: Finding, image_part: Option<Verdict>) -> Verdict {
             message: static_part.message,
             evidence: format!("{}; {}", static_part.evidence, v.evidence),
         },
-        None => verdict(static_part),
+        None => not_built,
     }
 }
 
@@ -98,11 +100,12 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                 } else {
                     fail("The image history shows ADD; use COPY.", format!("history: {adds:?}"))
                 }
-            }),
-        ),
+            }), not_built()),
         "IMG-NONROOT-USER" => {
             let Some(img) = img else {
-                return verdict(lint::static_user(df));
+                // The static reading can fail the check, never pass it.
+                let static_part = lint::static_user(df);
+                return if static_part.passed { not_built() } else { verdict(static_part) };
             };
             let user = img.config_str("User");
             let passwd = img.text("etc/passwd");
@@ -182,8 +185,7 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
             img.map(|img| {
                 let found: Vec<String> = img.files.keys().filter(|p| p.ends_with("/sudo") || p.as_str() == "sudo").map(|p| format!("/{p}")).collect();
                 if found.is_empty() { pass("", "no sudo binary in the image") } else { fail(format!("The image contains {}; remove sudo.", found.join(", ")), found.join(", ")) }
-            }),
-        ),
+            }), not_built()),
         "IMG-HEALTHCHECK" => {
             let Some(img) = img else { return not_built() };
             let test: Vec<String> = img
@@ -230,8 +232,7 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                     } else {
                         fail(format!("The image keeps a secret in {}; anyone with the image reads it with docker inspect or docker history. Pass it at run time as a file, or at build time with RUN --mount=type=secret.", found.join(", ")), found.join("\n"))
                     }
-                }),
-            )
+                }), not_built())
         }
         "IMG-NO-SECRET-FILES" => {
             let Some(img) = img else { return not_built() };
@@ -295,8 +296,7 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                 } else {
                     pass("", evidence)
                 }
-            }),
-        ),
+            }), not_built()),
         "IMG-NO-SYS-VOLUME" => both(
             lint::no_sys_volume(df),
             img.map(|img| {
@@ -309,8 +309,7 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                 } else {
                     pass("", evidence)
                 }
-            }),
-        ),
+            }), not_built()),
         other => fail(format!("{other} is not an image check"), ""),
     }
 }

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 /// Largest file content kept for inspection (passwd, keys, configs).
 const KEEP_CONTENT_BYTES: u64 = 64 * 1024;
+/// Most entries (files, directories, whiteouts) read across an image's layers.
+pub const MAX_ENTRIES: usize = 100_000;
 
 /// One file or directory in one layer.
 #[derive(Debug, Clone)]
@@ -156,6 +158,7 @@ pub fn read_saved(tar_bytes: &[u8]) -> Result<SavedImage, String> {
         .map(|h| h.created_by.clone())
         .collect();
     let mut layers = Vec::new();
+    let mut total_entries = 0usize;
     for (i, name) in manifest.layers.iter().enumerate() {
         let blob = blobs
             .get(&clean(name))
@@ -163,6 +166,12 @@ pub fn read_saved(tar_bytes: &[u8]) -> Result<SavedImage, String> {
         let mut entries = Vec::new();
         let mut layer_tar = tar::Archive::new(blob.as_slice());
         for entry in layer_tar.entries().map_err(|e| e.to_string())? {
+            total_entries += 1;
+            if total_entries > MAX_ENTRIES {
+                return Err(format!(
+                    "the image holds more than {MAX_ENTRIES} files and whiteouts across its layers; Drydock does not read it"
+                ));
+            }
             let mut entry = entry.map_err(|e| e.to_string())?;
             let header = entry.header();
             let kind = header.entry_type();
@@ -204,9 +213,19 @@ fn flatten(layers: &[Layer]) -> BTreeMap<String, FsEntry> {
     for (index, layer) in layers.iter().enumerate() {
         for entry in &layer.entries {
             let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+            // Whiteouts remove a key range (the sorted map finds it in log
+            // time): a layer full of whiteouts costs what its entries cost.
             if name == ".wh..wh..opq" {
                 let prefix = format!("{dir}/");
-                files.retain(|p, f| !(p.starts_with(&prefix) && f.layer < index));
+                let doomed: Vec<String> = files
+                    .range(prefix.clone()..)
+                    .take_while(|(p, _)| p.starts_with(&prefix))
+                    .filter(|(_, f)| f.layer < index)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for p in doomed {
+                    files.remove(&p);
+                }
                 continue;
             }
             if let Some(deleted) = name.strip_prefix(".wh.") {
@@ -215,8 +234,16 @@ fn flatten(layers: &[Layer]) -> BTreeMap<String, FsEntry> {
                 } else {
                     format!("{dir}/{deleted}")
                 };
+                files.remove(&target);
                 let prefix = format!("{target}/");
-                files.retain(|p, _| p != &target && !p.starts_with(&prefix));
+                let doomed: Vec<String> = files
+                    .range(prefix.clone()..)
+                    .take_while(|(p, _)| p.starts_with(&prefix))
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for p in doomed {
+                    files.remove(&p);
+                }
                 continue;
             }
             if entry.path.is_empty() {

@@ -63,7 +63,6 @@ pub const PROBE_SCRIPT: &str = r#"
 echo @@status; cat /proc/1/status 2>&1
 echo @@mountinfo; cat /proc/1/mountinfo 2>&1
 echo @@uid_map; cat /proc/1/uid_map 2>&1
-echo @@passwd; cat /etc/passwd 2>&1
 echo @@write; if out=$(touch /.drydock-probe 2>&1); then rm -f /.drydock-probe; echo writable; else echo "refused: $out"; fi
 echo @@cgroup; for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; do [ -r $f ] && echo "$f $(cat $f)"; done
 echo @@limits; cat /proc/1/limits 2>&1
@@ -86,6 +85,10 @@ pub struct RunEvidence {
     pub health: Option<String>,
     /// How the container ended, if it stopped while being graded.
     pub exited: Option<String>,
+    /// The image's `/etc/passwd`, read through the engine after the
+    /// container was created and before it started (so nothing the
+    /// container runs can change it).
+    pub image_passwd: Option<String>,
 }
 
 impl RunEvidence {
@@ -385,10 +388,11 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     "(absent)".into()
                 })
             );
+            // The engine's word passes; what the container prints can only fail.
             match (state, probe.as_deref()) {
                 (Some(false), _) => fail("no-new-privileges is switched off (=false). Write --security-opt no-new-privileges (or =true).", evidence),
                 (_, Some("0")) => fail("PID 1 can still gain privileges. Add --security-opt no-new-privileges.", evidence),
-                (Some(true), _) | (_, Some("1")) => pass("no-new-privileges is on.", evidence),
+                (Some(true), _) => pass("no-new-privileges is on.", evidence),
                 _ => fail("no-new-privileges is not set. Add --security-opt no-new-privileges.", evidence),
             }
         }
@@ -470,24 +474,23 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             let uid = probe
                 .and_then(|p| p.status_field("Uid"))
                 .and_then(|u| u.split_whitespace().next().map(str::to_string));
-            let resolved = resolve_user(&user, probe.and_then(|p| p.section("passwd")));
+            // The user the engine started PID 1 as, resolved through the
+            // image's own /etc/passwd; the probe's Uid can only fail it.
+            let resolved = resolve_user(&user, ev.image_passwd.as_deref());
             let evidence = format!(
                 "Config.User = {user:?}{}; /proc/1/status Uid: {}",
                 resolved
-                    .map(|u| format!(" (uid {u} in /etc/passwd)"))
+                    .map(|u| format!(" (uid {u} in the image's /etc/passwd)"))
                     .unwrap_or_default(),
                 uid.clone().unwrap_or_else(|| "(not probed)".into())
             );
-            if uid.is_none() && resolved.is_none() {
+            if resolved.is_none() {
                 return fail(
-                    format!("--user {user} is not an account of the image, so the container could not run as it. Use a numeric uid:gid such as --user 1000:1000."),
+                    format!("--user {user} is not an account of the image, so nothing shows it is not root. Use a numeric uid:gid such as --user 1000:1000."),
                     evidence,
                 );
             }
-            let root = match uid.as_deref() {
-                Some(u) => u == "0",
-                None => resolved == Some(0),
-            };
+            let root = resolved == Some(0) || uid.as_deref() == Some("0");
             if root {
                 fail(
                     match &ev.spec.user {
@@ -501,7 +504,8 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
             }
         }
         "RUN-USERNS" => {
-            let mode = host.userns_mode.clone().unwrap_or_default();
+            // Never passed to the engine: the request is what is graded.
+            let mode = ev.spec.userns.clone().unwrap_or_default();
             let map = ev
                 .probe
                 .as_ref()
@@ -509,7 +513,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            let evidence = format!("HostConfig.UsernsMode = {mode:?}; /proc/1/uid_map: {map}");
+            let evidence = format!("requested --userns {mode:?}; /proc/1/uid_map: {map}");
             if mode == "host" {
                 fail(
                     "--userns host switches off the engine's user-namespace remapping. Remove it.",

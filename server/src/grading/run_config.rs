@@ -99,6 +99,14 @@ async fn observe(
     if let Err(err) = engine.create_container(&job.name, body).await {
         return Err(engine_refusal(err));
     }
+    // Read before anything of the container runs: the user it starts as is
+    // resolved through this file.
+    evidence.image_passwd = engine
+        .read_file(&job.name, "/etc/passwd", 64 * 1024)
+        .await
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let started = Instant::now();
     if let Err(err) = engine.start_container(&job.name).await {
         let message = match &err {
@@ -167,6 +175,12 @@ async fn observe(
             .await
         {
             Ok(out) if out.exit_code == Some(0) || !out.stdout.is_empty() => {
+                if out.truncated {
+                    notes.push(format!(
+                        "The container answered the grader's look inside with more than {} KiB; the rest was not read, and checks use what the engine reports.",
+                        crate::labs::engine::READ_CAP / 1024
+                    ));
+                }
                 evidence.probe = Some(Probe::parse(&out.stdout));
             }
             Ok(out) => notes.push(format!(

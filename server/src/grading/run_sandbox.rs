@@ -67,6 +67,42 @@ pub const DANGEROUS_CAPS: &[&str] = &[
 const CAPS_ONLY_UNDER_GVISOR: &[&str] =
     &["SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN"];
 
+/// Docker's default capability set: the only ones a container may add back
+/// (beyond [`CAPS_ONLY_UNDER_GVISOR`] under gVisor).
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// Resource limits (`--ulimit`) the grading sandbox sets, each with the
+/// highest value it passes on (higher requests are capped and graded as
+/// written).
+pub const ULIMITS: &[(&str, i64)] = &[
+    ("nofile", 1_048_576),
+    ("nproc", 4096),
+    ("core", 0),
+    ("fsize", 1 << 30),
+    ("stack", 64 << 20),
+];
+
+/// Largest json-file/local log the grading sandbox keeps, per file and files.
+const LOG_MAX_BYTES: i64 = 10 << 20;
+const LOG_MAX_FILES: i64 = 5;
+/// Size of each volume a grading run gets (a tmpfs of the engine host).
+const VOLUME_MB: u64 = 16;
+
 /// A capability as the kernel names it, without `CAP_`, upper case.
 pub fn normalise_cap(cap: &str) -> String {
     let upper = cap.trim().to_ascii_uppercase();
@@ -193,17 +229,42 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
     }
     for cap in &spec.cap_add {
         let name = normalise_cap(cap);
+        let under_gvisor = gvisor && CAPS_ONLY_UNDER_GVISOR.contains(&name.as_str());
         if name == "ALL" {
             refuse(
                 Some("RUN-CAP-DROP-ALL"),
                 format!("--cap-add {cap} grants every capability; Drydock does not run it. Add only the capabilities the program needs."),
             );
-        } else if DANGEROUS_CAPS.contains(&name.as_str())
-            && !(gvisor && CAPS_ONLY_UNDER_GVISOR.contains(&name.as_str()))
-        {
+        } else if DANGEROUS_CAPS.contains(&name.as_str()) && !under_gvisor {
             refuse(
                 Some("RUN-NO-DANGEROUS-CAPS"),
                 format!("--cap-add {cap} reaches the kernel or the host; Drydock does not run it. Remove it."),
+            );
+        } else if !DEFAULT_CAPS.contains(&name.as_str()) && !under_gvisor {
+            refuse(
+                Some("RUN-NO-DANGEROUS-CAPS"),
+                format!("--cap-add {cap} is outside Docker's default set; the grading sandbox adds back only those ({}). Remove it.", DEFAULT_CAPS.join(", ")),
+            );
+        }
+    }
+    for ulimit in &spec.ulimits {
+        if !ULIMITS.iter().any(|(name, _)| *name == ulimit.name) {
+            refuse(
+                Some("RUN-ULIMITS"),
+                format!(
+                    "--ulimit {} is not one the grading sandbox sets (it sets {}); remove it.",
+                    ulimit.name,
+                    ULIMITS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(dir) = spec.workdir.as_deref() {
+        let normal = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>();
+        if normal.iter().any(|p| *p == "proc" || *p == "..") {
+            refuse(
+                None,
+                format!("-w {dir} reaches into /proc (or climbs with ..); a working directory there is how CVE-2024-21626 escaped the container runtime. Use an application directory."),
             );
         }
     }
@@ -213,17 +274,26 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
             .split_once(['=', ':'])
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .unwrap_or((lower.trim().to_string(), String::new()));
-        match key.as_str() {
-            "seccomp" if value != "unconfined" => refuse(
+        // Only values the grading sandbox knows; anything else (another
+        // AppArmor profile, an SELinux type such as spc_t) is not run.
+        match (key.as_str(), value.as_str()) {
+            ("no-new-privileges", "" | "true" | "false" | "1" | "0") => {}
+            ("apparmor", "docker-default") => {}
+            ("seccomp", v) if v != "unconfined" => refuse(
                 None,
                 format!("--security-opt {opt}: the grader cannot read profiles from your machine; keep Docker's default profile (leave seccomp out)"),
             ),
             // Under gVisor the sandbox's own kernel stays in front of the host.
-            "seccomp" | "apparmor" | "label" if !gvisor && (value == "unconfined" || value == "disable") => refuse(
+            ("seccomp", _) | ("apparmor", "unconfined") | ("label", "disable") if !gvisor => refuse(
                 Some(if key == "seccomp" { "RUN-SECCOMP" } else { "RUN-LSM" }),
                 format!("--security-opt {opt} turns a kernel protection off; Drydock does not run it without gVisor. Remove it."),
             ),
-            "seccomp" | "apparmor" | "label" | "no-new-privileges" | "systempaths" | "mask" => {}
+            ("seccomp", _) | ("apparmor", "unconfined") | ("label", "disable") => {}
+            ("systempaths", "unconfined") => {}
+            ("apparmor" | "label", _) => refuse(
+                Some("RUN-LSM"),
+                format!("--security-opt {opt} names a profile or label of your own; the grading sandbox keeps the engine's (apparmor=docker-default). Remove it."),
+            ),
             _ => refuse(None, format!("--security-opt {opt} is not one Drydock understands; use no-new-privileges, seccomp, apparmor or label")),
         }
         if key == "systempaths" && value == "unconfined" {
@@ -263,6 +333,22 @@ pub mod imposed {
     pub const PORTS: &str = "ports";
     pub const LOGGING: &str = "logging";
     pub const MOUNT_SOURCES: &str = "mount-sources";
+    pub const ULIMITS: &str = "ulimits";
+}
+
+/// A log size as `--log-opt max-size` takes it (`10m`, `512k`, `1g`, bytes).
+fn parse_log_size(text: &str) -> Option<i64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = digits.parse().ok()?;
+    let mult = match unit.trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// What the sandbox creates for an accepted request.
@@ -344,14 +430,22 @@ pub fn sandboxed(
             settings.pids_cap
         }
     };
+    // Only the sandbox's own ulimits, each bounded (the request is graded).
     let mut ulimits: Vec<ResourcesUlimits> = spec
         .ulimits
         .iter()
         .filter(|u| !(gvisor && u.name == "nproc"))
-        .map(|u| ResourcesUlimits {
-            name: Some(u.name.clone()),
-            soft: Some(u.soft),
-            hard: Some(u.hard),
+        .filter_map(|u| {
+            let (_, max) = ULIMITS.iter().find(|(n, _)| *n == u.name)?;
+            let hard = u.hard.clamp(0, *max);
+            if u.hard > *max {
+                imposed.push(imposed::ULIMITS);
+            }
+            Some(ResourcesUlimits {
+                name: Some(u.name.clone()),
+                soft: Some(u.soft.clamp(0, hard)),
+                hard: Some(hard),
+            })
         })
         .collect();
     // Under gVisor the engine's pids limit also counts the sandbox's own
@@ -383,9 +477,27 @@ pub fn sandboxed(
         Some(_) => false,
     };
     let log_config = if log_ok {
+        // Only the size options, bounded.
+        let bounded = |key: &str, max: i64| {
+            let asked = spec.log_opts.iter().rev().find(|(k, _)| k == key)?;
+            let value = if key == "max-size" {
+                parse_log_size(&asked.1).filter(|b| *b > 0 && *b <= max).map_or_else(
+                    || format!("{}m", max >> 20),
+                    |_| asked.1.clone(),
+                )
+            } else {
+                asked.1.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).map_or_else(|| max.to_string(), |n| n.to_string())
+            };
+            Some((key.to_string(), value))
+        };
         HostConfigLogConfig {
             typ: spec.log_driver.clone(),
-            config: Some(spec.log_opts.iter().cloned().collect()),
+            config: Some(
+                [bounded("max-size", LOG_MAX_BYTES), bounded("max-file", LOG_MAX_FILES)]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
         }
     } else {
         if spec.log_driver.is_some() {
@@ -413,6 +525,7 @@ pub fn sandboxed(
             imposed.push(imposed::MOUNT_SOURCES);
             notes.push("Host directories are replaced by empty volumes in the grading sandbox; their read-only flags are kept.".into());
         }
+        // A size-limited tmpfs on the engine host: a run cannot fill its disk.
         mounts.push(Mount {
             target: Some(mount.target.clone()),
             source,
@@ -420,6 +533,14 @@ pub fn sandboxed(
             read_only: Some(mount.read_only),
             volume_options: Some(MountVolumeOptions {
                 labels: Some(volume_labels.clone()),
+                driver_config: Some(bollard::models::MountVolumeOptionsDriverConfig {
+                    name: Some("local".into()),
+                    options: Some(HashMap::from([
+                        ("type".to_string(), "tmpfs".to_string()),
+                        ("device".to_string(), "tmpfs".to_string()),
+                        ("o".to_string(), format!("size={VOLUME_MB}m")),
+                    ])),
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -482,12 +603,12 @@ pub fn sandboxed(
         memory: Some(memory),
         memory_swap: Some(memory),
         memory_reservation: spec.memory_reservation.filter(|r| *r > 0 && *r <= memory),
-        oom_kill_disable: spec.oom_kill_disable.then_some(true),
+        // Never passed on (graded as requested): oom-kill-disable, userns,
+        // sysctls, cpuset, cgroup parent, runtime.
         nano_cpus,
         cpu_quota,
         cpu_period,
-        cpu_shares: spec.cpu_shares,
-        cpuset_cpus: spec.cpuset_cpus.clone(),
+        cpu_shares: spec.cpu_shares.map(|s| s.clamp(2, 1024)),
         pids_limit: Some(pids_limit),
         ulimits: (!ulimits.is_empty()).then_some(ulimits),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
@@ -497,14 +618,20 @@ pub fn sandboxed(
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         mounts: (!mounts.is_empty()).then_some(mounts),
         network_mode: Some("none".into()),
-        userns_mode: spec.userns.clone(),
         runtime: runtime.map(str::to_string),
         init: spec.init.then_some(true),
         log_config: Some(log_config),
         restart_policy,
         privileged: Some(false),
-        group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
-        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.iter().cloned().collect()),
+        group_add: {
+            let numeric: Vec<String> = spec
+                .group_add
+                .iter()
+                .filter(|g| g.parse::<u32>().is_ok())
+                .cloned()
+                .collect();
+            (!numeric.is_empty()).then_some(numeric)
+        },
         shm_size: spec.shm_size.map(|s| s.clamp(0, shm_cap)),
         ..Default::default()
     };

@@ -20,7 +20,14 @@ use crate::{
         model::{Exercise, ExerciseKind},
         Catalog,
     },
-    db::{self, labs::LabStatus, submissions::StoredSubmission, Db},
+    db::{
+        self,
+        labs::LabStatus,
+        now_ms,
+        submissions::StoredSubmission,
+        users::{Role, User},
+        Db,
+    },
     error::{Error, Result},
     labs::{engine::Engine, service::INSTANCE_LABEL},
 };
@@ -42,6 +49,36 @@ pub struct GradingService {
     runtime: OnceCell<Option<String>>,
     /// The engine's security options (AppArmor, SELinux …), asked once.
     security: OnceCell<Vec<String>>,
+    /// Gradings under way per user, and by guests in all.
+    running: Arc<std::sync::Mutex<Running>>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    per_user: std::collections::HashMap<i64, usize>,
+    guests: usize,
+}
+
+/// A grading under way; dropping it frees the user's turn.
+struct UserTurn {
+    running: Arc<std::sync::Mutex<Running>>,
+    user_id: i64,
+    guest: bool,
+}
+
+impl Drop for UserTurn {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.per_user.get_mut(&self.user_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.per_user.remove(&self.user_id);
+            }
+        }
+        if self.guest {
+            running.guests = running.guests.saturating_sub(1);
+        }
+    }
 }
 
 impl GradingService {
@@ -55,6 +92,7 @@ impl GradingService {
             slots,
             runtime: OnceCell::new(),
             security: OnceCell::new(),
+            running: Arc::default(),
         }
     }
 
@@ -82,6 +120,22 @@ impl GradingService {
             })
             .await?
             .clone())
+    }
+
+    /// `Ok` when untrusted builds run sandboxed: the engine's default
+    /// runtime (which the classic builder runs `RUN` steps with) is the
+    /// configured build runtime. Otherwise the sentence that says why
+    /// builds are refused (shown by `/readyz` and to learners).
+    pub async fn build_sandbox(&self) -> Result<std::result::Result<(), String>> {
+        let wanted = &self.config.grading.build_runtime;
+        let default = self.engine.default_runtime().await?.unwrap_or_default();
+        Ok(if &default == wanted {
+            Ok(())
+        } else {
+            Err(format!(
+                "Image builds are switched off on this server: the Docker engine runs build steps with its default runtime, {default:?}, not the sandbox runtime {wanted:?}. An administrator can set \"default-runtime\": \"{wanted}\" in /etc/docker/daemon.json (see Drydock's README, \"The sandbox runtime\")."
+            ))
+        })
     }
 
     async fn engine_security(&self) -> Result<&[String]> {
@@ -251,6 +305,7 @@ impl GradingService {
                 Ok((verdicts, notes))
             }
             Submission::Dockerfile { dockerfile, files } => {
+                self.build_sandbox().await?.map_err(Error::Unavailable)?;
                 let runtime = self.runtime().await?;
                 let job = dockerfile_build::BuildJob {
                     engine: &self.engine,
@@ -323,64 +378,116 @@ impl GradingService {
         }
     }
 
-    /// Grades and stores an attempt by `user_id`.
+    /// Grades and stores an attempt by `user`: the one way in for the JSON
+    /// API and the UI. Refuses what the rules refuse first (guests' builds,
+    /// a passed deadline of a workshop that takes no late work, used-up
+    /// attempts), then takes an attempt number atomically, grades, and
+    /// stores the report under that number.
     pub async fn submit(
         &self,
-        user_id: i64,
+        user: &User,
         exercise_id: &str,
         submission: Submission,
     ) -> Result<SubmissionView> {
         let exercise = self.exercise(exercise_id)?;
         check_kind(exercise, &submission)?;
-        let used = db::submissions::count_for_user(&self.db, user_id, exercise_id).await?;
-        let allowed = i64::from(exercise.def.attempts);
-        if allowed > 0 && used >= allowed {
+        if matches!(submission, Submission::Dockerfile { .. }) && user.role == Role::Guest {
+            return Err(Error::Unauthorized(
+                "Register (it takes a minute) to build images: a build runs your Dockerfile on this server, so guests cannot start one.".into(),
+            ));
+        }
+        if let Some(workshop) = db::workshops::closed_deadline(&self.db, user.id, exercise_id, now_ms()).await? {
             return Err(Error::Conflict(format!(
-                "You have used all {allowed} attempts at this exercise."
+                "The deadline for this exercise in \"{workshop}\" has passed; your instructor does not accept late work."
             )));
         }
-        let report = self.grade(exercise, &submission, Some(user_id)).await?;
+        let _turn = self.admit_user(user, &submission)?;
         let id = uuid::Uuid::new_v4().to_string();
         let payload =
             serde_json::to_string(&submission).map_err(|e| Error::BadRequest(e.to_string()))?;
+        let allowed = i64::from(exercise.def.attempts);
+        let reservation = db::submissions::Reservation {
+            id: &id,
+            user_id: user.id,
+            exercise: exercise_id,
+            kind: submission.kind(),
+            payload: &payload,
+            rubric: &exercise.rubric,
+        };
+        let Some(attempt) = db::submissions::reserve(&self.db, &reservation, allowed).await? else {
+            return Err(Error::Conflict(format!(
+                "You have used all {allowed} attempts at this exercise."
+            )));
+        };
+        let report = match self.grade(exercise, &submission, Some(user.id)).await {
+            Ok(report) => report,
+            Err(err) => {
+                // An attempt that could not be graded does not count.
+                db::submissions::discard(&self.db, &id).await?;
+                return Err(err);
+            }
+        };
         let report_json =
             serde_json::to_string(&report).map_err(|e| Error::BadRequest(e.to_string()))?;
-        let stored = db::submissions::insert(
+        let stored = db::submissions::complete(
             &self.db,
-            &db::submissions::NewSubmission {
-                id: &id,
-                user_id,
-                exercise: exercise_id,
-                kind: submission.kind(),
-                payload: &payload,
+            &id,
+            &db::submissions::GradedResult {
                 score: i64::from(report.score),
                 max_score: i64::from(report.max),
                 passed: report.passed,
                 report: &report_json,
-                rubric: &exercise.rubric,
             },
         )
         .await?;
         tracing::info!(
             exercise = exercise_id,
-            user_id,
+            user_id = user.id,
+            attempt,
             score = report.score,
             max = report.max,
             ms = report.duration_ms,
             "graded"
         );
-        Ok(view(&stored, u32::try_from(used + 1).unwrap_or(u32::MAX)))
+        Ok(view(&stored, u32::try_from(attempt).unwrap_or(u32::MAX)))
+    }
+
+    /// A turn at the grader for `user`: gradings that use the engine run at
+    /// most one at a time per guest (two per registered account), and
+    /// guests together never hold more than half of the grading slots, so a
+    /// script of anonymous visitors cannot keep real learners waiting.
+    fn admit_user(&self, user: &User, submission: &Submission) -> Result<Option<UserTurn>> {
+        if matches!(submission, Submission::Flag { .. }) {
+            return Ok(None);
+        }
+        let guest = user.role == Role::Guest;
+        let per_user = if guest { 1 } else { 2 };
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = running.per_user.get(&user.id).copied().unwrap_or(0);
+        let guest_cap = (self.config.grading.concurrency / 2).max(1);
+        if mine >= per_user || (guest && running.guests >= guest_cap) {
+            return Err(Error::RateLimited {
+                retry_after_secs: 5,
+            });
+        }
+        *running.per_user.entry(user.id).or_default() += 1;
+        if guest {
+            running.guests += 1;
+        }
+        Ok(Some(UserTurn {
+            running: self.running.clone(),
+            user_id: user.id,
+            guest,
+        }))
     }
 
     /// A user's attempts at one exercise, newest first.
     pub async fn history(&self, user_id: i64, exercise_id: &str) -> Result<Vec<SubmissionView>> {
         self.exercise(exercise_id)?;
         let rows = db::submissions::for_user(&self.db, user_id, exercise_id, HISTORY_LIMIT).await?;
-        let total = db::submissions::count_for_user(&self.db, user_id, exercise_id).await?;
         Ok(rows
             .iter()
-            .enumerate()
-            .map(|(i, row)| view(row, u32::try_from(total - i as i64).unwrap_or(0)))
+            .map(|row| view(row, u32::try_from(row.attempt).unwrap_or(0)))
             .collect())
     }
 

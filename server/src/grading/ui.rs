@@ -54,14 +54,7 @@ impl ExercisesBackend for ExercisesUi {
     ) -> Result<SubmissionView, String> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
-            self.state
-                .workshops
-                .check_deadline(caller.user.id, id)
-                .await?;
-            self.state
-                .grading
-                .submit(caller.user.id, id, submission)
-                .await
+            self.state.grading.submit(&caller.user, id, submission).await
         };
         run.await.map_err(Error::into_ui_message)
     }

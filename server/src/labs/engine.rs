@@ -48,12 +48,20 @@ pub struct EngineVersion {
     pub api_version: String,
 }
 
+/// Most bytes read from any one exec, log or archive the engine streams
+/// back: whatever runs in a container decides what it prints, so a read
+/// stops here and the rest is abandoned.
+pub const READ_CAP: usize = 256 * 1024;
+
 /// What an exec printed and how it ended.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
     pub stdout: String,
     pub stderr: String,
     pub exit_code: Option<i64>,
+    /// The output passed [`READ_CAP`] and the rest was not read (the exit
+    /// code is then unknown).
+    pub truncated: bool,
 }
 
 /// An interactive shell started with a TTY: its output and its stdin.
@@ -80,6 +88,9 @@ pub struct Engine {
     negotiated: OnceCell<Docker>,
     /// Deadline for short calls (ping, inspect, create …); builds have their own.
     timeout: Duration,
+    /// The engine for plain HTTP calls; `None` for endpoints Drydock cannot
+    /// speak plain HTTP to (TLS).
+    address: Option<crate::docker::http::EngineAddress>,
 }
 
 impl Engine {
@@ -99,6 +110,7 @@ impl Engine {
             host: host.map(str::to_string),
             negotiated: OnceCell::new(),
             timeout,
+            address: crate::docker::http::EngineAddress::parse(host).ok(),
         })
     }
 
@@ -238,25 +250,34 @@ impl Engine {
             self.within_busy(api.start_exec(&exec.id, None)).await??
         {
             let collect = async {
+                let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
                 while let Some(chunk) = output.next().await {
-                    match chunk? {
-                        bollard::container::LogOutput::StdOut { message } => {
-                            out.stdout.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        bollard::container::LogOutput::StdErr { message } => {
-                            out.stderr.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        _ => {}
+                    let room = READ_CAP.saturating_sub(stdout.len() + stderr.len());
+                    let (target, message) = match chunk? {
+                        bollard::container::LogOutput::StdOut { message } => (&mut stdout, message),
+                        bollard::container::LogOutput::StdErr { message } => (&mut stderr, message),
+                        _ => continue,
+                    };
+                    target.extend_from_slice(&message[..message.len().min(room)]);
+                    if message.len() > room {
+                        // Dropping the stream closes the connection: the
+                        // process inside gets EPIPE instead of an audience.
+                        out.truncated = true;
+                        break;
                     }
                 }
+                out.stdout = String::from_utf8_lossy(&stdout).into_owned();
+                out.stderr = String::from_utf8_lossy(&stderr).into_owned();
                 Ok::<_, EngineError>(())
             };
             self.within_busy(collect).await??;
         }
-        out.exit_code = self
-            .within_busy(api.inspect_exec(&exec.id))
-            .await??
-            .exit_code;
+        if !out.truncated {
+            out.exit_code = self
+                .within_busy(api.inspect_exec(&exec.id))
+                .await??
+                .exit_code;
+        }
         Ok(out)
     }
 
@@ -491,7 +512,17 @@ pub struct BuildReport {
 pub struct BuildLimits {
     pub timeout: Duration,
     pub memory_bytes: i64,
+    /// CPU time in cores.
+    pub cpus: f64,
+    /// Processes and threads of a build step.
+    pub pids: i64,
+    /// Largest file a build step may write.
+    pub file_bytes: i64,
+    /// Most a build step may write to its layer.
+    pub disk_bytes: i64,
     pub log_cap: usize,
+    /// The build's own `RUN` commands, to recognise its step containers.
+    pub run_commands: Vec<String>,
 }
 
 impl Engine {
@@ -521,15 +552,71 @@ impl Engine {
             .tail(&lines.to_string())
             .build();
         let mut stream = api.logs(id, Some(options));
-        let mut out = String::new();
+        let mut out = Vec::new();
         let collect = async {
             while let Some(chunk) = stream.next().await {
-                out.push_str(&chunk?.to_string());
+                let bytes = chunk?.into_bytes();
+                let room = READ_CAP.saturating_sub(out.len());
+                out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if bytes.len() > room {
+                    break;
+                }
             }
             Ok::<_, EngineError>(())
         };
         self.within_busy(collect).await??;
-        Ok(out)
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// A regular file of a container's filesystem, read through the engine
+    /// (`GET /containers/{id}/archive`), at most `cap` bytes of it. `None`
+    /// when the path is missing, is not a regular file (a symlink is not
+    /// followed) or is larger than `cap`.
+    pub async fn read_file(&self, container: &str, path: &str, cap: usize) -> Result<Option<Vec<u8>>> {
+        use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
+        let api = self.api().await?;
+        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut stream = api.download_from_container(container, Some(options));
+        // The tar holds one header block, the file and padding.
+        let limit = cap.saturating_add(4096);
+        let mut tar_bytes = Vec::new();
+        let collect = async {
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        tar_bytes.extend_from_slice(&bytes);
+                        if tar_bytes.len() > limit {
+                            return Ok(false);
+                        }
+                    }
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    }) => return Ok(false),
+                    Err(e) => return Err(EngineError::from(e)),
+                }
+            }
+            Ok::<_, EngineError>(true)
+        };
+        if !self.within_busy(collect).await?? {
+            return Ok(None);
+        }
+        let mut archive = tar::Archive::new(tar_bytes.as_slice());
+        let Ok(mut entries) = archive.entries() else {
+            return Ok(None);
+        };
+        let Some(Ok(mut entry)) = entries.next() else {
+            return Ok(None);
+        };
+        if entry.header().entry_type() != tar::EntryType::Regular
+            || entry.header().size().unwrap_or(u64::MAX) > cap as u64
+        {
+            return Ok(None);
+        }
+        let mut content = Vec::new();
+        if std::io::Read::read_to_end(&mut entry, &mut content).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(content))
     }
 
     /// The engine's security options (`name=seccomp,profile=default`, `name=apparmor` …).
@@ -656,8 +743,23 @@ impl Engine {
             .collect())
     }
 
-    /// Builds an untrusted context with no network, a memory cap, a deadline
-    /// and a bounded log. Never pulls: every base must already be local.
+    /// The engine's default OCI runtime: image builds run their `RUN` steps
+    /// under it, so an untrusted build is sandboxed only when it is gVisor.
+    pub async fn default_runtime(&self) -> Result<Option<String>> {
+        let api = self.api().await?;
+        Ok(self.within(api.info()).await??.default_runtime)
+    }
+
+    /// The negotiated API version as a path prefix, e.g. `/v1.41`.
+    pub async fn api_prefix(&self) -> Result<String> {
+        let v = self.api().await?.client_version();
+        Ok(format!("/v{}.{}", v.major_version, v.minor_version))
+    }
+
+    /// Builds an untrusted context with no network and Drydock's caps:
+    /// memory, CPU, processes (`nproc` counts per sandbox under gVisor),
+    /// the size of any one file, the disk a step writes, a deadline and a
+    /// bounded log. Never pulls: every base must already be local.
     pub async fn build_limited(
         &self,
         context_tar: Vec<u8>,
@@ -665,55 +767,121 @@ impl Engine {
         labels: &HashMap<String, String>,
         limits: &BuildLimits,
     ) -> Result<BuildReport> {
-        use bollard::query_parameters::BuildImageOptionsBuilder;
-        let api = self.api().await?;
-        let options = BuildImageOptionsBuilder::default()
-            .t(tag)
-            .networkmode("none")
-            .rm(true)
-            .forcerm(true)
-            .memory(i32::try_from(limits.memory_bytes).unwrap_or(i32::MAX))
-            .memswap(i32::try_from(limits.memory_bytes).unwrap_or(i32::MAX))
-            .labels(labels)
-            .build();
-        let mut stream =
-            api.build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let address = self.address.clone().ok_or_else(|| {
+            EngineError::Unreachable(
+                "image builds need the engine at a unix:// or tcp:// address".into(),
+            )
+        })?;
+        let cpu_period = 100_000i64;
+        let ulimits = serde_json::json!([
+            {"Name": "nproc", "Soft": limits.pids, "Hard": limits.pids},
+            {"Name": "fsize", "Soft": limits.file_bytes, "Hard": limits.file_bytes},
+            {"Name": "nofile", "Soft": 1024, "Hard": 1024},
+        ]);
+        let query = [
+            ("t", tag.to_string()),
+            ("networkmode", "none".into()),
+            ("rm", "1".into()),
+            ("forcerm", "1".into()),
+            ("pull", "0".into()),
+            ("memory", limits.memory_bytes.to_string()),
+            ("memswap", limits.memory_bytes.to_string()),
+            ("cpuperiod", cpu_period.to_string()),
+            (
+                "cpuquota",
+                ((limits.cpus * cpu_period as f64).round() as i64).max(1000).to_string(),
+            ),
+            ("ulimits", ulimits.to_string()),
+            (
+                "labels",
+                serde_json::to_string(labels).unwrap_or_else(|_| "{}".into()),
+            ),
+        ];
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let uri = format!("{}/build?{query}", self.api_prefix().await?);
+        let request = hyper::Request::post(uri)
+            .header("host", "docker")
+            .header("content-type", "application/x-tar")
+            .body(crate::docker::http::full(context_tar))
+            .map_err(|e| EngineError::Build(e.to_string()))?;
+        let started = std::time::SystemTime::now();
         let mut report = BuildReport::default();
         let run = async {
-            while let Some(step) = stream.next().await {
-                let step = match step {
-                    Ok(step) => step,
-                    Err(e) => {
-                        report.error = Some(e.to_string());
-                        break;
-                    }
-                };
-                if let Some(detail) = step.error_detail {
-                    report.error = Some(detail.message.unwrap_or_default());
-                    break;
+            let response = match address.send(request, self.timeout.max(BUSY_TIMEOUT)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    return;
                 }
-                if let Some(line) = step.stream {
-                    for part in line.split('\n') {
-                        if let Some(id) = part.trim().strip_prefix("---> ") {
-                            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                report.intermediate.push(id.to_string());
+            };
+            let status = response.status();
+            let mut body = response.into_body();
+            let mut pending = Vec::new();
+            let mut watch = tokio::time::interval(Duration::from_millis(500));
+            let mut step_container: Option<String> = None;
+            loop {
+                let frame = tokio::select! {
+                    frame = http_body_util::BodyExt::frame(&mut body) => frame,
+                    _ = watch.tick() => {
+                        if let Some(id) = &step_container {
+                            if let Some(message) = self.step_over_disk(id, started, limits).await {
+                                report.error = Some(message);
+                                return;
                             }
                         }
+                        continue;
                     }
-                    report.log.push_str(&line);
-                    if report.log.len() > limits.log_cap * 2 {
-                        let cut = report.log.len() - limits.log_cap;
-                        let cut = (cut..report.log.len())
-                            .find(|i| report.log.is_char_boundary(*i))
-                            .unwrap_or(report.log.len());
-                        report.log.drain(..cut);
+                };
+                let Some(frame) = frame else { break };
+                let Ok(data) = frame.map(|f| f.into_data().unwrap_or_default()) else {
+                    report.error = Some("the build's output stream broke off".into());
+                    return;
+                };
+                pending.extend_from_slice(&data);
+                if pending.len() > limits.log_cap * 4 && !pending.contains(&b'\n') {
+                    report.error = Some("the build printed an overlong line".into());
+                    return;
+                }
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let Ok(message) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                        continue;
+                    };
+                    if !status.is_success() {
+                        report.error = Some(
+                            message["message"].as_str().unwrap_or("the build was refused").to_string(),
+                        );
+                        return;
+                    }
+                    if let Some(detail) = message.get("errorDetail") {
+                        report.error = Some(
+                            detail["message"].as_str().unwrap_or("the build failed").to_string(),
+                        );
+                        return;
+                    }
+                    if let Some(id) = message["aux"]["ID"].as_str() {
+                        report.image_id = Some(id.to_string());
+                    }
+                    if let Some(text) = message["stream"].as_str() {
+                        for part in text.split('\n') {
+                            let part = part.trim();
+                            if let Some(id) = part.strip_prefix("---> Running in ") {
+                                step_container = Some(id.trim().to_string());
+                            } else if let Some(id) = part.strip_prefix("---> ") {
+                                if id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                    report.intermediate.push(id.to_string());
+                                }
+                            }
+                        }
+                        report.log.push_str(text);
+                        trim_front(&mut report.log, limits.log_cap);
                     }
                 }
-                if let Some(aux) = step.aux {
-                    if let Some(id) = aux.id {
-                        report.image_id = Some(id);
-                    }
-                }
+            }
+            if !status.is_success() && report.error.is_none() {
+                report.error = Some(format!("the engine refused the build ({status})"));
             }
         };
         if tokio::time::timeout(limits.timeout, run).await.is_err() {
@@ -723,18 +891,74 @@ impl Engine {
                 limits.timeout.as_secs()
             ));
         }
-        if report.log.len() > limits.log_cap {
-            let cut = report.log.len() - limits.log_cap;
-            let cut = (cut..report.log.len())
-                .find(|i| report.log.is_char_boundary(*i))
-                .unwrap_or(report.log.len());
-            report.log.drain(..cut);
-        }
+        trim_front(&mut report.log, limits.log_cap);
         if report.error.is_some() {
             report.image_id = None;
         } else if report.image_id.is_none() {
             report.image_id = self.image(tag).await?.and_then(|i| i.id);
         }
         Ok(report)
+    }
+
+    /// When the running build step `id` has written more than the disk cap,
+    /// removes it (failing the build) and says why. Only a container created
+    /// during this build and running one of its own `RUN` commands counts:
+    /// the build log names the step's container, and the log also carries
+    /// whatever the learner's `RUN` printed.
+    async fn step_over_disk(
+        &self,
+        id: &str,
+        started: std::time::SystemTime,
+        limits: &BuildLimits,
+    ) -> Option<String> {
+        use bollard::query_parameters::InspectContainerOptionsBuilder;
+        let api = self.api().await.ok()?;
+        let options = InspectContainerOptionsBuilder::default().size(true).build();
+        let found = self
+            .within_busy(api.inspect_container(id, Some(options)))
+            .await
+            .ok()?
+            .ok()?;
+        let created = found
+            .created
+            .as_deref()
+            .and_then(|c| time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok())?;
+        let started = time::OffsetDateTime::from(started) - time::Duration::seconds(2);
+        // Compared without whitespace: the builder and Drydock's parser may
+        // join continuation lines differently.
+        let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        let command = squash(
+            &found
+                .config
+                .as_ref()
+                .and_then(|c| c.cmd.clone())
+                .unwrap_or_default()
+                .join(" "),
+        );
+        let ours = created >= started
+            && limits.run_commands.iter().any(|run| {
+                let run = squash(run);
+                !run.is_empty() && command.contains(&run)
+            });
+        let written = found.size_rw.unwrap_or(0);
+        if !ours || written <= limits.disk_bytes {
+            return None;
+        }
+        let _ = self.remove(id).await;
+        Some(format!(
+            "a build step wrote more than {} MiB to disk and was stopped",
+            limits.disk_bytes / (1024 * 1024)
+        ))
+    }
+}
+
+/// Keeps the last `cap` bytes of `log` (on a character boundary).
+fn trim_front(log: &mut String, cap: usize) {
+    if log.len() > cap {
+        let cut = log.len() - cap;
+        let cut = (cut..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(log.len());
+        log.drain(..cut);
     }
 }

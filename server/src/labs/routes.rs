@@ -9,7 +9,7 @@ use axum::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Path, State,
     },
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -128,23 +128,6 @@ async fn extend(
     Ok(Json(state.labs.view(&session).await?))
 }
 
-/// A browser on another site must not open a learner's terminal with the
-/// learner's cookies (WebSocket handshakes are not covered by CORS).
-pub(crate) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        // Non-browser clients send no Origin; the session cookie still decides.
-        return true;
-    };
-    if public_url.is_some_and(|u| u.trim_end_matches('/') == origin) {
-        return true;
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    origin == format!("http://{host}") || origin == format!("https://{host}")
-}
-
 /// Control messages a browser sends as text frames.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -164,7 +147,7 @@ async fn terminal(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
-    if !same_origin(&headers, state.config.public_url.as_deref()) {
+    if crate::accounts::csrf::is_cross_site(&headers, &state).is_some() {
         tracing::warn!(session = %id, user_id = caller.user.id, "refused: terminal opened from another site");
         return Err(Error::CrossSiteRequest);
     }

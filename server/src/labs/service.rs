@@ -90,6 +90,11 @@ impl LabService {
         }
     }
 
+    /// Lab containers this server runs at once.
+    pub fn capacity(&self) -> usize {
+        self.config.labs.capacity
+    }
+
     /// The lab definition `id`.
     pub fn lab(&self, id: &str) -> Option<&Lab> {
         self.catalog.labs.get(id)
@@ -117,13 +122,28 @@ impl LabService {
             }
         }
         let active = db::labs::active(&self.db).await?;
-        let queued = active.iter().any(|s| s.status == LabStatus::Queued);
+        let guests = self.guests_among(&active).await?;
+        let guest = self.is_guest(user_id).await?;
+        let queued = active
+            .iter()
+            .any(|s| s.status == LabStatus::Queued && (guest || !guests.contains(&s.user_id)));
         let holding = active
             .iter()
             .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
             .count();
+        if guest
+            && active
+                .iter()
+                .filter(|s| s.status == LabStatus::Queued && guests.contains(&s.user_id))
+                .count()
+                >= (self.config.labs.capacity * 2).max(20)
+        {
+            return Err(Error::Unavailable(
+                "Every lab is taken and many visitors are waiting. Register (it takes a minute) or try again later.".into(),
+            ));
+        }
         let id = uuid::Uuid::new_v4().to_string();
-        if !self.has_room(user_id, &active, queued, holding).await? {
+        if !self.has_room(user_id, guest, &active, &guests, queued, holding).await? {
             let session =
                 db::labs::insert(&self.db, &id, user_id, lab_id, LabStatus::Queued).await?;
             tracing::info!(session = %id, lab = lab_id, user_id, "lab queued");
@@ -681,18 +701,53 @@ impl LabService {
         Ok(())
     }
 
-    /// Whether `user_id` may take a slot now. Open workshops may reserve
-    /// slots for their learners: others see the capacity minus the reserved
-    /// slots still free, while a workshop's own learners may use them (and
-    /// skip the queue while they are free).
+    /// Whether `user_id` is a guest (a missing user counts as one).
+    async fn is_guest(&self, user_id: i64) -> Result<bool> {
+        Ok(db::users::by_id(&self.db, user_id)
+            .await?
+            .is_none_or(|u| u.role == db::users::Role::Guest))
+    }
+
+    /// The guests among the owners of `active` sessions.
+    async fn guests_among(&self, active: &[LabSession]) -> Result<HashSet<i64>> {
+        let mut guests = HashSet::new();
+        let owners: HashSet<i64> = active.iter().map(|s| s.user_id).collect();
+        for owner in owners {
+            if self.is_guest(owner).await? {
+                guests.insert(owner);
+            }
+        }
+        Ok(guests)
+    }
+
+    /// Whether `user_id` may take a slot now. Guests together hold at most
+    /// half of the capacity (`labs.guest_share`), so visitors without an
+    /// account never crowd out learners; guests queued never hold a
+    /// registered learner back. Open workshops may reserve slots for their
+    /// learners: others see the capacity minus the reserved slots still
+    /// free, while a workshop's own learners may use them (and skip the
+    /// queue while they are free).
     async fn has_room(
         &self,
         user_id: i64,
+        guest: bool,
         active: &[LabSession],
+        guests: &HashSet<i64>,
         queued: bool,
         holding: usize,
     ) -> Result<bool> {
         let capacity = self.config.labs.capacity;
+        if guest {
+            let guests_holding = active
+                .iter()
+                .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
+                .filter(|s| guests.contains(&s.user_id))
+                .count();
+            let share = ((capacity as f64) * self.config.labs.guest_share).floor() as usize;
+            if guests_holding >= share.max(1) {
+                return Ok(false);
+            }
+        }
         let mut for_others = 0usize;
         let mut for_me = 0usize;
         for workshop in db::workshops::reserving(&self.db, now_ms()).await? {
@@ -734,15 +789,18 @@ impl LabService {
                     return Ok(());
                 }
                 let active = db::labs::active(&self.db).await?;
+                let guests = self.guests_among(&active).await?;
                 let holding = active
                     .iter()
                     .filter(|s| matches!(s.status, LabStatus::Starting | LabStatus::Running))
                     .count();
-                // Oldest first, skipping those a workshop's reserved slots keep out.
+                // Oldest first, skipping those a workshop's reserved slots
+                // (or the guests' share) keep out.
                 let mut next = None;
                 for queued in active.iter().filter(|s| s.status == LabStatus::Queued) {
+                    let guest = guests.contains(&queued.user_id);
                     if self
-                        .has_room(queued.user_id, &active, false, holding)
+                        .has_room(queued.user_id, guest, &active, &guests, false, holding)
                         .await?
                     {
                         next = Some(queued.clone());

@@ -216,16 +216,20 @@ impl TerminalHub {
         self.control("ended", message);
     }
 
-    /// Read-only access for an instructor: recent output, live events, and
-    /// a guard that keeps the learner informed that someone is watching.
-    pub fn shadow(self: &Arc<Self>) -> (Vec<u8>, broadcast::Receiver<TerminalEvent>, WatchGuard) {
-        let (replay, events) = self.watch();
+    /// Read-only access for an instructor: the live events from now on (no
+    /// replay of what came before), and a guard that keeps the learner
+    /// informed that someone is watching. The learner is told first.
+    pub fn shadow(self: &Arc<Self>) -> (broadcast::Receiver<TerminalEvent>, WatchGuard) {
         let now = self
             .watchers
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
             + 1;
         self.announce_watchers(now);
-        (replay, events, WatchGuard { hub: self.clone() })
+        let events = {
+            let feed = self.feed.lock().expect("terminal feed lock");
+            feed.events.subscribe()
+        };
+        (events, WatchGuard { hub: self.clone() })
     }
 
     /// How many instructors are watching.

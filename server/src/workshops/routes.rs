@@ -27,14 +27,15 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use super::service::Access;
 use crate::{
     accounts::guard::{Identity, Instructor, Member},
-    db::{self, labs::LabStatus},
     error::{Error, Result},
-    labs::{routes::same_origin, terminal::TerminalEvent},
+    labs::terminal::TerminalEvent,
     state::AppState,
 };
 
 /// How often a live stream looks for changes.
 const TICK: Duration = Duration::from_millis(500);
+/// How often (in ticks) a live stream checks that its viewer may still see it.
+const ACCESS_EVERY_TICKS: u64 = 4;
 
 /// Routes of the workshops area.
 pub fn router() -> Router<AppState> {
@@ -212,15 +213,38 @@ async fn events(
     let (tx, rx) = mpsc::channel(64);
     let service = state.workshops.clone();
     let user = caller.user.clone();
+    let db = state.db.clone();
+    let session_id = caller.session.id().map(|id| id.to_string());
     tokio::spawn(async move {
         let instructor = access == Access::Instructor;
         let mut news = service.subscribe();
         let mut tick = tokio::time::interval(TICK);
+        let mut ticks = 0u64;
+        // A stream outlives the request that checked access: it checks
+        // again now and then, and whenever the roster changes.
+        let still_allowed = || async {
+            let signed_in = match &session_id {
+                Some(sid) => crate::accounts::guard::still_signed_in(&db, sid, user.id)
+                    .await
+                    .unwrap_or(false),
+                None => false,
+            };
+            signed_in
+                && matches!(
+                    service.access(&user, &id).await,
+                    Ok((_, a)) if a == access
+                )
+        };
         let mut rows: Option<HashMap<i64, drydock_app::api_workshops::LearnerRow>> = None;
         let mut stats: HashMap<String, drydock_app::api_workshops::ExerciseStats> = HashMap::new();
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    ticks += 1;
+                    if ticks % ACCESS_EVERY_TICKS == 0 && !still_allowed().await {
+                        let _ = tx.send(event("ended", &serde_json::json!({ "message": "You no longer have access to this workshop." }))).await;
+                        return;
+                    }
                     let progress = if instructor {
                         service.progress(&id).await
                     } else {
@@ -260,6 +284,10 @@ async fn events(
                     }
                 }
                 news = news.recv() => match news {
+                    Ok(n) if n.workshop_id == id && n.kind == "roster" && !still_allowed().await => {
+                        let _ = tx.send(event("ended", &serde_json::json!({ "message": "You no longer have access to this workshop." }))).await;
+                        return;
+                    }
                     Ok(n) if n.workshop_id == id && (instructor || n.kind != "roster") => {
                         if tx.send(event(n.kind, &n.data)).await.is_err() {
                             return;
@@ -284,33 +312,23 @@ async fn shadow(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
-    if !same_origin(&headers, state.config.public_url.as_deref()) {
+    if crate::accounts::csrf::is_cross_site(&headers, &state).is_some() {
         return Err(Error::CrossSiteRequest);
     }
-    state.workshops.as_instructor(&caller.user, &id).await?;
-    let member = db::workshops::member(&state.db, &id, user_id).await?;
-    if !member.is_some_and(|m| m.role == "learner" && m.status == "active") {
-        return Err(Error::NotFound(
-            "That learner is not in this workshop.".into(),
-        ));
-    }
-    let session = db::labs::active_for_user(&state.db, user_id)
-        .await?
-        .into_iter()
-        .find(|s| s.status == LabStatus::Running)
-        .ok_or_else(|| Error::Conflict("This learner has no running lab.".into()))?;
-    let hub = state.labs.terminal(user_id, &session.id).await?;
+    let hub = state
+        .workshops
+        .watchable_terminal(&caller.user, &id, user_id)
+        .await?;
     tracing::info!(workshop = %id, instructor = caller.user.id, learner = user_id, "shadowing a terminal");
     Ok(ws.on_upgrade(move |socket| watch(socket, hub)))
 }
 
 async fn watch(mut socket: WebSocket, hub: Arc<crate::labs::terminal::TerminalHub>) {
-    let (replay, mut feed, _guard) = hub.shadow();
+    // Only what happens from now on: the learner is told before any byte
+    // is seen, and what they typed before the watch began is theirs.
+    let (mut feed, _guard) = hub.shadow();
     let hello = serde_json::json!({ "type": "watched", "watchers": hub.watchers() }).to_string();
     if socket.send(Message::Text(hello.into())).await.is_err() {
-        return;
-    }
-    if !replay.is_empty() && socket.send(Message::Binary(replay.into())).await.is_err() {
         return;
     }
     loop {

@@ -102,6 +102,12 @@ impl WorkshopService {
                 "max_participants must be between 1 and 1000.".into(),
             ));
         }
+        let most = new.max_participants.min(u32::try_from(self.labs.capacity()).unwrap_or(u32::MAX));
+        if new.reserved_labs > most {
+            return Err(Error::BadRequest(format!(
+                "reserved_labs must be between 0 and {most}: no more than the workshop's participants and this server's lab capacity."
+            )));
+        }
         let mut items = Vec::new();
         for lesson in &new.lessons {
             let found = lesson
@@ -315,16 +321,7 @@ impl WorkshopService {
                 db::workshops::put_member(&self.db, id, user_id, "instructor", "active").await?
             }
             "reset-lab" => {
-                let labs = self.workshop_labs(id).await?;
-                let sessions = db::labs::active_for_user(&self.db, user_id).await?;
-                let session = sessions
-                    .iter()
-                    .find(|s| {
-                        s.status == LabStatus::Running && (labs.is_empty() || labs.contains(&s.lab))
-                    })
-                    .ok_or_else(|| {
-                        Error::Conflict("This learner has no running lab to reset.".into())
-                    })?;
+                let session = self.running_workshop_lab(&w, user_id).await?;
                 self.labs.reset(user_id, &session.id).await?;
             }
             other => {
@@ -346,6 +343,38 @@ impl WorkshopService {
             "roster changed"
         );
         Ok(())
+    }
+
+    /// The learner's running lab that belongs to workshop `w`, while the
+    /// workshop runs: an instructor's reach ends where the workshop does.
+    async fn running_workshop_lab(&self, w: &Workshop, user_id: i64) -> Result<db::labs::LabSession> {
+        if !w.is_open(now_ms()) {
+            return Err(Error::Conflict("This workshop has ended.".into()));
+        }
+        let labs = self.workshop_labs(&w.id).await?;
+        db::labs::active_for_user(&self.db, user_id)
+            .await?
+            .into_iter()
+            .find(|s| s.status == LabStatus::Running && labs.contains(&s.lab))
+            .ok_or_else(|| Error::Conflict("This learner has no running lab of this workshop.".into()))
+    }
+
+    /// The terminal of a learner's workshop lab, for an instructor to watch.
+    pub async fn watchable_terminal(
+        &self,
+        actor: &User,
+        id: &str,
+        user_id: i64,
+    ) -> Result<Arc<crate::labs::terminal::TerminalHub>> {
+        let w = self.as_instructor(actor, id).await?;
+        let member = db::workshops::member(&self.db, id, user_id).await?;
+        if !member.is_some_and(|m| m.role == "learner" && m.status == "active") {
+            return Err(Error::NotFound(
+                "That learner is not in this workshop.".into(),
+            ));
+        }
+        let session = self.running_workshop_lab(&w, user_id).await?;
+        self.labs.terminal(user_id, &session.id).await
     }
 
     async fn workshop_labs(&self, id: &str) -> Result<Vec<String>> {
@@ -409,28 +438,6 @@ impl WorkshopService {
         self.notify(id, "ended", serde_json::json!({ "stopped_labs": stopped }));
         tracing::info!(workshop = id, stopped, "workshop ended");
         Ok(stopped)
-    }
-
-    /// Refuses a submission after its deadline in a workshop that does not
-    /// accept late work (late ones are otherwise kept and flagged).
-    pub async fn check_deadline(&self, user_id: i64, exercise: &str) -> Result<()> {
-        let now = now_ms();
-        for (w, role, status) in db::workshops::of_user(&self.db, user_id).await? {
-            if role != "learner" || status != "active" || w.accept_late {
-                continue;
-            }
-            let items = db::workshops::items(&self.db, &w.id).await?;
-            let passed = items.iter().any(|i| {
-                i.kind == "exercise" && i.item == exercise && i.deadline.is_some_and(|d| d < now)
-            });
-            if passed {
-                return Err(Error::Conflict(format!(
-                    "The deadline for this exercise in \"{}\" has passed; your instructor does not accept late work.",
-                    w.title
-                )));
-            }
-        }
-        Ok(())
     }
 
     fn notify(&self, workshop_id: &str, kind: &'static str, data: serde_json::Value) {
