@@ -59,6 +59,7 @@ pub mod ssr {
             username: String,
             password: String,
             email: Option<String>,
+            join_code: Option<String>,
         ) -> Result<Me, String>;
         async fn login(
             &self,
@@ -107,10 +108,12 @@ pub async fn register(
     username: String,
     password: String,
     email: Option<String>,
+    /// A workshop's join code: a class sharing one address may register.
+    join_code: Option<String>,
 ) -> Result<Me, ServerFnError> {
     let (backend, req) = ssr::context()?;
     backend
-        .register(&req, username, password, email)
+        .register(&req, username, password, email, join_code)
         .await
         .map_err(ServerFnError::new)
 }

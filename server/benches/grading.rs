@@ -10,7 +10,9 @@
 //!
 //! `make bench-grading` (or `cargo bench -p drydock --bench grading`).
 
-#[path = "../tests/common/mod.rs"]
+// The integration tests' helpers; a benchmark uses only some of them.
+#[allow(dead_code)]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -10,7 +10,9 @@
 //! `make bench-labs` (or `cargo bench -p drydock --bench labs`).
 //! DRYDOCK_BENCH_IDLE sets how many idle labs to start (default 40).
 
-#[path = "../tests/common/mod.rs"]
+// The integration tests' helpers; a benchmark uses only some of them.
+#[allow(dead_code)]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -9,7 +9,9 @@
 //! containers) if it is still going after four. `RUST_LOG=drydock=warn` shows
 //! the server's reasons for any errors.
 
-#[path = "../tests/common/mod.rs"]
+// The integration tests' helpers; a benchmark uses only some of them.
+#[allow(dead_code)]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 
 use std::{

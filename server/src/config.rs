@@ -221,7 +221,9 @@ impl Config {
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("public_url = {url:?} must start with http:// or https://"));
+                return Err(format!(
+                    "public_url = {url:?} must start with http:// or https://"
+                ));
             }
         }
         Ok(())

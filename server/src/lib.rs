@@ -116,7 +116,8 @@ impl Application {
         // time (with their data), are deleted in the background, hourly.
         let store = DbSessionStore::new(state.db.clone());
         let retention_ms =
-            i64::try_from(state.config.auth.guest_retention_days.max(1) * 24 * 3_600_000).unwrap_or(i64::MAX);
+            i64::try_from(state.config.auth.guest_retention_days.max(1) * 24 * 3_600_000)
+                .unwrap_or(i64::MAX);
         let db = state.db.clone();
         tokio::spawn(async move {
             let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
@@ -125,7 +126,8 @@ impl Application {
                 if let Err(err) = store.delete_expired().await {
                     tracing::warn!(error = %err, "could not delete expired sessions");
                 }
-                match db::users::prune_guests(&db, db::now_ms().saturating_sub(retention_ms)).await {
+                match db::users::prune_guests(&db, db::now_ms().saturating_sub(retention_ms)).await
+                {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(removed = n, "stale guests removed"),
                     Err(err) => tracing::warn!(error = %err, "could not remove stale guests"),

@@ -4,7 +4,6 @@ use leptos_router::components::A;
 
 use crate::{
     components::form_error::{failure, FormError},
-    pages::redirect::redirect_on_success,
     session::SessionContext,
 };
 
@@ -13,13 +12,31 @@ use crate::{
 pub fn RegisterPage() -> impl IntoView {
     let session = expect_context::<SessionContext>();
     let action = session.register;
-    redirect_on_success(action, "/profile");
+    // From a workshop's join link: the code comes along, and the learner
+    // goes back to join once registered.
+    let query = leptos_router::hooks::use_query_map();
+    let code = move || query.read().get("code").filter(|c| !c.trim().is_empty());
+    let navigate = leptos_router::hooks::use_navigate();
+    action.value().set(None);
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            let to = match code() {
+                Some(c) => format!("/workshops?code={}", c.trim()),
+                None => "/profile".to_string(),
+            };
+            navigate(&to, Default::default());
+        }
+    });
     view! {
         <Title text="Register · Drydock"/>
         <section class="auth-card">
             <h1>"Create your account"</h1>
             <p class="muted">"Everything you have done as a guest — lesson progress, quiz answers, labs — stays with you."</p>
+            {move || code().map(|c| view! {
+                <p class="callout">"You are registering to join the workshop with code " <strong>{c}</strong> ". You join it on the next page."</p>
+            })}
             <ActionForm action=action attr:class="stacked-form">
+                <input type="hidden" name="join_code" value=move || code().unwrap_or_default()/>
                 <label>
                     "Username"
                     <input name="username" autocomplete="username" required minlength="3" maxlength="32" autofocus/>

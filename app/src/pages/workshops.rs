@@ -82,6 +82,18 @@ fn JoinForm() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Join a workshop"</h2>
+            {move || {
+                let guest = expect_context::<crate::session::SessionContext>()
+                    .me
+                    .get()
+                    .and_then(|r| r.ok().flatten())
+                    .is_none_or(|m| m.role == "guest");
+                (guest && !code().is_empty()).then(|| view! {
+                    <p class="callout">"Workshops keep your work under your name: "
+                        <a href=format!("/register?code={}", code())>"create an account"</a>
+                        " (or " <a href="/login">"log in"</a> ") first, then join."</p>
+                })
+            }}
             <ActionForm action=join attr:class="join-form">
                 <label for="join-code">"Code"</label>
                 <input id="join-code" name="code" type="text" required autocomplete="off" spellcheck="false" placeholder="e.g. K7MQ2XPA" value=code/>

@@ -37,7 +37,11 @@ fn is_same_site(origin: &str, bound: std::net::SocketAddr, public_url: Option<&s
         return origin_of(public).is_some_and(|p| p == origin);
     }
     let port = bound.port();
-    let mut names = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+    let mut names = vec![
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
     names.push(match bound.ip() {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
         ip => format!("{ip}:{port}"),

@@ -221,7 +221,7 @@ impl ClientIp {
                         .to_str()
                         .unwrap_or("")
                         .split(',')
-                        .filter_map(|v| parse_forwarded_ip(v)),
+                        .filter_map(parse_forwarded_ip),
                 );
             }
         }
@@ -260,12 +260,20 @@ pub fn is_trusted(ip: IpAddr, list: &[String]) -> bool {
         match (ip, net) {
             (IpAddr::V4(a), IpAddr::V4(n)) => {
                 let bits = prefix.unwrap_or(32).min(32);
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 u32::from(a) & mask == u32::from(n) & mask
             }
             (IpAddr::V6(a), IpAddr::V6(n)) => {
                 let bits = prefix.unwrap_or(128).min(128);
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 u128::from(a) & mask == u128::from(n) & mask
             }
             _ => false,

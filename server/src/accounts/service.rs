@@ -41,17 +41,21 @@ pub async fn register(
 ) -> Result<User> {
     // A class registering behind one school address brings a join code: a
     // code of a workshop that is open and has room lifts the address limit.
-    let code = form.join_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let code = form
+        .join_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     let joining = match code {
         Some(code) => workshops::joinable_by_code(&state.db, code, crate::db::now_ms()).await?,
         None => None,
     };
     match joining {
         // At most twice the workshop's places per window through one code.
-        Some(w) => state
-            .throttles
-            .register_per_code
-            .attempt_with_limit(&w.id, u32::try_from(w.max_participants.saturating_mul(2)).unwrap_or(u32::MAX))?,
+        Some(w) => state.throttles.register_per_code.attempt_with_limit(
+            &w.id,
+            u32::try_from(w.max_participants.saturating_mul(2)).unwrap_or(u32::MAX),
+        )?,
         None => state.throttles.register_per_ip.attempt(ip)?,
     }
     let username = form.username.trim();
@@ -146,7 +150,11 @@ pub async fn login(
             let rules = merge_rules(state, user.id).await?;
             let dropped = users::merge_guest_into(&state.db, previous.id, user.id, &rules).await?;
             if dropped > 0 {
-                tracing::info!(user_id = user.id, dropped, "guest attempts past a limit or deadline were not carried over");
+                tracing::info!(
+                    user_id = user.id,
+                    dropped,
+                    "guest attempts past a limit or deadline were not carried over"
+                );
             }
         }
     }

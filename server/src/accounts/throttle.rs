@@ -78,7 +78,10 @@ impl Throttle {
         let now = Instant::now();
         let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
         if hits.len() > 10_000 {
-            hits.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            hits.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         let queue = hits.entry(key.to_string()).or_default();
         self.prune(queue, now);

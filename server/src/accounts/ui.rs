@@ -51,6 +51,7 @@ impl Backend for UiBackend {
         username: String,
         password: String,
         email: Option<String>,
+        join_code: Option<String>,
     ) -> Result<Me, String> {
         let session = session_of(req).map_err(Error::into_ui_message)?;
         let ClientIp(ip) = ClientIp::of(req, &self.state.config.trusted_proxies);
@@ -62,7 +63,7 @@ impl Backend for UiBackend {
                 username,
                 password,
                 email,
-                join_code: None,
+                join_code,
             },
         )
         .await

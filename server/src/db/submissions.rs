@@ -146,10 +146,12 @@ pub async fn discard(db: &Db, id: &str) -> Result<()> {
 
 /// Forgets attempts left 'grading' by a server that stopped mid-way.
 pub async fn discard_unfinished(db: &Db) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM submissions WHERE state = 'grading'")
-        .execute(db.pool())
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM submissions WHERE state = 'grading'")
+            .execute(db.pool())
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// A user's attempts at one exercise, newest first.

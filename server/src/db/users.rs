@@ -101,8 +101,7 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-const COLUMNS: &str =
-    "id, username, password_hash, email, role, created_at, sessions_valid_after";
+const COLUMNS: &str = "id, username, password_hash, email, role, created_at, sessions_valid_after";
 
 /// Inserts a user; a taken username (compared case-insensitively) is a conflict.
 pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User> {
@@ -321,7 +320,10 @@ pub async fn merge_guest_into(
             }
         };
         let limit = rules.attempts.get(&exercise).copied().unwrap_or(0);
-        let late = rules.closed_after.get(&exercise).is_some_and(|d| created_at > *d);
+        let late = rules
+            .closed_after
+            .get(&exercise)
+            .is_some_and(|d| created_at > *d);
         if late || (limit > 0 && number > limit) {
             sqlx::query("DELETE FROM submissions WHERE id = $1")
                 .bind(&id)

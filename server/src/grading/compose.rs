@@ -2223,7 +2223,7 @@ volumes:
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_text_never_panics(s in "\\PC{0,300}") {

@@ -361,7 +361,9 @@ impl Dockerfile {
         if let Ok(n) = lower.parse::<usize>() {
             return n < before.len();
         }
-        before.iter().any(|s| s.name.as_deref() == Some(lower.as_str()))
+        before
+            .iter()
+            .any(|s| s.name.as_deref() == Some(lower.as_str()))
     }
 
     /// `ADD` sources that are not files of the build context: URLs and git
@@ -377,7 +379,9 @@ impl Dockerfile {
                     inst.flags.clone(),
                     words[..words.len().saturating_sub(1)].to_vec(),
                 ),
-                ("ADD", Args::Shell(text)) => (inst.flags.clone(), shell_sources(text, inst.escape)),
+                ("ADD", Args::Shell(text)) => {
+                    (inst.flags.clone(), shell_sources(text, inst.escape))
+                }
                 ("ONBUILD", _) => {
                     let text = inst.args_text();
                     let (kw, rest) = split_keyword(&text);
@@ -418,7 +422,10 @@ impl Dockerfile {
             let expanded = expand_in(inst, raw.trim(), &self.vars_at(idx));
             let base = cwd.get(&inst.stage).cloned().unwrap_or_else(|| "/".into());
             let path = normalise_path(&base, &expanded);
-            if path_reaches_proc(&path) || path_reaches_proc(&raw) || raw.contains('$') && expanded.contains('$') {
+            if path_reaches_proc(&path)
+                || path_reaches_proc(&raw)
+                || raw.contains('$') && expanded.contains('$')
+            {
                 return Some((inst.line, truncate_chars(raw.trim(), 120)));
             }
             cwd.insert(inst.stage, path);
@@ -1490,7 +1497,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             if let Ok(df) = parse(&s) {

@@ -111,6 +111,43 @@ pub fn screen(
     Ok((parsed, unbuildable))
 }
 
+/// Whether image `id` is an untagged image that this build made: created
+/// after it started, by one of its own instructions (the history's newest
+/// entry records the instruction).
+async fn built_here(
+    engine: &Engine,
+    id: &str,
+    since: time::OffsetDateTime,
+    steps: &[(String, String)],
+) -> bool {
+    let Ok(Some(found)) = engine.image(id).await else {
+        return false;
+    };
+    let untagged = found
+        .repo_tags
+        .as_ref()
+        .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"));
+    let created = found.created.as_deref().and_then(|c| {
+        time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+    });
+    if !untagged || created.is_none_or(|c| c < since) {
+        return false;
+    }
+    let Ok(history) = engine.image_history(id).await else {
+        return false;
+    };
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let made_by = squash(history.first().map(|h| h.created_by.as_str()).unwrap_or(""));
+    steps.iter().any(|(keyword, args)| {
+        if keyword == "RUN" {
+            let args = squash(args);
+            !args.is_empty() && made_by.contains(&args)
+        } else {
+            made_by.contains("#(nop)") && made_by.contains(keyword.as_str())
+        }
+    })
+}
+
 /// Why a parsed Dockerfile must not reach the builder even though its bases
 /// are allowed; the static checks still grade it. Shared with every other
 /// place that builds an image a learner wrote.
@@ -206,6 +243,12 @@ pub async fn collect(
         return Ok((evidence, notes));
     }
     let build_started = std::time::SystemTime::now();
+    let steps: Vec<(String, String)> = evidence
+        .dockerfile
+        .instructions
+        .iter()
+        .map(|i| (i.keyword.clone(), i.args_text()))
+        .collect();
     let report = job.engine.build_limited(tar, &tag, &labels, &limits).await;
     let outcome = async {
         let report = report?;
@@ -231,7 +274,9 @@ pub async fn collect(
             // Reading every layer is CPU work: off the async workers.
             Ok(bytes) => match tokio::task::spawn_blocking(move || read_saved(&bytes)).await {
                 Ok(Ok(image)) => evidence.image = Some(image),
-                Ok(Err(e)) => evidence.build_error = Some(format!("the image could not be read: {e}")),
+                Ok(Err(e)) => {
+                    evidence.build_error = Some(format!("the image could not be read: {e}"))
+                }
                 Err(e) => evidence.build_error = Some(format!("the image could not be read: {e}")),
             },
             Err(e) => evidence.build_error = Some(e.to_string()),
@@ -277,21 +322,12 @@ pub async fn collect(
     }
     // The build log names the intermediate images, but it also carries what
     // the learner's RUN printed: an id is removed only if it is an untagged
-    // image created during this build.
+    // image created during this build by one of its own instructions.
     if let Ok(report) = &outcome {
-        let since = time::OffsetDateTime::from(build_started) - time::Duration::seconds(2);
+        let since = time::OffsetDateTime::from(build_started);
         for id in report.intermediate.iter().rev() {
-            if let Ok(Some(found)) = job.engine.image(id).await {
-                let untagged = found
-                    .repo_tags
-                    .as_ref()
-                    .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"));
-                let created = found.created.as_deref().and_then(|c| {
-                    time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
-                });
-                if untagged && created.is_some_and(|c| c >= since) {
-                    let _ = job.engine.remove_image(id).await;
-                }
+            if built_here(job.engine, id, since, &steps).await {
+                let _ = job.engine.remove_image(id).await;
             }
         }
     }
@@ -372,6 +408,62 @@ mod tests {
         );
     }
 
+    fn dockerfile_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop::sample::select(vec![
+            "ADD ",
+            "add ",
+            "COPY ",
+            "RUN ",
+            "WORKDIR ",
+            "ONBUILD ",
+            "ARG U=",
+            "ENV U=",
+            "FROM ",
+            "--from=",
+            "--checksum=x ",
+            "http://",
+            "HTTPS://",
+            "git@h:r.git",
+            "$U",
+            "${U}",
+            "/proc",
+            "proc/self/fd/7",
+            "..",
+            "/",
+            "\\\n",
+            "<<EOF",
+            "\nEOF",
+            " AS ",
+            "drydock",
+            "0",
+            "1",
+            "drydock/busybox:1",
+            "\"",
+            "'",
+            "[",
+            "]",
+            ",",
+            " ",
+            "\t",
+            "\r\n",
+            "# escape=`\n",
+            "`\n",
+        ]);
+        prop::collection::vec(piece, 0..12).prop_map(|ps| ps.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..Default::default() })]
+
+        #[test]
+        fn screening_never_panics(lines in proptest::collection::vec(dockerfile_line(), 0..12)) {
+            let text = format!("FROM drydock/busybox:1\n{}", lines.join("\n"));
+            let _ = screen(&text, &BTreeMap::new(), &bases());
+            let _ = screen(&lines.join("\n"), &BTreeMap::new(), &bases());
+        }
+    }
+
     #[test]
     fn copy_from_a_stage_that_has_not_finished_is_an_image_name() {
         // `drydock` is the current stage: the engine would read any local
@@ -381,7 +473,8 @@ mod tests {
         assert!(err.to_string().contains("\"drydock\""), "{err}");
         let later = "FROM drydock/busybox:1\nCOPY --from=1 /x /x\nFROM drydock/busybox:1\n";
         assert!(screen(later, &BTreeMap::new(), &bases()).is_err());
-        let by_later_name = "FROM drydock/busybox:1\nCOPY --from=build /x /x\nFROM drydock/busybox:1 AS build\n";
+        let by_later_name =
+            "FROM drydock/busybox:1\nCOPY --from=build /x /x\nFROM drydock/busybox:1 AS build\n";
         assert!(screen(by_later_name, &BTreeMap::new(), &bases()).is_err());
         // Earlier stages, by name or index, and allowed images are fine.
         let earlier = "FROM drydock/busybox:1 AS build\nRUN touch /x\nFROM drydock/busybox:1\nCOPY --from=build /x /x\nCOPY --from=0 /x /y\nCOPY --from=drydock/busybox:1 /bin/sh /z\n";

@@ -2401,7 +2401,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
         #[test]
         fn lints_never_panic_on_arbitrary_text(s in "\\PC*") {
             if let Ok(d) = parse(&s) { run_all(&d); }

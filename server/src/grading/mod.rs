@@ -19,6 +19,16 @@ pub mod secrets;
 pub mod service;
 pub mod ui;
 
+/// Cases of a parser property test: `default`, or `DRYDOCK_FUZZ_CASES`
+/// when set (`make fuzz` runs them for ten minutes).
+#[cfg(test)]
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("DRYDOCK_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Label on every container, volume and image the grader creates.
 pub const GRADING_LABEL: &str = "drydock.grading";
 

@@ -1519,7 +1519,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1500), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_strings_never_panic(s in "\\PC{0,200}") {

@@ -254,13 +254,20 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
                 format!(
                     "--ulimit {} is not one the grading sandbox sets (it sets {}); remove it.",
                     ulimit.name,
-                    ULIMITS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ULIMITS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }
     }
     if let Some(dir) = spec.workdir.as_deref() {
-        let normal = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>();
+        let normal = dir
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect::<Vec<_>>();
         if normal.iter().any(|p| *p == "proc" || *p == "..") {
             refuse(
                 None,
@@ -481,22 +488,29 @@ pub fn sandboxed(
         let bounded = |key: &str, max: i64| {
             let asked = spec.log_opts.iter().rev().find(|(k, _)| k == key)?;
             let value = if key == "max-size" {
-                parse_log_size(&asked.1).filter(|b| *b > 0 && *b <= max).map_or_else(
-                    || format!("{}m", max >> 20),
-                    |_| asked.1.clone(),
-                )
+                parse_log_size(&asked.1)
+                    .filter(|b| *b > 0 && *b <= max)
+                    .map_or_else(|| format!("{}m", max >> 20), |_| asked.1.clone())
             } else {
-                asked.1.parse::<i64>().ok().filter(|n| (1..=max).contains(n)).map_or_else(|| max.to_string(), |n| n.to_string())
+                asked
+                    .1
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .map_or_else(|| max.to_string(), |n| n.to_string())
             };
             Some((key.to_string(), value))
         };
         HostConfigLogConfig {
             typ: spec.log_driver.clone(),
             config: Some(
-                [bounded("max-size", LOG_MAX_BYTES), bounded("max-file", LOG_MAX_FILES)]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
+                [
+                    bounded("max-size", LOG_MAX_BYTES),
+                    bounded("max-file", LOG_MAX_FILES),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             ),
         }
     } else {

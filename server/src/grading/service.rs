@@ -396,7 +396,9 @@ impl GradingService {
                 "Register (it takes a minute) to build images: a build runs your Dockerfile on this server, so guests cannot start one.".into(),
             ));
         }
-        if let Some(workshop) = db::workshops::closed_deadline(&self.db, user.id, exercise_id, now_ms()).await? {
+        if let Some(workshop) =
+            db::workshops::closed_deadline(&self.db, user.id, exercise_id, now_ms()).await?
+        {
             return Err(Error::Conflict(format!(
                 "The deadline for this exercise in \"{workshop}\" has passed; your instructor does not accept late work."
             )));

@@ -54,7 +54,10 @@ impl ExercisesBackend for ExercisesUi {
     ) -> Result<SubmissionView, String> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
-            self.state.grading.submit(&caller.user, id, submission).await
+            self.state
+                .grading
+                .submit(&caller.user, id, submission)
+                .await
         };
         run.await.map_err(Error::into_ui_message)
     }

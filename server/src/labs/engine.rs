@@ -572,10 +572,17 @@ impl Engine {
     /// (`GET /containers/{id}/archive`), at most `cap` bytes of it. `None`
     /// when the path is missing, is not a regular file (a symlink is not
     /// followed) or is larger than `cap`.
-    pub async fn read_file(&self, container: &str, path: &str, cap: usize) -> Result<Option<Vec<u8>>> {
+    pub async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+        cap: usize,
+    ) -> Result<Option<Vec<u8>>> {
         use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
         let api = self.api().await?;
-        let options = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let options = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
         let mut stream = api.download_from_container(container, Some(options));
         // The tar holds one header block, the file and padding.
         let limit = cap.saturating_add(4096);
@@ -590,7 +597,8 @@ impl Engine {
                         }
                     }
                     Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404, ..
+                        status_code: 404,
+                        ..
                     }) => return Ok(false),
                     Err(e) => return Err(EngineError::from(e)),
                 }
@@ -789,7 +797,9 @@ impl Engine {
             ("cpuperiod", cpu_period.to_string()),
             (
                 "cpuquota",
-                ((limits.cpus * cpu_period as f64).round() as i64).max(1000).to_string(),
+                ((limits.cpus * cpu_period as f64).round() as i64)
+                    .max(1000)
+                    .to_string(),
             ),
             ("ulimits", ulimits.to_string()),
             (
@@ -851,13 +861,19 @@ impl Engine {
                     };
                     if !status.is_success() {
                         report.error = Some(
-                            message["message"].as_str().unwrap_or("the build was refused").to_string(),
+                            message["message"]
+                                .as_str()
+                                .unwrap_or("the build was refused")
+                                .to_string(),
                         );
                         return;
                     }
                     if let Some(detail) = message.get("errorDetail") {
                         report.error = Some(
-                            detail["message"].as_str().unwrap_or("the build failed").to_string(),
+                            detail["message"]
+                                .as_str()
+                                .unwrap_or("the build failed")
+                                .to_string(),
                         );
                         return;
                     }
@@ -919,10 +935,9 @@ impl Engine {
             .await
             .ok()?
             .ok()?;
-        let created = found
-            .created
-            .as_deref()
-            .and_then(|c| time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok())?;
+        let created = found.created.as_deref().and_then(|c| {
+            time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+        })?;
         let started = time::OffsetDateTime::from(started) - time::Duration::seconds(2);
         // Compared without whitespace: the builder and Drydock's parser may
         // join continuation lines differently.

@@ -143,7 +143,10 @@ impl LabService {
             ));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        if !self.has_room(user_id, guest, &active, &guests, queued, holding).await? {
+        if !self
+            .has_room(user_id, guest, &active, &guests, queued, holding)
+            .await?
+        {
             let session =
                 db::labs::insert(&self.db, &id, user_id, lab_id, LabStatus::Queued).await?;
             tracing::info!(session = %id, lab = lab_id, user_id, "lab queued");

@@ -210,12 +210,14 @@ async fn events(
             "Your place in this workshop is waiting for the instructor's approval.".into(),
         ));
     }
+    let ticket = state.workshops.open_stream(caller.user.id)?;
     let (tx, rx) = mpsc::channel(64);
     let service = state.workshops.clone();
     let user = caller.user.clone();
     let db = state.db.clone();
     let session_id = caller.session.id().map(|id| id.to_string());
     tokio::spawn(async move {
+        let _ticket = ticket;
         let instructor = access == Access::Instructor;
         let mut news = service.subscribe();
         let mut tick = tokio::time::interval(TICK);
@@ -241,7 +243,7 @@ async fn events(
             tokio::select! {
                 _ = tick.tick() => {
                     ticks += 1;
-                    if ticks % ACCESS_EVERY_TICKS == 0 && !still_allowed().await {
+                    if ticks.is_multiple_of(ACCESS_EVERY_TICKS) && !still_allowed().await {
                         let _ = tx.send(event("ended", &serde_json::json!({ "message": "You no longer have access to this workshop." }))).await;
                         return;
                     }

@@ -64,6 +64,29 @@ pub struct WorkshopService {
     catalog: Arc<Catalog>,
     labs: Arc<LabService>,
     events: broadcast::Sender<WorkshopEvent>,
+    /// Live streams open per user.
+    streams: Arc<std::sync::Mutex<HashMap<i64, usize>>>,
+}
+
+/// Most live streams one person may hold open at once (a few tabs).
+const STREAMS_PER_USER: usize = 8;
+
+/// An open live stream; dropping it frees its place.
+pub struct StreamTicket {
+    streams: Arc<std::sync::Mutex<HashMap<i64, usize>>>,
+    user_id: i64,
+}
+
+impl Drop for StreamTicket {
+    fn drop(&mut self) {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = streams.get_mut(&self.user_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                streams.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 impl WorkshopService {
@@ -73,7 +96,24 @@ impl WorkshopService {
             catalog,
             labs,
             events: broadcast::channel(256).0,
+            streams: Arc::default(),
         }
+    }
+
+    /// A place for one more live stream of `user_id`, or 429 past the limit.
+    pub fn open_stream(&self, user_id: i64) -> Result<StreamTicket> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let open = streams.entry(user_id).or_default();
+        if *open >= STREAMS_PER_USER {
+            return Err(Error::RateLimited {
+                retry_after_secs: 10,
+            });
+        }
+        *open += 1;
+        Ok(StreamTicket {
+            streams: self.streams.clone(),
+            user_id,
+        })
     }
 
     /// Announcements and roster changes, as they happen.
@@ -102,7 +142,9 @@ impl WorkshopService {
                 "max_participants must be between 1 and 1000.".into(),
             ));
         }
-        let most = new.max_participants.min(u32::try_from(self.labs.capacity()).unwrap_or(u32::MAX));
+        let most = new
+            .max_participants
+            .min(u32::try_from(self.labs.capacity()).unwrap_or(u32::MAX));
         if new.reserved_labs > most {
             return Err(Error::BadRequest(format!(
                 "reserved_labs must be between 0 and {most}: no more than the workshop's participants and this server's lab capacity."
@@ -347,7 +389,11 @@ impl WorkshopService {
 
     /// The learner's running lab that belongs to workshop `w`, while the
     /// workshop runs: an instructor's reach ends where the workshop does.
-    async fn running_workshop_lab(&self, w: &Workshop, user_id: i64) -> Result<db::labs::LabSession> {
+    async fn running_workshop_lab(
+        &self,
+        w: &Workshop,
+        user_id: i64,
+    ) -> Result<db::labs::LabSession> {
         if !w.is_open(now_ms()) {
             return Err(Error::Conflict("This workshop has ended.".into()));
         }
@@ -356,7 +402,9 @@ impl WorkshopService {
             .await?
             .into_iter()
             .find(|s| s.status == LabStatus::Running && labs.contains(&s.lab))
-            .ok_or_else(|| Error::Conflict("This learner has no running lab of this workshop.".into()))
+            .ok_or_else(|| {
+                Error::Conflict("This learner has no running lab of this workshop.".into())
+            })
     }
 
     /// The terminal of a learner's workshop lab, for an instructor to watch.

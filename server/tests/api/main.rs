@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod attacks;
 mod browser;
 mod engine;
 mod grading;
