@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= auto
 
 DRYDOCK := target/debug/drydock
 
-.PHONY: setup site server images run test lint fmt fuzz \
+.PHONY: setup site server images run test test-unit lint fmt fuzz \
 	bench-lessons bench-labs bench-grading bench-workshop
 
 setup:
@@ -35,23 +35,27 @@ run: site images
 # Every test: unit, storage (SQLite + a PostgreSQL server the tests start),
 # the real Docker engine, HTTP, and the browser.
 test: site images
-	timeout 45m cargo test -p drydock --no-fail-fast
+	timeout 45m cargo test -p drydock-grader -p drydock-app -p drydock --no-fail-fast
+
+# The pure crates alone (parsers, checks, sandbox policy; UI helpers): seconds.
+test-unit:
+	cargo test -p drydock-grader -p drydock-app
 
 # The parsers of run commands, Compose services and Dockerfiles, fuzzed with
 # their property tests for ten minutes (fresh random cases
 # every round).
 fuzz: setup
-	cargo test -p drydock --lib --no-run
+	cargo test -p drydock-grader --lib --no-run
 	@end=$$((SECONDS+600)); rounds=0; \
 	while [ $$SECONDS -lt $$end ]; do \
-	  DRYDOCK_FUZZ_CASES=20000 cargo test -p drydock --lib --quiet -- \
+	  DRYDOCK_FUZZ_CASES=20000 cargo test -p drydock-grader --lib --quiet -- \
 	    never_panic round_trips >target/fuzz.log 2>&1 || { cat target/fuzz.log; exit 1; }; \
 	  rounds=$$((rounds+1)); \
 	done; echo "fuzzed for 10 minutes: $$rounds rounds of 20000 cases per property, no failure"
 
 lint:
 	cargo fmt --all --check
-	cargo clippy -p drydock --all-targets -- -D warnings
+	cargo clippy -p drydock-grader -p drydock --all-targets -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -138,7 +138,7 @@ async fn echo_via_docker(app: &TestApp, container: &str, n: usize) -> Vec<Durati
 
 #[tokio::main]
 async fn main() {
-    let engine = drydock::labs::engine::Engine::connect(None, Duration::from_secs(10)).unwrap();
+    let engine = drydock::docker::engine::Engine::connect(None, Duration::from_secs(10)).unwrap();
     let runsc = engine.offers_gvisor().await.unwrap();
     let runtime = if runsc { "runsc" } else { "runc" };
     println!("Lab benchmarks — runtime {runtime}, {RUNS} runs each, medians\n");

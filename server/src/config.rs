@@ -9,8 +9,6 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::labs::policy::SandboxLimits;
-
 /// Everything the server needs to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -77,6 +75,17 @@ pub struct GradingSettings {
     /// the classic builder has no other choice) before Drydock builds any
     /// Dockerfile a learner wrote. Anything else, and builds are refused.
     pub build_runtime: String,
+}
+
+impl GradingSettings {
+    /// The caps the grading sandbox applies to a run.
+    pub fn caps(&self) -> drydock_grader::sandbox::SandboxCaps {
+        drydock_grader::sandbox::SandboxCaps {
+            memory_cap_mb: self.memory_cap_mb,
+            cpus_cap: self.cpus_cap,
+            pids_cap: self.pids_cap,
+        }
+    }
 }
 
 impl Default for GradingSettings {
@@ -171,6 +180,34 @@ impl Default for AuthSettings {
             guests_per_ip: 60,
             guest_retention_days: 14,
             window_secs: 600,
+        }
+    }
+}
+
+/// Resource limits of one sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxLimits {
+    /// Memory limit in MiB; swap is not allowed on top of it.
+    pub memory_mb: u64,
+    /// CPU time in cores (0.5 = half a core).
+    pub cpus: f64,
+    /// Maximum number of processes and threads.
+    pub pids: i64,
+    /// Size of each writable tmpfs mount in MiB.
+    pub tmpfs_mb: u64,
+    /// Open-file limit (soft and hard).
+    pub nofile: i64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 128,
+            cpus: 0.5,
+            pids: 128,
+            tmpfs_mb: 16,
+            nofile: 1024,
         }
     }
 }

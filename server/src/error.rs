@@ -15,7 +15,7 @@ pub enum Error {
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
-    Engine(#[from] crate::labs::engine::EngineError),
+    Engine(#[from] crate::docker::engine::EngineError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -75,7 +75,7 @@ impl Error {
     /// sentence to act on (and nothing internal) for ours.
     pub fn user_message(&self) -> String {
         match self {
-            Error::Engine(crate::labs::engine::EngineError::Timeout(_)) => "The lab engine is very busy right now. Try again in a minute.".to_string(),
+            Error::Engine(crate::docker::engine::EngineError::Timeout(_)) => "The lab engine is very busy right now. Try again in a minute.".to_string(),
             Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
             Error::Unavailable(message) => message.clone(),
             e if e.status_and_code().0.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),

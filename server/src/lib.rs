@@ -35,7 +35,7 @@ use tower_http::{
 
 use crate::{
     accounts::throttle::AuthThrottles, config::Config, db::sessions::DbSessionStore, db::Db,
-    labs::engine::Engine, state::AppState,
+    docker::engine::Engine, state::AppState,
 };
 use tower_sessions::ExpiredDeletion;
 

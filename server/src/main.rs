@@ -6,11 +6,11 @@ use clap::{Parser, Subcommand};
 use drydock::{
     config::Config,
     db::Db,
-    grading::service::GradingService,
-    labs::{
+    docker::{
         engine::Engine,
         images::{BuildOutcome, LabImage},
     },
+    grading::service::GradingService,
     telemetry, Application,
 };
 

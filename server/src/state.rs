@@ -6,12 +6,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::{
-    accounts::throttle::AuthThrottles,
-    config::Config,
-    content::Catalog,
-    db::Db,
-    grading::service::GradingService,
-    labs::{engine::Engine, service::LabService},
+    accounts::throttle::AuthThrottles, config::Config, content::Catalog, db::Db,
+    docker::engine::Engine, grading::service::GradingService, labs::service::LabService,
     workshops::service::WorkshopService,
 };
 

@@ -9,23 +9,12 @@ use crate::{
     components::check_list::CheckList,
 };
 
-/// `2026-11-27 22:30 UTC` from epoch milliseconds (the same on both sides).
+/// `2026-11-27 23:50 UTC` from epoch milliseconds (the same on both sides).
 pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let rem = ms.div_euclid(1000).rem_euclid(86_400);
     format!(
-        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        "{} {:02}:{:02} UTC",
+        crate::session::date_of(ms),
         rem / 3600,
         rem % 3600 / 60
     )
@@ -324,6 +313,6 @@ mod tests {
     #[test]
     fn epoch_milliseconds_become_a_utc_date() {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_795_823_400_000), "2026-11-27 22:30 UTC");
+        assert_eq!(utc(1_795_823_400_000), "2026-11-27 23:50 UTC");
     }
 }

@@ -6,31 +6,21 @@ use std::{collections::BTreeMap, path::Path};
 use sha2::{Digest, Sha256};
 
 use super::{
-    load::Loader,
+    loader::Loader,
     model::{Exercise, ExerciseFileDef, ExerciseKind},
     render::render,
 };
-use crate::{
-    grading::catalog::{self, CheckArea},
-    labs::images::LabImage,
+use drydock_grader::{
+    checks::catalog::{self, CheckArea},
+    input::build::valid_context_name,
 };
+
+use crate::docker::images::LabImage;
 
 /// Most checks one exercise may have.
 const MAX_CHECKS: usize = 60;
 /// Largest total size of starter files, in bytes.
 const MAX_STARTER_BYTES: usize = 64 * 1024;
-
-/// A context file name a learner or author may use: relative, plain parts.
-pub fn valid_context_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('/')
-        && !name.contains('\0')
-        && !name.contains('\\')
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
 
 /// Reads every `content/exercises/*.toml`; problems go to the loader.
 pub(super) fn load_exercises(

@@ -4,10 +4,10 @@
 use std::{collections::BTreeMap, path::Path};
 
 use super::{
-    load::{is_id, Loader},
+    loader::{is_id, Loader},
     model::{Lab, LabFileDef},
 };
-use crate::labs::images::LabImage;
+use crate::docker::images::LabImage;
 
 /// Capabilities a lab may add back: Docker's own default set, nothing that
 /// reaches the kernel or the host (no SYS_ADMIN, NET_ADMIN, SYS_PTRACE …).

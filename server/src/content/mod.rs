@@ -5,6 +5,7 @@ pub mod exercises;
 pub mod highlight;
 pub mod labs;
 pub mod load;
+pub mod loader;
 pub mod model;
 pub mod render;
 

@@ -9,13 +9,18 @@ use drydock_app::api_exercises::{
 };
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::{
-    catalog::{self, CheckArea, Params},
-    compose, dockerfile_build, image_checks, lab_checks, run_checks, run_command, run_config,
-    Verdict, GRADING_LABEL,
+use drydock_grader::{
+    checks::{
+        catalog::{self, CheckArea, Params},
+        image as image_checks, run as run_checks,
+    },
+    input::{compose, run_command},
+    Verdict,
 };
+
+use super::runner::{build as dockerfile_build, lab as lab_checks, run as run_config};
 use crate::{
-    config::{Config, RuntimeChoice},
+    config::Config,
     content::{
         model::{Exercise, ExerciseKind},
         Catalog,
@@ -28,8 +33,8 @@ use crate::{
         users::{Role, User},
         Db,
     },
+    docker::{engine::Engine, labels, runtime::RuntimeSelection},
     error::{Error, Result},
-    labs::{engine::Engine, service::INSTANCE_LABEL},
 };
 
 /// Largest run command or compose service, in bytes.
@@ -46,7 +51,7 @@ pub struct GradingService {
     catalog: Arc<Catalog>,
     config: Arc<Config>,
     slots: Semaphore,
-    runtime: OnceCell<Option<String>>,
+    runtime: RuntimeSelection,
     /// The engine's security options (AppArmor, SELinux …), asked once.
     security: OnceCell<Vec<String>>,
     /// Gradings under way per user, and by guests in all.
@@ -90,7 +95,7 @@ impl GradingService {
             catalog,
             config,
             slots,
-            runtime: OnceCell::new(),
+            runtime: RuntimeSelection::default(),
             security: OnceCell::new(),
             running: Arc::default(),
         }
@@ -105,21 +110,7 @@ impl GradingService {
     }
 
     async fn runtime(&self) -> Result<Option<String>> {
-        Ok(self
-            .runtime
-            .get_or_try_init(|| async {
-                Ok::<_, Error>(match self.config.runtime {
-                    RuntimeChoice::Runsc => Some("runsc".to_string()),
-                    RuntimeChoice::Runc => None,
-                    RuntimeChoice::Auto => self
-                        .engine
-                        .offers_gvisor()
-                        .await?
-                        .then(|| "runsc".to_string()),
-                })
-            })
-            .await?
-            .clone())
+        Ok(self.runtime.get(self.config.runtime, &self.engine).await?)
     }
 
     /// `Ok` when untrusted builds run sandboxed: the engine's default
@@ -147,15 +138,12 @@ impl GradingService {
 
     fn labels(&self, name: &str) -> Vec<(String, String)> {
         vec![
+            (labels::MANAGED.to_string(), "true".to_string()),
             (
-                crate::labs::engine::MANAGED_LABEL.to_string(),
-                "true".to_string(),
-            ),
-            (
-                INSTANCE_LABEL.to_string(),
+                labels::INSTANCE.to_string(),
                 self.config.labs.instance.clone(),
             ),
-            (GRADING_LABEL.to_string(), name.to_string()),
+            (labels::GRADING.to_string(), name.to_string()),
         ]
     }
 
@@ -165,12 +153,12 @@ impl GradingService {
         let mut removed = 0;
         for c in self
             .engine
-            .list_labelled(&[(INSTANCE_LABEL, instance)])
+            .list_labelled(&[(labels::INSTANCE, instance)])
             .await?
         {
             if c.labels
                 .as_ref()
-                .is_some_and(|l| l.contains_key(GRADING_LABEL))
+                .is_some_and(|l| l.contains_key(labels::GRADING))
             {
                 if let Some(id) = &c.id {
                     self.engine.remove(id).await?;
@@ -180,7 +168,7 @@ impl GradingService {
         }
         for volume in self
             .engine
-            .volumes_labelled(&[(INSTANCE_LABEL, instance)])
+            .volumes_labelled(&[(labels::INSTANCE, instance)])
             .await?
         {
             self.engine.remove_volume(&volume).await?;
@@ -188,7 +176,7 @@ impl GradingService {
         }
         for image in self
             .engine
-            .images_labelled(&[(INSTANCE_LABEL, instance)])
+            .images_labelled(&[(labels::INSTANCE, instance)])
             .await?
         {
             self.engine.remove_image(&image).await?;

@@ -1,10 +1,7 @@
-//! Lab containers: the Docker engine connection, the sandbox policy every
-//! container gets, the lab base images built from `content/images/`, lab
-//! sessions from start to end, and the terminal bridge.
+//! Lab sessions: from start to end (quotas, the queue, the warm pool, the
+//! reaper, reconciliation after a restart) and the terminal bridge. The
+//! containers themselves come from `docker/`.
 
-pub mod engine;
-pub mod images;
-pub mod policy;
 pub mod routes;
 pub mod service;
 pub mod terminal;

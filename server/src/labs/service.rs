@@ -12,30 +12,29 @@ use std::{
 };
 
 use drydock_app::api_labs::{LabSessionView, LabSummary};
-use tokio::sync::{Mutex as AsyncMutex, Notify, OnceCell};
+use tokio::sync::{Mutex as AsyncMutex, Notify};
 
-use super::{
-    engine::{Engine, EngineError},
-    policy::{SandboxLabels, SandboxLimits, SandboxPolicy},
-    terminal::{ShellSpec, TerminalHub},
-};
+use super::terminal::{ShellSpec, TerminalHub};
 use crate::{
-    config::{Config, RuntimeChoice},
+    config::Config,
     content::{model::Lab, Catalog},
     db::{
         self,
         labs::{LabSession, LabStatus},
         now_ms, Db,
     },
+    docker::{
+        engine::{Engine, EngineError},
+        labels,
+        policy::{SandboxLabels, SandboxLimits, SandboxNetwork, SandboxPolicy},
+        runtime::RuntimeSelection,
+        shell,
+    },
     error::{Error, Result},
 };
 
 /// The command that keeps a lab container alive; the reaper ends it.
 const IDLE_CMD: &[&str] = &["sleep", "2147483647"];
-/// Label marking containers waiting in the warm pool.
-pub const POOL_LABEL: &str = "drydock.pool";
-/// Label naming the Drydock installation a container belongs to.
-pub const INSTANCE_LABEL: &str = "drydock.instance";
 /// A start that has not finished after this long is considered failed.
 const STARTING_TIMEOUT_MS: i64 = 120_000;
 
@@ -58,7 +57,7 @@ pub struct LabService {
     engine: Arc<Engine>,
     catalog: Arc<Catalog>,
     config: Arc<Config>,
-    runtime: OnceCell<Option<String>>,
+    runtime: RuntimeSelection,
     /// Serialises admission decisions (quota and capacity checks).
     admit: AsyncMutex<()>,
     /// Serialises container swaps with the reaper, so a reset in progress
@@ -80,7 +79,7 @@ impl LabService {
             engine,
             catalog,
             config,
-            runtime: OnceCell::new(),
+            runtime: RuntimeSelection::default(),
             admit: AsyncMutex::new(()),
             lifecycle: AsyncMutex::new(()),
             hubs: Mutex::new(HashMap::new()),
@@ -409,21 +408,7 @@ impl LabService {
     }
 
     async fn runtime(&self) -> Result<Option<String>> {
-        Ok(self
-            .runtime
-            .get_or_try_init(|| async {
-                Ok::<_, EngineError>(match self.config.runtime {
-                    RuntimeChoice::Runsc => Some("runsc".to_string()),
-                    RuntimeChoice::Runc => None,
-                    RuntimeChoice::Auto => self
-                        .engine
-                        .offers_gvisor()
-                        .await?
-                        .then(|| "runsc".to_string()),
-                })
-            })
-            .await?
-            .clone())
+        Ok(self.runtime.get(self.config.runtime, &self.engine).await?)
     }
 
     /// The sandbox for one container of `lab`.
@@ -436,7 +421,7 @@ impl LabService {
         let mut policy = SandboxPolicy::strict(labels, self.limits_for(lab), self.runtime().await?);
         policy
             .extra_labels
-            .push((INSTANCE_LABEL.into(), self.config.labs.instance.clone()));
+            .push((labels::INSTANCE.into(), self.config.labs.instance.clone()));
         policy.user = lab.def.user.clone();
         policy.cap_add = lab.def.cap_add.clone();
         policy.env = lab
@@ -448,7 +433,7 @@ impl LabService {
         if lab.def.network == crate::content::model::LabNetworkKind::Internal {
             let network = format!("drydock-lab-{}", lab.id);
             self.engine.ensure_internal_network(&network).await?;
-            policy.network = super::policy::SandboxNetwork::Internal(network);
+            policy.network = SandboxNetwork::Internal(network);
         }
         Ok(policy)
     }
@@ -468,7 +453,7 @@ impl LabService {
         }
         let mut policy = self.policy(lab, &user_id.to_string(), id).await?;
         policy.extra_labels.push((
-            "drydock.expires_at".into(),
+            labels::EXPIRES_AT.into(),
             (now_ms() + i64::from(lab.def.time_limit_minutes) * 60_000).to_string(),
         ));
         let container = self
@@ -577,7 +562,7 @@ impl LabService {
             .collect();
         let containers = self
             .engine
-            .list_labelled(&[(INSTANCE_LABEL, &self.config.labs.instance)])
+            .list_labelled(&[(labels::INSTANCE, &self.config.labs.instance)])
             .await?;
         let mut present = HashSet::new();
         let mut removed = 0;
@@ -586,7 +571,7 @@ impl LabService {
             // Grading containers belong to the grader, which cleans up its own.
             if c.labels
                 .as_ref()
-                .is_some_and(|l| l.contains_key(crate::grading::GRADING_LABEL))
+                .is_some_and(|l| l.contains_key(labels::GRADING))
             {
                 continue;
             }
@@ -850,7 +835,7 @@ impl LabService {
                 let mut policy = self.policy(&lab, "pool", &pool_id).await?;
                 policy
                     .extra_labels
-                    .push((POOL_LABEL.into(), lab.id.clone()));
+                    .push((labels::POOL.into(), lab.id.clone()));
                 let container = self
                     .engine
                     .start_sandbox(&policy, &lab.image_tag, IDLE_CMD)
@@ -931,11 +916,6 @@ fn shell_spec(lab: &Lab) -> ShellSpec {
     }
 }
 
-/// Single-quotes `s` for a POSIX shell.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// One script that writes the lab's files and runs its setup steps, or
 /// `None` when the lab has neither.
 pub fn seed_script(lab: &Lab) -> Option<String> {
@@ -946,25 +926,15 @@ pub fn seed_script(lab: &Lab) -> Option<String> {
     }
     let mut script = String::from("set -e\n");
     for file in &lab.def.files {
-        let path = sh_quote(&file.path);
+        let path = shell::quote(&file.path);
         script.push_str(&format!(
             "mkdir -p \"$(dirname {path})\"\nprintf '%s' {} | base64 -d > {path}\nchmod {} {path}\n",
-            sh_quote(&encode(file.content.as_bytes())),
-            sh_quote(&file.mode),
+            shell::quote(&encode(file.content.as_bytes())),
+            shell::quote(&file.mode),
         ));
     }
     for step in &lab.def.setup {
         script.push_str(&format!("( {}\n)\n", step.run));
     }
     Some(script)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_survives_single_quotes() {
-        assert_eq!(sh_quote("it's"), "'it'\\''s'");
-    }
 }

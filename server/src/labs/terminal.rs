@@ -21,8 +21,8 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::engine::{Engine, EngineError};
 use crate::db::{self, Db};
+use crate::docker::engine::{Engine, EngineError};
 
 /// What a hub sends to the browsers attached to it.
 #[derive(Debug, Clone)]

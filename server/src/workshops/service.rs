@@ -29,9 +29,9 @@ use crate::{
         Db,
     },
     error::{Error, Result},
-    grading::catalog,
     labs::service::LabService,
 };
+use drydock_grader::checks::catalog;
 
 /// Longest workshop title.
 const MAX_TITLE: usize = 200;

@@ -196,8 +196,8 @@ async fn a_container_that_floods_its_output_cannot_swell_the_server() {
     assert!(started.elapsed() < Duration::from_secs(50));
 
     // Any exec the engine streams back stops at the cap.
-    let policy = drydock::labs::policy::SandboxPolicy::strict(
-        drydock::labs::policy::SandboxLabels {
+    let policy = drydock::docker::policy::SandboxPolicy::strict(
+        drydock::docker::policy::SandboxLabels {
             owner: "attacks".into(),
             lab: "flood".into(),
             session: format!("flood-{}", uuid::Uuid::new_v4().simple()),
@@ -222,7 +222,7 @@ async fn a_container_that_floods_its_output_cannot_swell_the_server() {
         let out = engine.exec(&container, &cmd, None).await.unwrap();
         assert!(out.truncated, "{cmd:?} was read to the end");
         assert!(
-            out.stdout.len() + out.stderr.len() <= drydock::labs::engine::READ_CAP * 2,
+            out.stdout.len() + out.stderr.len() <= drydock::docker::engine::READ_CAP * 2,
             "{cmd:?}: {} bytes kept",
             out.stdout.len() + out.stderr.len()
         );
@@ -743,7 +743,7 @@ async fn the_grading_container_is_built_from_an_allow_list() {
     }
 
     // Passed through no more: what the engine ran is bounded, whatever was asked.
-    let spec = drydock::grading::run_command::parse_run_command(
+    let spec = drydock_grader::input::run_command::parse_run_command(
         "docker run -d --log-driver json-file --log-opt max-size=100g --log-opt max-file=999 --log-opt labels=x --oom-kill-disable \
          --userns host --sysctl net.ipv4.ip_forward=1 --cpuset-cpus 0 --cpu-shares 262144 \
          --ulimit nofile=99999999 --group-add root -v data:/data drydock/webapp:1",
@@ -756,7 +756,7 @@ async fn the_grading_container_is_built_from_an_allow_list() {
         .await
         .unwrap()
         .unwrap();
-    let target = drydock::grading::run_config::RunTarget {
+    let target = drydock::grading::runner::run::RunTarget {
         tag: "drydock/webapp:1".into(),
         id: image.id.unwrap(),
     };
@@ -764,7 +764,7 @@ async fn the_grading_container_is_built_from_an_allow_list() {
         "drydock-grade-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..16]
     );
-    let job = drydock::grading::run_config::RunJob {
+    let job = drydock::grading::runner::run::RunJob {
         engine: &app.state.engine,
         settings: &app.state.config.grading,
         runtime: Some("runsc"),
@@ -781,7 +781,7 @@ async fn the_grading_container_is_built_from_an_allow_list() {
         wait_health: false,
         engine_security: &[],
     };
-    let (evidence, _) = drydock::grading::run_config::collect(&job, spec)
+    let (evidence, _) = drydock::grading::runner::run::collect(&job, spec)
         .await
         .unwrap();
     let host = evidence.inspect.unwrap().host_config.unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::workspace_root;
 use drydock::{
     config::Config,
-    labs::{
+    docker::{
         engine::{Engine, EngineError},
         images::{BuildOutcome, LabImage},
         policy::{SandboxLabels, SandboxLimits, SandboxPolicy},

@@ -16,11 +16,9 @@ use crate::common::{
     labs::Learner,
     spawn_app, workspace_root, TestApp, TestDatabase,
 };
-use drydock::{
-    db::{self, Backend},
-    grading::catalog::CheckArea,
-};
+use drydock::db::{self, Backend};
 use drydock_app::api_exercises::Submission;
+use drydock_grader::checks::catalog::CheckArea;
 use serde_json::{json, Value};
 
 /// The hardened command of `least-privilege-run`, as its instructions ask.

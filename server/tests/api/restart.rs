@@ -13,7 +13,7 @@ use crate::common::{
 };
 use drydock::{
     db::Db,
-    labs::{
+    docker::{
         engine::Engine,
         policy::{SandboxLabels, SandboxLimits, SandboxPolicy},
     },

@@ -5,9 +5,9 @@
 use drydock::{
     content::model::{CheckDef, Exercise, ExerciseFileDef},
     error::Error,
-    grading::catalog::{CheckArea, CATALOG},
 };
 use drydock_app::api_exercises::{GradeReport, Submission};
+use drydock_grader::checks::catalog::{CheckArea, CATALOG};
 
 use super::TestApp;
 

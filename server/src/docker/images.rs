@@ -15,10 +15,10 @@ use std::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::engine::{Engine, EngineError};
-
-/// Label holding the context hash an image was built from.
-pub const HASH_LABEL: &str = "drydock.image.hash";
+use super::{
+    engine::{Engine, EngineError},
+    labels,
+};
 
 /// Why an image definition could not be read or built.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +175,7 @@ impl LabImage {
             source,
         };
         if engine
-            .image_label(&self.tag, HASH_LABEL)
+            .image_label(&self.tag, labels::IMAGE_HASH)
             .await
             .map_err(engine_err)?
             .as_deref()
@@ -184,8 +184,8 @@ impl LabImage {
             return Ok(BuildOutcome::UpToDate);
         }
         let labels = HashMap::from([
-            (HASH_LABEL.to_string(), hash),
-            ("drydock.image".to_string(), self.name.clone()),
+            (labels::IMAGE_HASH.to_string(), hash),
+            (labels::IMAGE.to_string(), self.name.clone()),
         ]);
         engine
             .build_image(tar, &self.tag, &labels)

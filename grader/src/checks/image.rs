@@ -1,13 +1,16 @@
 //! The image checks (`IMG-*`): the Dockerfile read statically, and the
 //! image it built — config, history and the files of every layer.
 
-use super::{
-    catalog::Params,
-    dockerfile::Dockerfile,
-    dockerfile_lint::{self as lint, Finding},
-    image_layers::SavedImage,
-    run_checks::resolve_user,
-    secrets, Verdict,
+use crate::{
+    checks::{
+        catalog::Params,
+        lint::{self, Finding},
+        run::resolve_user,
+        secrets,
+    },
+    input::dockerfile::Dockerfile,
+    layers::SavedImage,
+    Verdict,
 };
 
 /// Everything known about one Dockerfile submission.
@@ -196,7 +199,7 @@ pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
             let evidence = format!("Config.Healthcheck.Test = {test:?}{}", ev.health.as_ref().map(|h| format!("; State.Health.Status = {h:?}")).unwrap_or_default());
-            let trivial = super::run_checks::trivial_health_check(&test);
+            let trivial = crate::checks::run::trivial_health_check(&test);
             if test.is_empty() {
                 fail("There is no HEALTHCHECK. Add e.g. `HEALTHCHECK --interval=5s CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`.", evidence)
             } else if test[0] == "NONE" {

@@ -4,12 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    run_checks::{Probe, RunEvidence, PROBE_SCRIPT},
-    run_sandbox::{refusals, sandboxed},
-    run_spec::RunSpec,
+use drydock_grader::{
+    checks::run::{Probe, RunEvidence, PROBE_SCRIPT},
+    input::run_spec::RunSpec,
+    sandbox::{refusals, sandboxed},
 };
-use crate::{config::GradingSettings, error::Error, labs::engine::Engine};
+
+use crate::{
+    config::GradingSettings,
+    docker::{engine::Engine, labels},
+    error::Error,
+};
 
 /// The image a run exercise starts, by tag and by id.
 #[derive(Debug, Clone)]
@@ -65,14 +70,18 @@ pub async fn collect(job: &RunJob<'_>, spec: RunSpec) -> Result<(RunEvidence, Ve
         evidence.spec = spec;
         return Ok((evidence, Vec::new()));
     }
-    let run = sandboxed(
+    let mut run = sandboxed(
         &spec,
         &job.target.id,
-        job.settings,
+        &job.settings.caps(),
         job.runtime,
         &job.labels,
         &job.name,
     );
+    // What the sandbox imposed travels with the container (for reviews).
+    if let Some(labels) = run.body.labels.as_mut() {
+        labels.insert(labels::IMPOSED.into(), run.imposed.join(","));
+    }
     evidence.spec = spec;
     evidence.imposed = run.imposed.clone();
     let mut notes = run.notes.clone();
@@ -110,7 +119,7 @@ async fn observe(
     let started = Instant::now();
     if let Err(err) = engine.start_container(&job.name).await {
         let message = match &err {
-            crate::labs::engine::EngineError::Api(
+            crate::docker::engine::EngineError::Api(
                 bollard::errors::Error::DockerResponseServerError { message, .. },
             ) => message.clone(),
             other => other.to_string(),
@@ -178,7 +187,7 @@ async fn observe(
                 if out.truncated {
                     notes.push(format!(
                         "The container answered the grader's look inside with more than {} KiB; the rest was not read, and checks use what the engine reports.",
-                        crate::labs::engine::READ_CAP / 1024
+                        crate::docker::engine::READ_CAP / 1024
                     ));
                 }
                 evidence.probe = Some(Probe::parse(&out.stdout));
@@ -197,8 +206,8 @@ async fn observe(
 }
 
 /// An engine error while creating: the learner's options, in Docker's words.
-fn engine_refusal(err: crate::labs::engine::EngineError) -> Error {
-    use crate::labs::engine::EngineError;
+fn engine_refusal(err: crate::docker::engine::EngineError) -> Error {
+    use crate::docker::engine::EngineError;
     match err {
         EngineError::Api(bollard::errors::Error::DockerResponseServerError {
             status_code,

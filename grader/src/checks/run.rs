@@ -1,19 +1,19 @@
 //! The runtime checks (`RUN-*`): each reads what the engine runs (inspect)
 //! and what PID 1 sees (probes), and says what to change when it fails.
 //! Where the grading sandbox had to change a field (see
-//! [`super::run_sandbox::imposed`]) the learner's request is graded instead.
+//! [`crate::sandbox::imposed`]) the learner's request is graded instead.
 
 use std::collections::BTreeMap;
 
-use bollard::models::{ContainerInspectResponse, HostConfig, RestartPolicyNameEnum};
+use bollard_stubs::models::{ContainerInspectResponse, HostConfig, RestartPolicyNameEnum};
 
-use super::{
-    catalog::Params,
-    run_sandbox::{
+use crate::{
+    checks::{catalog::Params, secrets},
+    input::run_spec::RunSpec,
+    sandbox::{
         exposes_docker_socket, imposed, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS,
     },
-    run_spec::RunSpec,
-    secrets, Verdict,
+    Verdict,
 };
 
 /// Output of the probe script, split into its sections.
@@ -100,7 +100,7 @@ impl RunEvidence {
     }
 
     /// `Mounts` of the inspect (empty when nothing ran).
-    fn mounts(&self) -> Vec<bollard::models::MountPoint> {
+    fn mounts(&self) -> Vec<bollard_stubs::models::MountPoint> {
         self.inspect
             .as_ref()
             .and_then(|i| i.mounts.clone())
@@ -605,7 +605,7 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
                     None => problems.push(format!(
                         "{path} has no size, so it may fill the memory: add size=16m"
                     )),
-                    Some(size) => match super::run_spec::parse_size(size) {
+                    Some(size) => match crate::input::run_spec::parse_size(size) {
                         Ok(bytes) if bytes <= max_mb * 1024 * 1024 => {}
                         _ => problems.push(format!("{path} size {size} is above {max_mb}m")),
                     },

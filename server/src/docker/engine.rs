@@ -16,13 +16,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use super::policy::SandboxPolicy;
+use super::{labels, policy::SandboxPolicy};
 
 /// Deadline for container work, however short the engine's ping deadline is.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Label every container and image Drydock creates carries.
-pub const MANAGED_LABEL: &str = "drydock.managed";
 
 /// Why a call to the engine failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +72,7 @@ pub struct ShellStream {
 
 /// A list filter: Drydock's objects carrying every one of `labels`.
 fn managed_with(labels: &[(&str, &str)]) -> HashMap<&'static str, Vec<String>> {
-    let mut wanted = vec![MANAGED_LABEL.to_string()];
+    let mut wanted = vec![labels::MANAGED.to_string()];
     wanted.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
     HashMap::from([("label", wanted)])
 }
@@ -358,7 +355,7 @@ impl Engine {
             name: name.to_string(),
             internal: Some(true),
             labels: Some(HashMap::from([(
-                MANAGED_LABEL.to_string(),
+                labels::MANAGED.to_string(),
                 "true".to_string(),
             )])),
             ..Default::default()

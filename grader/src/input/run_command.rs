@@ -1,6 +1,6 @@
 //! Parse a `docker run …` command line, as a learner types it, into a [`RunSpec`].
 
-use super::run_spec::{
+use crate::input::run_spec::{
     check_capability, check_cpuset, check_expose, is_propagation, parse_bool, parse_duration_ns,
     parse_env, parse_int, parse_label, parse_nano_cpus, parse_port, parse_restart, parse_size,
     parse_tmpfs, parse_ulimit, parse_volume, q, split_kv, MountKind, MountSpec, RunSpec, SpecError,
@@ -982,8 +982,8 @@ fn parse_mount(s: &str) -> Result<Mount, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::run_spec::{PortSpec, RestartSpec, UlimitSpec};
     use super::*;
+    use crate::input::run_spec::{PortSpec, RestartSpec, UlimitSpec};
     use proptest::prelude::*;
 
     fn p(s: &str) -> RunSpec {
@@ -1519,7 +1519,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1500), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(1500), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_strings_never_panic(s in "\\PC{0,200}") {

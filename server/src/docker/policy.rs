@@ -5,37 +5,9 @@
 use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
-use serde::{Deserialize, Serialize};
 
-use super::engine::MANAGED_LABEL;
-
-/// Resource limits of one sandbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SandboxLimits {
-    /// Memory limit in MiB; swap is not allowed on top of it.
-    pub memory_mb: u64,
-    /// CPU time in cores (0.5 = half a core).
-    pub cpus: f64,
-    /// Maximum number of processes and threads.
-    pub pids: i64,
-    /// Size of each writable tmpfs mount in MiB.
-    pub tmpfs_mb: u64,
-    /// Open-file limit (soft and hard).
-    pub nofile: i64,
-}
-
-impl Default for SandboxLimits {
-    fn default() -> Self {
-        Self {
-            memory_mb: 128,
-            cpus: 0.5,
-            pids: 128,
-            tmpfs_mb: 16,
-            nofile: 1024,
-        }
-    }
-}
+use super::{labels, runtime::GVISOR};
+pub use crate::config::SandboxLimits;
 
 /// How a sandbox may reach the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +46,6 @@ pub struct SandboxPolicy {
     pub env: Vec<String>,
 }
 
-/// The gVisor runtime's name.
-pub const GVISOR: &str = "runsc";
 /// Host threads allowed to a gVisor sandbox on top of the learner's processes.
 const GVISOR_HOST_THREADS: i64 = 512;
 
@@ -108,10 +78,10 @@ impl SandboxPolicy {
     /// The `drydock.*` labels of the container.
     pub fn label_map(&self) -> HashMap<String, String> {
         let mut labels = HashMap::from([
-            (MANAGED_LABEL.to_string(), "true".to_string()),
-            ("drydock.owner".to_string(), self.labels.owner.clone()),
-            ("drydock.lab".to_string(), self.labels.lab.clone()),
-            ("drydock.session".to_string(), self.labels.session.clone()),
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::OWNER.to_string(), self.labels.owner.clone()),
+            (labels::LAB.to_string(), self.labels.lab.clone()),
+            (labels::SESSION.to_string(), self.labels.session.clone()),
         ]);
         labels.extend(self.extra_labels.iter().cloned());
         labels

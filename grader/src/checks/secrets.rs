@@ -627,7 +627,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(1000), ..ProptestConfig::default() })]
         #[test]
         fn never_panics(s in "\\PC*") {
             let _ = secret_value(&s);

@@ -1,12 +1,12 @@
 //! Parse one docker compose service (YAML) into a [`RunSpec`].
 //!
-//! The YAML is read into a `serde_yaml::Value` and every key is mapped by hand,
+//! The YAML is read into a `serde_norway::Value` and every key is mapped by hand,
 //! so unknown keys and wrong types get messages that name the key.
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
-use super::run_command::{shell_split, SplitMode};
-use super::run_spec::{
+use crate::input::run_command::{shell_split, SplitMode};
+use crate::input::run_spec::{
     check_capability, check_cpuset, check_expose, check_health_test, is_host_path, is_propagation,
     make_ulimit, parse_duration_ns, parse_env, parse_nano_cpus, parse_port, parse_restart,
     parse_size, parse_tmpfs, parse_volume, q, MountKind, MountSpec, PortSpec, RestartSpec, RunSpec,
@@ -366,7 +366,7 @@ pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
             MAX_COMPOSE_BYTES / 1024
         )));
     }
-    let mut root: Value = serde_yaml::from_str(input).map_err(|e| yaml_error(&e))?;
+    let mut root: Value = serde_norway::from_str(input).map_err(|e| yaml_error(&e))?;
     root.apply_merge().map_err(|e| yaml_error(&e))?;
     let root_map = match &root {
         Value::Mapping(m) => m,
@@ -460,7 +460,7 @@ fn short(s: &str) -> String {
     }
 }
 
-fn yaml_error(e: &serde_yaml::Error) -> SpecError {
+fn yaml_error(e: &serde_norway::Error) -> SpecError {
     let msg = e.to_string();
     match e.location() {
         Some(loc) if !msg.contains("line") => SpecError(format!(
@@ -1468,9 +1468,9 @@ fn merge_deploy(spec: &mut RunSpec, d: Deploy) -> R<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::run_command::parse_run_command;
-    use super::super::run_spec::UlimitSpec;
     use super::*;
+    use crate::input::run_command::parse_run_command;
+    use crate::input::run_spec::UlimitSpec;
     use proptest::prelude::*;
 
     fn p(s: &str) -> RunSpec {
@@ -2207,7 +2207,7 @@ volumes:
         services.insert(Value::String("app".into()), Value::Mapping(svc));
         let mut root = Mapping::new();
         root.insert(Value::String("services".into()), Value::Mapping(services));
-        serde_yaml::to_string(&Value::Mapping(root)).expect("serialize")
+        serde_norway::to_string(&Value::Mapping(root)).expect("serialize")
     }
 
     fn check_subset(r: &RunSpec, s: &Subset) -> Result<(), TestCaseError> {
@@ -2223,7 +2223,7 @@ volumes:
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(1000), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_text_never_panics(s in "\\PC{0,300}") {
@@ -2239,7 +2239,7 @@ volumes:
 
         #[test]
         fn arbitrary_yaml_trees_never_panic(v in arb_yaml_value(), wrap in any::<bool>()) {
-            let text = serde_yaml::to_string(&v).unwrap_or_default();
+            let text = serde_norway::to_string(&v).unwrap_or_default();
             let _ = parse_compose_service(&text);
             if wrap {
                 let mut m = Mapping::new();
@@ -2249,7 +2249,7 @@ volumes:
                         m.insert(k.clone(), val.clone());
                     }
                 }
-                let text = serde_yaml::to_string(&Value::Mapping(m)).unwrap_or_default();
+                let text = serde_norway::to_string(&Value::Mapping(m)).unwrap_or_default();
                 let _ = parse_compose_service(&text);
             }
         }

@@ -17,8 +17,8 @@
 
 use serde::Serialize;
 
-use super::dockerfile::{self, mount_option, truncate_chars, Args, Dockerfile, Instruction};
-use super::secrets;
+use crate::checks::secrets;
+use crate::input::dockerfile::{self, mount_option, truncate_chars, Args, Dockerfile, Instruction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -1943,8 +1943,8 @@ pub fn all_checks(df: &Dockerfile, known_secrets: &[String]) -> Vec<(&'static st
 
 #[cfg(test)]
 mod tests {
-    use super::super::dockerfile::parse;
     use super::*;
+    use crate::input::dockerfile::parse;
     use proptest::prelude::*;
 
     fn df(s: &str) -> Dockerfile {
@@ -2401,7 +2401,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(1000), ..ProptestConfig::default() })]
         #[test]
         fn lints_never_panic_on_arbitrary_text(s in "\\PC*") {
             if let Ok(d) = parse(&s) { run_all(&d); }

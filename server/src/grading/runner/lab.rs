@@ -4,13 +4,11 @@
 //! their shell. The exec runs as the lab's user: with every capability
 //! dropped, root could not read the learner's private home anyway.
 
-use super::{catalog::Params, Verdict};
-use crate::{error::Error, labs::engine::Engine};
-
-/// Single-quotes `s` for a POSIX shell.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+use crate::{
+    docker::{engine::Engine, shell::quote},
+    error::Error,
+};
+use drydock_grader::{checks::catalog::Params, Verdict};
 
 fn verdict(passed: bool, message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
     Verdict {

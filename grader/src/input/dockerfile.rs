@@ -1497,7 +1497,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: crate::grading::fuzz_cases(1000), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(1000), ..ProptestConfig::default() })]
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             if let Ok(df) = parse(&s) {

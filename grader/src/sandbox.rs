@@ -6,13 +6,26 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{
+use bollard_stubs::models::{
     ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
     MountVolumeOptions, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
-use super::run_spec::{MountKind, RunSpec};
-use crate::{config::GradingSettings, labs::engine::MANAGED_LABEL};
+use crate::input::run_spec::{MountKind, RunSpec};
+
+/// The most a grading container may get (from the server's settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxCaps {
+    pub memory_cap_mb: u64,
+    pub cpus_cap: f64,
+    pub pids_cap: i64,
+}
+
+/// Whether a label key is one of Drydock's (`drydock.*`, any case): a
+/// learner's labels never carry those.
+pub fn is_reserved_label(key: &str) -> bool {
+    key.to_ascii_lowercase().starts_with("drydock.")
+}
 
 /// Why the grader would not start a container, and the check it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,7 +391,7 @@ const GVISOR_HOST_THREADS: i64 = 512;
 pub fn sandboxed(
     spec: &RunSpec,
     image: &str,
-    settings: &GradingSettings,
+    caps: &SandboxCaps,
     runtime: Option<&str>,
     labels: &[(String, String)],
     volume_prefix: &str,
@@ -387,7 +400,7 @@ pub fn sandboxed(
     let mut notes = Vec::new();
     let gvisor = runtime == Some("runsc");
     let mb = 1024 * 1024;
-    let cap_memory = i64::try_from(settings.memory_cap_mb)
+    let cap_memory = i64::try_from(caps.memory_cap_mb)
         .unwrap_or(256)
         .saturating_mul(mb);
     let memory = match spec.memory {
@@ -395,7 +408,7 @@ pub fn sandboxed(
         Some(m) if m > cap_memory => {
             notes.push(format!(
                 "The grading sandbox capped memory at {} MiB (you asked for {} MiB).",
-                settings.memory_cap_mb,
+                caps.memory_cap_mb,
                 m / mb
             ));
             imposed.push(imposed::MEMORY);
@@ -409,7 +422,7 @@ pub fn sandboxed(
     if spec.memory_swap != Some(memory) {
         imposed.push(imposed::SWAP);
     }
-    let cap_nano = (settings.cpus_cap * 1e9).round() as i64;
+    let cap_nano = (caps.cpus_cap * 1e9).round() as i64;
     let mut nano_cpus = None;
     let mut cpu_quota = None;
     let mut cpu_period = None;
@@ -431,10 +444,10 @@ pub fn sandboxed(
         }
     }
     let pids = match spec.pids_limit {
-        Some(p) if p > 0 && p <= settings.pids_cap => p,
+        Some(p) if p > 0 && p <= caps.pids_cap => p,
         _ => {
             imposed.push(imposed::PIDS);
-            settings.pids_cap
+            caps.pids_cap
         }
     };
     // Only the sandbox's own ulimits, each bounded (the request is graded).
@@ -547,7 +560,7 @@ pub fn sandboxed(
             read_only: Some(mount.read_only),
             volume_options: Some(MountVolumeOptions {
                 labels: Some(volume_labels.clone()),
-                driver_config: Some(bollard::models::MountVolumeOptionsDriverConfig {
+                driver_config: Some(bollard_stubs::models::MountVolumeOptionsDriverConfig {
                     name: Some("local".into()),
                     options: Some(HashMap::from([
                         ("type".to_string(), "tmpfs".to_string()),
@@ -597,12 +610,11 @@ pub fn sandboxed(
     let mut all_labels: HashMap<String, String> = spec
         .labels
         .iter()
-        .filter(|(k, _)| !k.starts_with("drydock."))
+        .filter(|(k, _)| !is_reserved_label(k))
         .cloned()
         .collect();
     all_labels.extend(labels.iter().cloned());
-    all_labels.insert(MANAGED_LABEL.into(), "true".into());
-    all_labels.insert("drydock.imposed".into(), imposed.join(","));
+
     let env: Vec<String> = spec
         .env
         .iter()

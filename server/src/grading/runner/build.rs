@@ -1,0 +1,228 @@
+//! Grading a Dockerfile: check it and its context, build it with no
+//! network from local lab images only, under time, memory and size caps,
+//! read the image back layer by layer, and remove everything afterwards.
+
+use std::{collections::BTreeMap, collections::HashMap, time::Duration};
+
+use drydock_grader::{
+    checks::image::ImageEvidence,
+    input::{build::screen, run_spec::RunSpec},
+    layers::read_saved,
+};
+
+use super::run::{self as run_config, RunJob, RunTarget};
+use crate::{
+    config::GradingSettings,
+    docker::engine::{BuildLimits, Engine},
+    error::Error,
+};
+
+/// How to build one submission.
+pub struct BuildJob<'a> {
+    pub engine: &'a Engine,
+    pub settings: &'a GradingSettings,
+    pub runtime: Option<&'a str>,
+    /// Image references a FROM may name.
+    pub allowed_bases: &'a [String],
+    pub labels: Vec<(String, String)>,
+    /// Unique per grading; names the image and any container.
+    pub name: String,
+    pub timeout: Duration,
+    /// Run the image and wait for `healthy`.
+    pub wait_healthy: bool,
+}
+
+/// Whether image `id` is an untagged image that this build made: created
+/// after it started, by one of its own instructions (the history's newest
+/// entry records the instruction).
+async fn built_here(
+    engine: &Engine,
+    id: &str,
+    since: time::OffsetDateTime,
+    steps: &[(String, String)],
+) -> bool {
+    let Ok(Some(found)) = engine.image(id).await else {
+        return false;
+    };
+    let untagged = found
+        .repo_tags
+        .as_ref()
+        .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"));
+    let created = found.created.as_deref().and_then(|c| {
+        time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+    });
+    if !untagged || created.is_none_or(|c| c < since) {
+        return false;
+    }
+    let Ok(history) = engine.image_history(id).await else {
+        return false;
+    };
+    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let made_by = squash(history.first().map(|h| h.created_by.as_str()).unwrap_or(""));
+    steps.iter().any(|(keyword, args)| {
+        if keyword == "RUN" {
+            let args = squash(args);
+            !args.is_empty() && made_by.contains(&args)
+        } else {
+            made_by.contains("#(nop)") && made_by.contains(keyword.as_str())
+        }
+    })
+}
+
+/// The build context: the Dockerfile and the learner's files.
+fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, Error> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(if data.starts_with(b"#!") {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, data)
+    };
+    add("Dockerfile", text.as_bytes())?;
+    for (name, content) in files {
+        add(name, content.as_bytes())?;
+    }
+    Ok(builder.into_inner()?)
+}
+
+/// Builds and reads the image; the image and its leftovers are removed
+/// before this returns.
+pub async fn collect(
+    job: &BuildJob<'_>,
+    text: &str,
+    files: &BTreeMap<String, String>,
+) -> Result<(ImageEvidence, Vec<String>), Error> {
+    let (dockerfile, unbuildable) =
+        screen(text, files, job.allowed_bases).map_err(Error::BadRequest)?;
+    let tar = context_tar(text, files)?;
+    let tag = format!("drydock-grade:{}", job.name);
+    let labels: HashMap<String, String> = job.labels.iter().cloned().collect();
+    let image_bytes = i64::try_from(job.settings.max_image_mb)
+        .unwrap_or(256)
+        .saturating_mul(1024 * 1024);
+    let limits = BuildLimits {
+        timeout: job.timeout,
+        memory_bytes: i64::try_from(job.settings.build_memory_mb)
+            .unwrap_or(512)
+            .saturating_mul(1024 * 1024),
+        cpus: job.settings.cpus_cap,
+        pids: job.settings.pids_cap,
+        file_bytes: image_bytes,
+        disk_bytes: image_bytes,
+        log_cap: 16 * 1024,
+        run_commands: dockerfile
+            .instructions
+            .iter()
+            .filter(|i| i.keyword == "RUN")
+            .map(|i| i.args_text().trim().to_string())
+            .collect(),
+    };
+    let mut notes = Vec::new();
+    let mut evidence = ImageEvidence {
+        dockerfile,
+        image: None,
+        build_error: None,
+        health: None,
+    };
+    if let Some(reason) = unbuildable {
+        notes.push(format!("Not built: {reason}."));
+        evidence.build_error = Some(reason);
+        return Ok((evidence, notes));
+    }
+    let build_started = std::time::SystemTime::now();
+    let steps: Vec<(String, String)> = evidence
+        .dockerfile
+        .instructions
+        .iter()
+        .map(|i| (i.keyword.clone(), i.args_text()))
+        .collect();
+    let report = job.engine.build_limited(tar, &tag, &labels, &limits).await;
+    let outcome = async {
+        let report = report?;
+        if let Some(error) = &report.error {
+            let tail: Vec<&str> = report.log.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            notes.push(format!(
+                "The build failed: {}{}",
+                error.trim(),
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nLast build output:\n{}", tail.join("\n"))
+                }
+            ));
+            evidence.build_error = Some(error.lines().next().unwrap_or("").trim().to_string());
+            return Ok::<_, Error>(report);
+        }
+        let cap = usize::try_from(job.settings.max_image_mb)
+            .unwrap_or(256)
+            .saturating_mul(1024 * 1024);
+        match job.engine.export_image(&tag, cap).await {
+            // Reading every layer is CPU work: off the async workers.
+            Ok(bytes) => match tokio::task::spawn_blocking(move || read_saved(&bytes)).await {
+                Ok(Ok(image)) => evidence.image = Some(image),
+                Ok(Err(e)) => {
+                    evidence.build_error = Some(format!("the image could not be read: {e}"))
+                }
+                Err(e) => evidence.build_error = Some(format!("the image could not be read: {e}")),
+            },
+            Err(e) => evidence.build_error = Some(e.to_string()),
+        }
+        if job.wait_healthy && evidence.image.is_some() {
+            if let Some(id) = report.image_id.clone() {
+                let target = RunTarget {
+                    tag: tag.clone(),
+                    id: id.clone(),
+                };
+                let run = RunJob {
+                    engine: job.engine,
+                    settings: job.settings,
+                    runtime: job.runtime,
+                    target: &target,
+                    labels: job.labels.clone(),
+                    name: format!("{}-run", job.name),
+                    wait_health: true,
+                    // Only the health status of this run is read.
+                    engine_security: &[],
+                };
+                let spec = RunSpec {
+                    image: tag.clone(),
+                    ..Default::default()
+                };
+                match run_config::collect(&run, spec).await {
+                    Ok((run_evidence, _)) => {
+                        evidence.health =
+                            run_evidence.health.or_else(|| run_evidence.exited.clone());
+                    }
+                    Err(e) => notes.push(format!(
+                        "The image could not be run to test its health check: {e}"
+                    )),
+                }
+            }
+        }
+        Ok(report)
+    }
+    .await;
+    // Remove the image and whatever a failed build left behind.
+    if let Err(err) = job.engine.remove_image(&tag).await {
+        tracing::warn!(error = %err, %tag, "could not remove a graded image");
+    }
+    // The build log names the intermediate images, but it also carries what
+    // the learner's RUN printed: an id is removed only if it is an untagged
+    // image created during this build by one of its own instructions.
+    if let Ok(report) = &outcome {
+        let since = time::OffsetDateTime::from(build_started);
+        for id in report.intermediate.iter().rev() {
+            if built_here(job.engine, id, since, &steps).await {
+                let _ = job.engine.remove_image(id).await;
+            }
+        }
+    }
+    outcome.map(|_| (evidence, notes))
+}
