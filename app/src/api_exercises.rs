@@ -2,6 +2,8 @@
 //! list, one exercise with the caller's attempts, and grading reports.
 
 use leptos::prelude::*;
+
+use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// How one criterion of an exercise came out.
@@ -145,48 +147,38 @@ impl Submission {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! The server's side of the exercises contract.
-    use std::sync::Arc;
 
     use super::*;
 
     #[async_trait::async_trait]
     pub trait ExercisesBackend: Send + Sync + 'static {
-        async fn list(&self, req: &http::request::Parts) -> Result<Vec<ExerciseSummary>, String>;
+        async fn list(&self, req: &http::request::Parts) -> Result<Vec<ExerciseSummary>, ApiError>;
         async fn detail(
             &self,
             req: &http::request::Parts,
             id: &str,
-        ) -> Result<Option<ExerciseDetail>, String>;
+        ) -> Result<Option<ExerciseDetail>, ApiError>;
         async fn submit(
             &self,
             req: &http::request::Parts,
             id: &str,
             submission: Submission,
-        ) -> Result<SubmissionView, String>;
-    }
-
-    pub fn context() -> Result<(Arc<dyn ExercisesBackend>, http::request::Parts), ServerFnError> {
-        let backend = use_context::<Arc<dyn ExercisesBackend>>().ok_or_else(|| {
-            ServerFnError::new("the server did not provide its exercises backend")
-        })?;
-        let parts = use_context::<http::request::Parts>()
-            .ok_or_else(|| ServerFnError::new("no request in context"))?;
-        Ok((backend, parts))
+        ) -> Result<SubmissionView, ApiError>;
     }
 }
 
 /// Every exercise, with the caller's progress.
 #[server]
-pub async fn get_exercises() -> Result<Vec<ExerciseSummary>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.list(&req).await.map_err(ServerFnError::new)
+pub async fn get_exercises() -> Result<Vec<ExerciseSummary>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::ExercisesBackend>()?;
+    b.list(&req).await
 }
 
 /// One exercise and the caller's attempts; `None` when there is no such exercise.
 #[server]
-pub async fn get_exercise(id: String) -> Result<Option<ExerciseDetail>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.detail(&req, &id).await.map_err(ServerFnError::new)
+pub async fn get_exercise(id: String) -> Result<Option<ExerciseDetail>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::ExercisesBackend>()?;
+    b.detail(&req, &id).await
 }
 
 /// Grades a submission and stores it as an attempt.
@@ -194,9 +186,7 @@ pub async fn get_exercise(id: String) -> Result<Option<ExerciseDetail>, ServerFn
 pub async fn submit_exercise(
     id: String,
     submission: Submission,
-) -> Result<SubmissionView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.submit(&req, &id, submission)
-        .await
-        .map_err(ServerFnError::new)
+) -> Result<SubmissionView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::ExercisesBackend>()?;
+    b.submit(&req, &id, submission).await
 }

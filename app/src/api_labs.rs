@@ -2,6 +2,8 @@
 //! lab sessions and the actions on them.
 
 use leptos::prelude::*;
+
+use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// A lab definition, as shown before starting it.
@@ -78,98 +80,87 @@ pub struct LabDetail {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! The server's side of the labs contract.
-    use std::sync::Arc;
 
     use super::*;
 
     #[async_trait::async_trait]
     pub trait LabsBackend: Send + Sync + 'static {
-        async fn overview(&self, req: &http::request::Parts) -> Result<LabsOverview, String>;
+        async fn overview(&self, req: &http::request::Parts) -> Result<LabsOverview, ApiError>;
         async fn detail(
             &self,
             req: &http::request::Parts,
             lab: &str,
-        ) -> Result<Option<LabDetail>, String>;
+        ) -> Result<Option<LabDetail>, ApiError>;
         async fn start(
             &self,
             req: &http::request::Parts,
             lab: &str,
             replace: bool,
-        ) -> Result<StartResult, String>;
+        ) -> Result<StartResult, ApiError>;
         async fn session(
             &self,
             req: &http::request::Parts,
             id: &str,
-        ) -> Result<LabSessionView, String>;
-        async fn stop(&self, req: &http::request::Parts, id: &str) -> Result<(), String>;
+        ) -> Result<LabSessionView, ApiError>;
+        async fn stop(&self, req: &http::request::Parts, id: &str) -> Result<(), ApiError>;
         async fn reset(
             &self,
             req: &http::request::Parts,
             id: &str,
-        ) -> Result<LabSessionView, String>;
+        ) -> Result<LabSessionView, ApiError>;
         async fn extend(
             &self,
             req: &http::request::Parts,
             id: &str,
-        ) -> Result<LabSessionView, String>;
-    }
-
-    pub fn context() -> Result<(Arc<dyn LabsBackend>, http::request::Parts), ServerFnError> {
-        let backend = use_context::<Arc<dyn LabsBackend>>()
-            .ok_or_else(|| ServerFnError::new("the server did not provide its labs backend"))?;
-        let parts = use_context::<http::request::Parts>()
-            .ok_or_else(|| ServerFnError::new("no request in context"))?;
-        Ok((backend, parts))
+        ) -> Result<LabSessionView, ApiError>;
     }
 }
 
 /// Every lab and the caller's sessions.
 #[server]
-pub async fn get_labs() -> Result<LabsOverview, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.overview(&req).await.map_err(ServerFnError::new)
+pub async fn get_labs() -> Result<LabsOverview, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.overview(&req).await
 }
 
 /// One lab and the caller's session of it; `None` when there is no such lab.
 #[server]
-pub async fn get_lab(lab: String) -> Result<Option<LabDetail>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.detail(&req, &lab).await.map_err(ServerFnError::new)
+pub async fn get_lab(lab: String) -> Result<Option<LabDetail>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.detail(&req, &lab).await
 }
 
 /// Starts a lab (or queues for it). With `replace`, the caller's other lab is stopped first.
 #[server]
-pub async fn start_lab(lab: String, replace: bool) -> Result<StartResult, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.start(&req, &lab, replace)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn start_lab(lab: String, replace: bool) -> Result<StartResult, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.start(&req, &lab, replace).await
 }
 
 /// The current state of one of the caller's sessions.
 #[server]
-pub async fn get_lab_session(id: String) -> Result<LabSessionView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.session(&req, &id).await.map_err(ServerFnError::new)
+pub async fn get_lab_session(id: String) -> Result<LabSessionView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.session(&req, &id).await
 }
 
 /// Stops a lab and removes its container.
 #[server]
-pub async fn stop_lab(id: String) -> Result<(), ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.stop(&req, &id).await.map_err(ServerFnError::new)
+pub async fn stop_lab(id: String) -> Result<(), ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.stop(&req, &id).await
 }
 
 /// Replaces the lab's container with a fresh one.
 #[server]
-pub async fn reset_lab(id: String) -> Result<LabSessionView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.reset(&req, &id).await.map_err(ServerFnError::new)
+pub async fn reset_lab(id: String) -> Result<LabSessionView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.reset(&req, &id).await
 }
 
 /// Adds the lab's extra time, once.
 #[server]
-pub async fn extend_lab(id: String) -> Result<LabSessionView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.extend(&req, &id).await.map_err(ServerFnError::new)
+pub async fn extend_lab(id: String) -> Result<LabSessionView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LabsBackend>()?;
+    b.extend(&req, &id).await
 }

@@ -2,6 +2,8 @@
 //! Quiz questions carry no answers until the learner has answered.
 
 use leptos::prelude::*;
+
+use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// The catalog: tracks and their lessons, with the caller's progress.
@@ -117,19 +119,18 @@ pub struct TrackProgress {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! The server's side of the lessons contract.
-    use std::sync::Arc;
 
     use super::*;
 
     #[async_trait::async_trait]
     pub trait LessonsBackend: Send + Sync + 'static {
-        async fn catalog(&self, req: &http::request::Parts) -> Result<CatalogView, String>;
+        async fn catalog(&self, req: &http::request::Parts) -> Result<CatalogView, ApiError>;
         async fn lesson(
             &self,
             req: &http::request::Parts,
             track: &str,
             slug: &str,
-        ) -> Result<Option<LessonView>, String>;
+        ) -> Result<Option<LessonView>, ApiError>;
         async fn answer(
             &self,
             req: &http::request::Parts,
@@ -137,44 +138,33 @@ pub mod ssr {
             slug: &str,
             question: &str,
             choices: Vec<usize>,
-        ) -> Result<AnswerResult, String>;
+        ) -> Result<AnswerResult, ApiError>;
         async fn set_complete(
             &self,
             req: &http::request::Parts,
             track: &str,
             slug: &str,
             complete: bool,
-        ) -> Result<bool, String>;
-        async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String>;
+        ) -> Result<bool, ApiError>;
+        async fn search(&self, query: &str) -> Result<Vec<SearchResult>, ApiError>;
         /// The rendered body of a lesson, straight from the catalog.
         fn lesson_html(&self, track: &str, slug: &str) -> Option<String>;
-        async fn progress(&self, req: &http::request::Parts) -> Result<ProgressView, String>;
-    }
-
-    pub fn context() -> Result<(Arc<dyn LessonsBackend>, http::request::Parts), ServerFnError> {
-        let backend = use_context::<Arc<dyn LessonsBackend>>()
-            .ok_or_else(|| ServerFnError::new("the server did not provide its lessons backend"))?;
-        let parts = use_context::<http::request::Parts>()
-            .ok_or_else(|| ServerFnError::new("no request in context"))?;
-        Ok((backend, parts))
+        async fn progress(&self, req: &http::request::Parts) -> Result<ProgressView, ApiError>;
     }
 }
 
 /// Tracks and lessons with the caller's progress.
 #[server]
-pub async fn get_catalog() -> Result<CatalogView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.catalog(&req).await.map_err(ServerFnError::new)
+pub async fn get_catalog() -> Result<CatalogView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    b.catalog(&req).await
 }
 
 /// One lesson without its body; `None` when there is no such lesson.
 #[server]
-pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    let lesson = b
-        .lesson(&req, &track, &slug)
-        .await
-        .map_err(ServerFnError::new)?;
+pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    let lesson = b.lesson(&req, &track, &slug).await?;
     Ok(lesson.map(|l| LessonView {
         html: String::new(),
         ..l
@@ -183,8 +173,8 @@ pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView
 
 /// The rendered body of a lesson (empty when there is no such lesson).
 #[server]
-pub async fn get_lesson_body(track: String, slug: String) -> Result<String, ServerFnError> {
-    let (b, _) = ssr::context()?;
+pub async fn get_lesson_body(track: String, slug: String) -> Result<String, ApiError> {
+    let (b, _) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
     Ok(b.lesson_html(&track, &slug).unwrap_or_default())
 }
 
@@ -195,11 +185,9 @@ pub async fn answer_question(
     slug: String,
     question: String,
     choices: Vec<usize>,
-) -> Result<AnswerResult, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.answer(&req, &track, &slug, &question, choices)
-        .await
-        .map_err(ServerFnError::new)
+) -> Result<AnswerResult, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    b.answer(&req, &track, &slug, &question, choices).await
 }
 
 /// Marks a lesson complete (or not); returns the new state.
@@ -208,23 +196,21 @@ pub async fn set_lesson_complete(
     track: String,
     slug: String,
     complete: bool,
-) -> Result<bool, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.set_complete(&req, &track, &slug, complete)
-        .await
-        .map_err(ServerFnError::new)
+) -> Result<bool, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    b.set_complete(&req, &track, &slug, complete).await
 }
 
 /// Sections of lessons matching a query.
 #[server]
-pub async fn search_lessons(query: String) -> Result<Vec<SearchResult>, ServerFnError> {
-    let (b, _) = ssr::context()?;
-    b.search(&query).await.map_err(ServerFnError::new)
+pub async fn search_lessons(query: String) -> Result<Vec<SearchResult>, ApiError> {
+    let (b, _) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    b.search(&query).await
 }
 
 /// The caller's progress across tracks.
 #[server]
-pub async fn get_progress() -> Result<ProgressView, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.progress(&req).await.map_err(ServerFnError::new)
+pub async fn get_progress() -> Result<ProgressView, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
+    b.progress(&req).await
 }

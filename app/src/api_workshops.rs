@@ -2,6 +2,8 @@
 //! with their plan, roster, live progress and announcements.
 
 use leptos::prelude::*;
+
+use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 
 /// A workshop in a list.
@@ -175,111 +177,101 @@ fn yes() -> bool {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! The server's side of the workshops contract.
-    use std::sync::Arc;
 
     use super::*;
 
     #[async_trait::async_trait]
     pub trait WorkshopsBackend: Send + Sync + 'static {
-        async fn list(&self, req: &http::request::Parts) -> Result<Vec<WorkshopSummary>, String>;
+        async fn list(&self, req: &http::request::Parts) -> Result<Vec<WorkshopSummary>, ApiError>;
         async fn view(
             &self,
             req: &http::request::Parts,
             id: &str,
-        ) -> Result<Option<WorkshopView>, String>;
+        ) -> Result<Option<WorkshopView>, ApiError>;
         async fn create(
             &self,
             req: &http::request::Parts,
             new: NewWorkshop,
-        ) -> Result<WorkshopSummary, String>;
+        ) -> Result<WorkshopSummary, ApiError>;
         async fn join(
             &self,
             req: &http::request::Parts,
             code: &str,
-        ) -> Result<WorkshopSummary, String>;
-        async fn progress(&self, req: &http::request::Parts, id: &str) -> Result<Progress, String>;
+        ) -> Result<WorkshopSummary, ApiError>;
+        async fn progress(
+            &self,
+            req: &http::request::Parts,
+            id: &str,
+        ) -> Result<Progress, ApiError>;
         async fn announce(
             &self,
             req: &http::request::Parts,
             id: &str,
             body: &str,
-        ) -> Result<(), String>;
+        ) -> Result<(), ApiError>;
         async fn roster_action(
             &self,
             req: &http::request::Parts,
             id: &str,
             user_id: i64,
             action: &str,
-        ) -> Result<(), String>;
-        async fn end(&self, req: &http::request::Parts, id: &str) -> Result<(), String>;
-    }
-
-    pub fn context() -> Result<(Arc<dyn WorkshopsBackend>, http::request::Parts), ServerFnError> {
-        let backend = use_context::<Arc<dyn WorkshopsBackend>>().ok_or_else(|| {
-            ServerFnError::new("the server did not provide its workshops backend")
-        })?;
-        let parts = use_context::<http::request::Parts>()
-            .ok_or_else(|| ServerFnError::new("no request in context"))?;
-        Ok((backend, parts))
+        ) -> Result<(), ApiError>;
+        async fn end(&self, req: &http::request::Parts, id: &str) -> Result<(), ApiError>;
     }
 }
 
 /// The caller's workshops.
 #[server]
-pub async fn get_workshops() -> Result<Vec<WorkshopSummary>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.list(&req).await.map_err(ServerFnError::new)
+pub async fn get_workshops() -> Result<Vec<WorkshopSummary>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.list(&req).await
 }
 
 /// One workshop as the caller may see it; `None` when it does not exist or is not theirs.
 #[server]
-pub async fn get_workshop(id: String) -> Result<Option<WorkshopView>, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.view(&req, &id).await.map_err(ServerFnError::new)
+pub async fn get_workshop(id: String) -> Result<Option<WorkshopView>, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.view(&req, &id).await
 }
 
 /// Creates a workshop (instructors).
 #[server(input = leptos::server_fn::codec::Json)]
-pub async fn create_workshop(new: NewWorkshop) -> Result<WorkshopSummary, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.create(&req, new).await.map_err(ServerFnError::new)
+pub async fn create_workshop(new: NewWorkshop) -> Result<WorkshopSummary, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.create(&req, new).await
 }
 
 /// Joins a workshop by its code.
 #[server]
-pub async fn join_workshop(code: String) -> Result<WorkshopSummary, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.join(&req, &code).await.map_err(ServerFnError::new)
+pub async fn join_workshop(code: String) -> Result<WorkshopSummary, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.join(&req, &code).await
 }
 
 /// The dashboard's first picture (instructors); updates come as events.
 #[server]
-pub async fn get_progress(id: String) -> Result<Progress, ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.progress(&req, &id).await.map_err(ServerFnError::new)
+pub async fn get_progress(id: String) -> Result<Progress, ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.progress(&req, &id).await
 }
 
 /// Sends an announcement to every participant (instructors).
 #[server]
-pub async fn announce(id: String, body: String) -> Result<(), ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.announce(&req, &id, &body)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn announce(id: String, body: String) -> Result<(), ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.announce(&req, &id, &body).await
 }
 
 /// Approves, removes, bans or promotes a participant; resets their lab (instructors).
 #[server]
-pub async fn roster_action(id: String, user_id: i64, action: String) -> Result<(), ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.roster_action(&req, &id, user_id, &action)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn roster_action(id: String, user_id: i64, action: String) -> Result<(), ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.roster_action(&req, &id, user_id, &action).await
 }
 
 /// Ends the workshop: labs stop, the plan closes (instructors).
 #[server]
-pub async fn end_workshop(id: String) -> Result<(), ServerFnError> {
-    let (b, req) = ssr::context()?;
-    b.end(&req, &id).await.map_err(ServerFnError::new)
+pub async fn end_workshop(id: String) -> Result<(), ApiError> {
+    let (b, req) = crate::api::backend::<dyn ssr::WorkshopsBackend>()?;
+    b.end(&req, &id).await
 }

@@ -9,7 +9,7 @@ use crate::api::{get_me, Login, Logout, Me, Register};
 #[derive(Clone, Copy)]
 pub struct SessionContext {
     /// Who is signed in; reloads after every login, registration or logout.
-    pub me: Resource<Result<Option<Me>, ServerFnError>>,
+    pub me: Resource<Result<Option<Me>, crate::api::ApiError>>,
     pub login: ServerAction<Login>,
     pub register: ServerAction<Register>,
     pub logout: ServerAction<Logout>,

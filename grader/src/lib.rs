@@ -20,6 +20,27 @@ pub struct Verdict {
     pub evidence: String,
 }
 
+impl Verdict {
+    /// A verdict with `passed` as given.
+    pub fn new(passed: bool, message: impl Into<String>, evidence: impl Into<String>) -> Self {
+        Self {
+            passed,
+            message: message.into(),
+            evidence: evidence.into(),
+        }
+    }
+
+    /// A passed check.
+    pub fn pass(message: impl Into<String>, evidence: impl Into<String>) -> Self {
+        Self::new(true, message, evidence)
+    }
+
+    /// A failed check.
+    pub fn fail(message: impl Into<String>, evidence: impl Into<String>) -> Self {
+        Self::new(false, message, evidence)
+    }
+}
+
 /// Cases of a parser property test: `default`, or `DRYDOCK_FUZZ_CASES`
 /// when set (`make fuzz` runs them for ten minutes).
 #[cfg(test)]

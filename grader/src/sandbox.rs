@@ -11,7 +11,10 @@ use bollard_stubs::models::{
     MountVolumeOptions, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
-use crate::input::run_spec::{MountKind, RunSpec};
+use crate::{
+    checks::catalog::RunCheck,
+    input::run_spec::{MountKind, RunSpec},
+};
 
 /// The most a grading container may get (from the server's settings).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +34,7 @@ pub fn is_reserved_label(key: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The check this request fails; `None` when it concerns the whole run.
-    pub check: Option<&'static str>,
+    pub check: Option<RunCheck>,
     pub reason: String,
 }
 
@@ -164,8 +167,7 @@ fn joins_other_namespace(mode: &Option<String>) -> Option<String> {
 /// Everything in `spec` the grader will not execute.
 pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refusal> {
     let mut out = Vec::new();
-    let mut refuse =
-        |check: Option<&'static str>, reason: String| out.push(Refusal { check, reason });
+    let mut refuse = |check: Option<RunCheck>, reason: String| out.push(Refusal { check, reason });
     if !target_ids.iter().any(|t| t == &spec.image) {
         refuse(
             None,
@@ -181,7 +183,7 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
     }
     if spec.privileged {
         refuse(
-            Some("RUN-NOT-PRIVILEGED"),
+            Some(RunCheck::NotPrivileged),
             "--privileged gives the container every capability and the host's devices; Drydock does not run it. Remove --privileged.".into(),
         );
     }
@@ -194,7 +196,7 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
     ] {
         if let Some(mode) = joins_other_namespace(mode) {
             refuse(
-                Some("RUN-HOST-NS"),
+                Some(RunCheck::HostNs),
                 format!("{flag} {mode} shares a namespace with the host or another container; Drydock does not run it. Remove {flag} {mode}."),
             );
         }
@@ -207,7 +209,7 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
             .map(String::as_str)
             .collect();
         refuse(
-            Some("RUN-NO-DEVICES"),
+            Some(RunCheck::NoDevices),
             format!("--device/--device-cgroup-rule give the container host devices ({}); Drydock does not run it. Remove them.", what.join(", ")),
         );
     }
@@ -220,12 +222,12 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
         }
         if exposes_docker_socket(source) {
             refuse(
-                Some("RUN-NO-DOCKER-SOCK"),
+                Some(RunCheck::NoDockerSock),
                 format!("the mount {source}:{} puts the Docker socket in the container: whoever reaches it controls the host. Remove it.", mount.target),
             );
         } else if let Some(dir) = sensitive_path(source) {
             refuse(
-                Some("RUN-NO-SENSITIVE-MOUNT"),
+                Some(RunCheck::NoSensitiveMount),
                 format!("the mount {source}:{} exposes the host's {dir}{}; Drydock does not run it. Remove it.", mount.target, if mount.read_only { " (read-only still leaks it)" } else { "" }),
             );
         }
@@ -235,7 +237,7 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
             .is_some_and(|p| p == "shared" || p == "rshared")
         {
             refuse(
-                Some("RUN-PROPAGATION"),
+                Some(RunCheck::Propagation),
                 format!("the mount {source}:{} uses {} propagation, so mounts made inside reach the host; use the default (rprivate).", mount.target, mount.propagation.as_deref().unwrap_or_default()),
             );
         }
@@ -245,17 +247,17 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
         let under_gvisor = gvisor && CAPS_ONLY_UNDER_GVISOR.contains(&name.as_str());
         if name == "ALL" {
             refuse(
-                Some("RUN-CAP-DROP-ALL"),
+                Some(RunCheck::CapDropAll),
                 format!("--cap-add {cap} grants every capability; Drydock does not run it. Add only the capabilities the program needs."),
             );
         } else if DANGEROUS_CAPS.contains(&name.as_str()) && !under_gvisor {
             refuse(
-                Some("RUN-NO-DANGEROUS-CAPS"),
+                Some(RunCheck::NoDangerousCaps),
                 format!("--cap-add {cap} reaches the kernel or the host; Drydock does not run it. Remove it."),
             );
         } else if !DEFAULT_CAPS.contains(&name.as_str()) && !under_gvisor {
             refuse(
-                Some("RUN-NO-DANGEROUS-CAPS"),
+                Some(RunCheck::NoDangerousCaps),
                 format!("--cap-add {cap} is outside Docker's default set; the grading sandbox adds back only those ({}). Remove it.", DEFAULT_CAPS.join(", ")),
             );
         }
@@ -263,7 +265,7 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
     for ulimit in &spec.ulimits {
         if !ULIMITS.iter().any(|(name, _)| *name == ulimit.name) {
             refuse(
-                Some("RUN-ULIMITS"),
+                Some(RunCheck::Ulimits),
                 format!(
                     "--ulimit {} is not one the grading sandbox sets (it sets {}); remove it.",
                     ulimit.name,
@@ -305,20 +307,20 @@ pub fn refusals(spec: &RunSpec, target_ids: &[String], gvisor: bool) -> Vec<Refu
             ),
             // Under gVisor the sandbox's own kernel stays in front of the host.
             ("seccomp", _) | ("apparmor", "unconfined") | ("label", "disable") if !gvisor => refuse(
-                Some(if key == "seccomp" { "RUN-SECCOMP" } else { "RUN-LSM" }),
+                Some(if key == "seccomp" { RunCheck::Seccomp } else { RunCheck::Lsm }),
                 format!("--security-opt {opt} turns a kernel protection off; Drydock does not run it without gVisor. Remove it."),
             ),
             ("seccomp", _) | ("apparmor", "unconfined") | ("label", "disable") => {}
             ("systempaths", "unconfined") => {}
             ("apparmor" | "label", _) => refuse(
-                Some("RUN-LSM"),
+                Some(RunCheck::Lsm),
                 format!("--security-opt {opt} names a profile or label of your own; the grading sandbox keeps the engine's (apparmor=docker-default). Remove it."),
             ),
             _ => refuse(None, format!("--security-opt {opt} is not one Drydock understands; use no-new-privileges, seccomp, apparmor or label")),
         }
         if key == "systempaths" && value == "unconfined" {
             refuse(
-                Some("RUN-NO-SENSITIVE-MOUNT"),
+                Some(RunCheck::NoSensitiveMount),
                 format!("--security-opt {opt} unmasks /proc and /sys paths of the host kernel; remove it"),
             );
         }

@@ -22,6 +22,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A body of another type than the JSON the route takes.
+    #[error("This route takes JSON: send the body with Content-Type: application/json.")]
+    NotJson,
     /// No identity where one is required.
     #[error("{0}")]
     Unauthorized(String),
@@ -56,6 +59,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -85,12 +89,14 @@ impl Error {
 }
 
 impl Error {
-    /// The message for a UI server function; internal errors are logged here.
-    pub fn into_ui_message(self) -> String {
-        if self.status_and_code().0.is_server_error() {
+    /// The error of a UI server function: the same code and sentence as the
+    /// JSON API's; internal errors are logged here.
+    pub fn into_api_error(self) -> drydock_app::api::ApiError {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
             tracing::error!(error = %self, "server function failed");
         }
-        self.user_message()
+        drydock_app::api::ApiError::new(code, self.user_message())
     }
 }
 

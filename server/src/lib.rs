@@ -10,6 +10,7 @@ pub mod content;
 pub mod db;
 pub mod docker;
 pub mod error;
+pub mod extract;
 pub mod grading;
 pub mod health;
 pub mod labs;

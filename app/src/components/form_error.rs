@@ -9,7 +9,7 @@ pub fn FormError(#[prop(into)] error: Signal<String>) -> impl IntoView {
 }
 
 /// The message of a failed action result, empty otherwise.
-pub fn failure<T>(result: Option<Result<T, ServerFnError>>) -> String {
+pub fn failure<T>(result: Option<Result<T, crate::api::ApiError>>) -> String {
     match result {
         Some(Err(e)) => error_text(&e),
         _ => String::new(),

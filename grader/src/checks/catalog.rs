@@ -1,10 +1,12 @@
 //! The check catalog: every criterion an exercise may grade, with the
-//! parameters an author may set. Ids follow `../shared/hardening-checks.md`;
-//! each has exactly one implementation (`run_checks`, `image_checks`,
-//! `lab_checks`, or the flag comparison).
+//! parameters an author may set, as typed ids. Each area's checks are one
+//! enum, and each area's evaluator is an exhaustive `match` over it with
+//! one function per check (`run.rs`, `image.rs`, the server's lab runner,
+//! the flag comparison): an id without an evaluator, or an evaluator
+//! without an id, does not compile. Ids follow `hardening-checks.md`.
 
 /// Which kind of evidence a check reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CheckArea {
     /// A running container: inspect and probes of PID 1.
     Run,
@@ -24,245 +26,234 @@ pub enum ParamType {
     StrList,
 }
 
-/// One entry of the catalog.
-#[derive(Debug)]
-pub struct CheckSpec {
-    pub id: &'static str,
-    pub area: CheckArea,
-    /// What the check asks for, in a few words a learner understands.
-    pub title: &'static str,
-    pub params: &'static [(&'static str, ParamType)],
-}
-
 use CheckArea::*;
 use ParamType::*;
 
-const fn spec(
-    id: &'static str,
-    area: CheckArea,
-    title: &'static str,
-    params: &'static [(&'static str, ParamType)],
-) -> CheckSpec {
-    CheckSpec {
-        id,
-        area,
-        title,
-        params,
+/// Declares one area's checks: the enum, its ids, titles and parameters.
+macro_rules! checks {
+    (
+        $(#[$doc:meta])*
+        $name:ident: $area:ident {
+            $( $variant:ident = $id:literal, $title:literal $(, $pname:literal: $ptype:ident)* ; )*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $variant, )*
+        }
+
+        impl $name {
+            /// Every check of the area, in catalog order.
+            pub const ALL: &'static [$name] = &[ $( $name::$variant, )* ];
+
+            /// The check's id, e.g. `RUN-NONROOT`.
+            pub fn id(self) -> &'static str {
+                match self { $( $name::$variant => $id, )* }
+            }
+
+            /// What the check asks for, in a few words a learner understands.
+            pub fn title(self) -> &'static str {
+                match self { $( $name::$variant => $title, )* }
+            }
+
+            /// The parameters an author may set, with their types.
+            pub fn params(self) -> &'static [(&'static str, ParamType)] {
+                match self { $( $name::$variant => &[ $( ($pname, ParamType::$ptype) ),* ], )* }
+            }
+        }
+
+        impl From<$name> for CheckId {
+            fn from(check: $name) -> Self {
+                CheckId::$area(check)
+            }
+        }
+    };
+}
+
+checks! {
+    /// Runtime checks: what the engine runs (inspect) and what PID 1 sees (probes).
+    RunCheck: Run {
+        NotPrivileged = "RUN-NOT-PRIVILEGED", "Not privileged";
+        CapDropAll = "RUN-CAP-DROP-ALL", "All capabilities dropped, only the needed ones added", "allowed": StrList;
+        NoDangerousCaps = "RUN-NO-DANGEROUS-CAPS", "No dangerous capabilities";
+        NoNewPrivs = "RUN-NO-NEW-PRIVS", "no-new-privileges set";
+        Seccomp = "RUN-SECCOMP", "Seccomp profile kept";
+        Lsm = "RUN-LSM", "AppArmor/SELinux not disabled";
+        Nonroot = "RUN-NONROOT", "Runs as a non-root user";
+        Userns = "RUN-USERNS", "User namespace not disabled";
+        ReadonlyRootfs = "RUN-READONLY-ROOTFS", "Read-only root filesystem", "app_paths": StrList;
+        TmpfsSafe = "RUN-TMPFS-SAFE", "Scratch space is a small noexec,nosuid tmpfs", "paths": StrList, "max_size_mb": Int;
+        VolumesRo = "RUN-VOLUMES-RO", "Data mounts read-only", "writable": StrList;
+        NoSensitiveMount = "RUN-NO-SENSITIVE-MOUNT", "No host system directories mounted";
+        NoDockerSock = "RUN-NO-DOCKER-SOCK", "No Docker socket inside";
+        Propagation = "RUN-PROPAGATION", "No shared mount propagation";
+        HostNs = "RUN-HOST-NS", "No host namespaces";
+        NoDevices = "RUN-NO-DEVICES", "No host devices";
+        Network = "RUN-NETWORK", "No network, or a user-defined one";
+        Ports = "RUN-PORTS", "Ports bound to one address, above 1024";
+        Memory = "RUN-MEMORY", "Memory limited, no unlimited swap", "max_mb": Int;
+        Cpu = "RUN-CPU", "CPU capped", "max_cpus_milli": Int;
+        Pids = "RUN-PIDS", "Process count limited", "max": Int;
+        Ulimits = "RUN-ULIMITS", "Open files limited", "max_nofile": Int;
+        Restart = "RUN-RESTART", "Restarts on failure, a bounded number of times", "max_retries": Int;
+        Health = "RUN-HEALTH", "Becomes healthy";
+        Logging = "RUN-LOGGING", "Logging on and bounded";
+        NoEnvSecrets = "RUN-NO-ENV-SECRETS", "No secrets in environment variables", "secrets": StrList;
+        ImageDigest = "RUN-IMAGE-DIGEST", "Image pinned by digest";
     }
 }
 
-/// Every check Drydock can grade.
-pub static CATALOG: &[CheckSpec] = &[
-    // Runtime checks: what the engine runs (inspect) and what PID 1 sees (probes).
-    spec("RUN-NOT-PRIVILEGED", Run, "Not privileged", &[]),
-    spec(
-        "RUN-CAP-DROP-ALL",
-        Run,
-        "All capabilities dropped, only the needed ones added",
-        &[("allowed", StrList)],
-    ),
-    spec(
-        "RUN-NO-DANGEROUS-CAPS",
-        Run,
-        "No dangerous capabilities",
-        &[],
-    ),
-    spec("RUN-NO-NEW-PRIVS", Run, "no-new-privileges set", &[]),
-    spec("RUN-SECCOMP", Run, "Seccomp profile kept", &[]),
-    spec("RUN-LSM", Run, "AppArmor/SELinux not disabled", &[]),
-    spec("RUN-NONROOT", Run, "Runs as a non-root user", &[]),
-    spec("RUN-USERNS", Run, "User namespace not disabled", &[]),
-    spec(
-        "RUN-READONLY-ROOTFS",
-        Run,
-        "Read-only root filesystem",
-        &[("app_paths", StrList)],
-    ),
-    spec(
-        "RUN-TMPFS-SAFE",
-        Run,
-        "Scratch space is a small noexec,nosuid tmpfs",
-        &[("paths", StrList), ("max_size_mb", Int)],
-    ),
-    spec(
-        "RUN-VOLUMES-RO",
-        Run,
-        "Data mounts read-only",
-        &[("writable", StrList)],
-    ),
-    spec(
-        "RUN-NO-SENSITIVE-MOUNT",
-        Run,
-        "No host system directories mounted",
-        &[],
-    ),
-    spec("RUN-NO-DOCKER-SOCK", Run, "No Docker socket inside", &[]),
-    spec("RUN-PROPAGATION", Run, "No shared mount propagation", &[]),
-    spec("RUN-HOST-NS", Run, "No host namespaces", &[]),
-    spec("RUN-NO-DEVICES", Run, "No host devices", &[]),
-    spec("RUN-NETWORK", Run, "No network, or a user-defined one", &[]),
-    spec(
-        "RUN-PORTS",
-        Run,
-        "Ports bound to one address, above 1024",
-        &[],
-    ),
-    spec(
-        "RUN-MEMORY",
-        Run,
-        "Memory limited, no unlimited swap",
-        &[("max_mb", Int)],
-    ),
-    spec("RUN-CPU", Run, "CPU capped", &[("max_cpus_milli", Int)]),
-    spec("RUN-PIDS", Run, "Process count limited", &[("max", Int)]),
-    spec(
-        "RUN-ULIMITS",
-        Run,
-        "Open files limited",
-        &[("max_nofile", Int)],
-    ),
-    spec(
-        "RUN-RESTART",
-        Run,
-        "Restarts on failure, a bounded number of times",
-        &[("max_retries", Int)],
-    ),
-    spec("RUN-HEALTH", Run, "Becomes healthy", &[]),
-    spec("RUN-LOGGING", Run, "Logging on and bounded", &[]),
-    spec(
-        "RUN-NO-ENV-SECRETS",
-        Run,
-        "No secrets in environment variables",
-        &[("secrets", StrList)],
-    ),
-    spec("RUN-IMAGE-DIGEST", Run, "Image pinned by digest", &[]),
-    // Image checks: the Dockerfile, the image config, history and every layer.
-    spec(
-        "IMG-NONROOT-USER",
-        Image,
-        "Image runs as a non-root user",
-        &[],
-    ),
-    spec("IMG-UNIQUE-UID", Image, "No duplicate UIDs or GIDs", &[]),
-    spec(
-        "IMG-NO-EMPTY-PW",
-        Image,
-        "No account with an empty password",
-        &[],
-    ),
-    spec("IMG-NO-SETUID", Image, "No setuid or setgid files", &[]),
-    spec("IMG-NO-SUDO", Image, "No sudo", &[]),
-    spec(
-        "IMG-HEALTHCHECK",
-        Image,
-        "A real health check",
-        &[("wait_healthy", Int)],
-    ),
-    spec("IMG-COPY-NOT-ADD", Image, "COPY instead of ADD", &[]),
-    spec("IMG-BASE-TAG", Image, "Base image tagged, not latest", &[]),
-    spec("IMG-BASE-DIGEST", Image, "Base image pinned by digest", &[]),
-    spec(
-        "IMG-NO-SECRET-ENVARG",
-        Image,
-        "No secrets in ENV or ARG",
-        &[("secrets", StrList)],
-    ),
-    spec(
-        "IMG-NO-SECRET-FILES",
-        Image,
-        "No keys or credentials in any layer",
-        &[("secrets", StrList)],
-    ),
-    spec(
-        "IMG-BUILD-SECRET-MOUNT",
-        Image,
-        "Build credentials only through secret mounts",
-        &[],
-    ),
-    spec(
-        "IMG-NO-JUNK-FILES",
-        Image,
-        "No .git, .aws or compose files in the image",
-        &[],
-    ),
-    spec(
-        "IMG-UPDATE-WITH-INSTALL",
-        Image,
-        "Package index updated in the same RUN as the install",
-        &[],
-    ),
-    spec("IMG-PKG-PINNED", Image, "Package versions pinned", &[]),
-    spec(
-        "IMG-MINIMAL",
-        Image,
-        "No recommended extras, caches cleaned",
-        &[],
-    ),
-    spec(
-        "IMG-VERIFIED-PKGS",
-        Image,
-        "Packages and downloads verified",
-        &[],
-    ),
-    spec(
-        "IMG-NO-PIPE-TO-SHELL",
-        Image,
-        "No download piped into a shell",
-        &[],
-    ),
-    spec("IMG-NO-SSH", Image, "No SSH server", &[]),
-    spec(
-        "IMG-NO-SYS-VOLUME",
-        Image,
-        "No VOLUME or WORKDIR on /sys, /proc or /dev",
-        &[],
-    ),
-    // Lab state: read from the control plane, never from the learner's shell.
-    spec(
-        "LAB-NO-SETUID",
-        Lab,
-        "No setuid or setgid files left",
-        &[("paths", StrList)],
-    ),
-    spec(
-        "LAB-FILE-MODE",
-        Lab,
-        "File permissions tightened",
-        &[("path", Str), ("max_mode", Str)],
-    ),
-    spec("LAB-FILE-ABSENT", Lab, "File removed", &[("path", Str)]),
-    spec(
-        "LAB-FILE-CONTAINS",
-        Lab,
-        "File has the expected content",
-        &[("path", Str), ("text", Str)],
-    ),
-    spec(
-        "LAB-FILE-LACKS",
-        Lab,
-        "File no longer holds the secret",
-        &[("path", Str), ("text", Str)],
-    ),
-    // Flags: compared on the server.
-    spec("FLAG-MATCH", Flag, "The value you found", &[]),
-];
+checks! {
+    /// Image checks: the Dockerfile, the image config, history and every layer.
+    ImageCheck: Image {
+        NonrootUser = "IMG-NONROOT-USER", "Image runs as a non-root user";
+        UniqueUid = "IMG-UNIQUE-UID", "No duplicate UIDs or GIDs";
+        NoEmptyPw = "IMG-NO-EMPTY-PW", "No account with an empty password";
+        NoSetuid = "IMG-NO-SETUID", "No setuid or setgid files";
+        NoSudo = "IMG-NO-SUDO", "No sudo";
+        Healthcheck = "IMG-HEALTHCHECK", "A real health check", "wait_healthy": Int;
+        CopyNotAdd = "IMG-COPY-NOT-ADD", "COPY instead of ADD";
+        BaseTag = "IMG-BASE-TAG", "Base image tagged, not latest";
+        BaseDigest = "IMG-BASE-DIGEST", "Base image pinned by digest";
+        NoSecretEnvarg = "IMG-NO-SECRET-ENVARG", "No secrets in ENV or ARG", "secrets": StrList;
+        NoSecretFiles = "IMG-NO-SECRET-FILES", "No keys or credentials in any layer", "secrets": StrList;
+        BuildSecretMount = "IMG-BUILD-SECRET-MOUNT", "Build credentials only through secret mounts";
+        NoJunkFiles = "IMG-NO-JUNK-FILES", "No .git, .aws or compose files in the image";
+        UpdateWithInstall = "IMG-UPDATE-WITH-INSTALL", "Package index updated in the same RUN as the install";
+        PkgPinned = "IMG-PKG-PINNED", "Package versions pinned";
+        Minimal = "IMG-MINIMAL", "No recommended extras, caches cleaned";
+        VerifiedPkgs = "IMG-VERIFIED-PKGS", "Packages and downloads verified";
+        NoPipeToShell = "IMG-NO-PIPE-TO-SHELL", "No download piped into a shell";
+        NoSsh = "IMG-NO-SSH", "No SSH server";
+        NoSysVolume = "IMG-NO-SYS-VOLUME", "No VOLUME or WORKDIR on /sys, /proc or /dev";
+    }
+}
 
-/// The catalog entry for `id`.
-pub fn lookup(id: &str) -> Option<&'static CheckSpec> {
-    CATALOG.iter().find(|c| c.id == id)
+checks! {
+    /// Lab state: read from the control plane, never from the learner's shell.
+    LabCheck: Lab {
+        NoSetuid = "LAB-NO-SETUID", "No setuid or setgid files left", "paths": StrList;
+        FileMode = "LAB-FILE-MODE", "File permissions tightened", "path": Str, "max_mode": Str;
+        FileAbsent = "LAB-FILE-ABSENT", "File removed", "path": Str;
+        FileContains = "LAB-FILE-CONTAINS", "File has the expected content", "path": Str, "text": Str;
+        FileLacks = "LAB-FILE-LACKS", "File no longer holds the secret", "path": Str, "text": Str;
+    }
+}
+
+checks! {
+    /// Flags: a value the learner found, compared on the server.
+    FlagCheck: Flag {
+        Match = "FLAG-MATCH", "The value you found";
+    }
+}
+
+/// Any check of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    Run(RunCheck),
+    Image(ImageCheck),
+    Lab(LabCheck),
+    Flag(FlagCheck),
+}
+
+impl CheckId {
+    /// Every check Drydock can grade, area by area.
+    pub fn all() -> impl Iterator<Item = CheckId> {
+        RunCheck::ALL
+            .iter()
+            .map(|c| CheckId::Run(*c))
+            .chain(ImageCheck::ALL.iter().map(|c| CheckId::Image(*c)))
+            .chain(LabCheck::ALL.iter().map(|c| CheckId::Lab(*c)))
+            .chain(FlagCheck::ALL.iter().map(|c| CheckId::Flag(*c)))
+    }
+
+    /// The id as authors write it, e.g. `RUN-NONROOT`.
+    pub fn id(self) -> &'static str {
+        match self {
+            CheckId::Run(c) => c.id(),
+            CheckId::Image(c) => c.id(),
+            CheckId::Lab(c) => c.id(),
+            CheckId::Flag(c) => c.id(),
+        }
+    }
+
+    /// What the check asks for.
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::Run(c) => c.title(),
+            CheckId::Image(c) => c.title(),
+            CheckId::Lab(c) => c.title(),
+            CheckId::Flag(c) => c.title(),
+        }
+    }
+
+    /// The parameters an author may set.
+    pub fn params(self) -> &'static [(&'static str, ParamType)] {
+        match self {
+            CheckId::Run(c) => c.params(),
+            CheckId::Image(c) => c.params(),
+            CheckId::Lab(c) => c.params(),
+            CheckId::Flag(c) => c.params(),
+        }
+    }
+
+    /// Which kind of evidence the check reads.
+    pub fn area(self) -> CheckArea {
+        match self {
+            CheckId::Run(_) => CheckArea::Run,
+            CheckId::Image(_) => CheckArea::Image,
+            CheckId::Lab(_) => CheckArea::Lab,
+            CheckId::Flag(_) => CheckArea::Flag,
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for CheckId {
+    type Err = String;
+
+    fn from_str(id: &str) -> Result<Self, String> {
+        CheckId::all()
+            .find(|c| c.id() == id)
+            .ok_or_else(|| format!("unknown check {id:?}; see the catalog in content/README.md"))
+    }
+}
+
+impl serde::Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CheckId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        id.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The check `id`, if the catalog has it.
+pub fn lookup(id: &str) -> Option<CheckId> {
+    id.parse().ok()
 }
 
 /// Checks an author's parameters against the check's declaration.
-pub fn validate_params(spec: &CheckSpec, params: &toml::Table) -> Result<(), String> {
+pub fn validate_params(check: CheckId, params: &toml::Table) -> Result<(), String> {
     for (name, value) in params {
-        let Some((_, kind)) = spec.params.iter().find(|(n, _)| n == name) else {
-            let known: Vec<&str> = spec.params.iter().map(|(n, _)| *n).collect();
+        let Some((_, kind)) = check.params().iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = check.params().iter().map(|(n, _)| *n).collect();
             return Err(if known.is_empty() {
-                format!("{} takes no parameters (found {name:?})", spec.id)
+                format!("{} takes no parameters (found {name:?})", check)
             } else {
                 format!(
                     "{} has no parameter {name:?}; it takes: {}",
-                    spec.id,
+                    check,
                     known.join(", ")
                 )
             });
@@ -280,12 +271,12 @@ pub fn validate_params(spec: &CheckSpec, params: &toml::Table) -> Result<(), Str
                 Str => "a non-empty string",
                 StrList => "a list of strings",
             };
-            return Err(format!("{}: parameter {name:?} must be {want}", spec.id));
+            return Err(format!("{}: parameter {name:?} must be {want}", check));
         }
     }
-    for (name, kind) in spec.params {
-        if *kind == Str && spec.area == Lab && !params.contains_key(*name) {
-            return Err(format!("{} needs the parameter {name:?}", spec.id));
+    for (name, kind) in check.params() {
+        if *kind == Str && check.area() == Lab && !params.contains_key(*name) {
+            return Err(format!("{} needs the parameter {name:?}", check));
         }
     }
     Ok(())
@@ -322,28 +313,37 @@ mod tests {
 
     #[test]
     fn the_catalog_is_large_enough_and_ids_are_unique() {
-        let runs = CATALOG.iter().filter(|c| c.area == Run).count();
-        let images = CATALOG.iter().filter(|c| c.area == Image).count();
-        assert!(runs >= 25, "{runs} RUN checks");
-        assert!(images >= 15, "{images} IMG checks");
-        let mut ids: Vec<_> = CATALOG.iter().map(|c| c.id).collect();
+        assert!(
+            RunCheck::ALL.len() >= 25,
+            "{} RUN checks",
+            RunCheck::ALL.len()
+        );
+        assert!(
+            ImageCheck::ALL.len() >= 15,
+            "{} IMG checks",
+            ImageCheck::ALL.len()
+        );
+        let mut ids: Vec<_> = CheckId::all().map(CheckId::id).collect();
+        let total = ids.len();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), CATALOG.len());
-        for c in CATALOG {
-            let prefix = match c.area {
+        assert_eq!(ids.len(), total);
+        for c in CheckId::all() {
+            let prefix = match c.area() {
                 Run => "RUN-",
                 Image => "IMG-",
                 Lab => "LAB-",
                 Flag => "FLAG-",
             };
-            assert!(c.id.starts_with(prefix), "{}", c.id);
+            assert!(c.id().starts_with(prefix), "{c}");
+            assert_eq!(lookup(c.id()), Some(c));
         }
+        assert_eq!(lookup("RUN-nonroot"), None);
     }
 
     #[test]
     fn parameters_are_checked_by_name_and_type() {
-        let mem = lookup("RUN-MEMORY").unwrap();
+        let mem = CheckId::Run(RunCheck::Memory);
         let ok: toml::Table = toml::from_str("max_mb = 256").unwrap();
         assert!(validate_params(mem, &ok).is_ok());
         let bad: toml::Table = toml::from_str("max_mb = \"big\"").unwrap();
@@ -354,7 +354,7 @@ mod tests {
         assert!(validate_params(mem, &unknown)
             .unwrap_err()
             .contains("max_mb"));
-        let mode = lookup("LAB-FILE-MODE").unwrap();
+        let mode = CheckId::Lab(LabCheck::FileMode);
         assert!(validate_params(mode, &toml::Table::new())
             .unwrap_err()
             .contains("path"));

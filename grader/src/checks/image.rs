@@ -3,7 +3,7 @@
 
 use crate::{
     checks::{
-        catalog::Params,
+        catalog::{ImageCheck, Params},
         lint::{self, Finding},
         run::resolve_user,
         secrets,
@@ -33,22 +33,6 @@ fn verdict(f: Finding) -> Verdict {
     }
 }
 
-fn fail(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
-    Verdict {
-        passed: false,
-        message: message.into(),
-        evidence: evidence.into(),
-    }
-}
-
-fn pass(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
-    Verdict {
-        passed: true,
-        message: message.into(),
-        evidence: evidence.into(),
-    }
-}
-
 /// A static finding that the built image must confirm: the first failure
 /// wins, and without a built image the static part can only fail — a
 /// Dockerfile that did not build proves nothing about the image it names.
@@ -68,251 +52,554 @@ fn both(static_part: Finding, image_part: Option<Verdict>, not_built: Verdict) -
 }
 
 /// Grades one image check.
-pub fn evaluate(id: &str, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
+pub fn evaluate(check: ImageCheck, ev: &ImageEvidence, params: Params<'_>) -> Verdict {
     let df = &ev.dockerfile;
-    let not_built = || {
-        fail(
-            format!(
-                "Not graded: the image did not build ({}). Fix the build and submit again.",
-                ev.build_error.as_deref().unwrap_or("unknown error")
-            ),
-            "",
-        )
-    };
     let img = ev.image.as_ref();
-    match id {
-        "IMG-BASE-TAG" => verdict(lint::base_tagged(df)),
-        "IMG-BASE-DIGEST" => verdict(lint::base_digest(df)),
-        "IMG-UPDATE-WITH-INSTALL" => verdict(lint::update_with_install(df)),
-        "IMG-PKG-PINNED" => verdict(lint::packages_pinned(df)),
-        "IMG-MINIMAL" => verdict(lint::minimal_install(df)),
-        "IMG-VERIFIED-PKGS" => verdict(lint::verified_packages(df)),
-        "IMG-NO-PIPE-TO-SHELL" => verdict(lint::no_pipe_to_shell(df)),
-        "IMG-BUILD-SECRET-MOUNT" => verdict(lint::secrets_via_mount(df)),
-        "IMG-COPY-NOT-ADD" => both(
-            lint::copy_not_add(df),
-            img.map(|img| {
-                let adds: Vec<String> = img
-                    .history
-                    .iter()
-                    .filter(|h| h.created_by.contains("#(nop) ADD ") || h.created_by.starts_with("ADD "))
-                    .map(|h| h.created_by.chars().take(120).collect())
-                    .collect();
-                if adds.is_empty() {
-                    pass("", "history has no ADD")
-                } else {
-                    fail("The image history shows ADD; use COPY.", format!("history: {adds:?}"))
-                }
-            }), not_built()),
-        "IMG-NONROOT-USER" => {
-            let Some(img) = img else {
-                // The static reading can fail the check, never pass it.
-                let static_part = lint::static_user(df);
-                return if static_part.passed { not_built() } else { verdict(static_part) };
-            };
-            let user = img.config_str("User");
-            let passwd = img.text("etc/passwd");
-            let resolved = resolve_user(&user, passwd.as_deref());
-            let evidence = format!(
-                "Config.User = {user:?}{}",
-                match resolved {
-                    Some(uid) => format!(" → uid {uid} (through the image's /etc/passwd)"),
-                    None => " → not found in the image's /etc/passwd".into(),
-                }
-            );
-            match resolved {
-                Some(0) if user.is_empty() => fail("The image runs as root: add `USER 1000:1000` (or a named non-root user) at the end of the final stage.", evidence),
-                Some(0) => fail(format!("`USER {user}` is root (uid 0). Use a non-root uid, e.g. `USER 1000:1000`."), evidence),
-                Some(_) => pass("The image runs as a non-root user.", evidence),
-                None => fail(format!("`USER {user}` does not exist in the image's /etc/passwd, so nothing proves it is not root. Use a numeric uid:gid or create the user."), evidence),
-            }
-        }
-        "IMG-UNIQUE-UID" => {
-            let Some(img) = img else { return not_built() };
-            let mut problems = Vec::new();
-            for (file, what) in [("etc/passwd", "UID"), ("etc/group", "GID")] {
-                let text = img.text(file).unwrap_or_default();
-                let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-                for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-                    let fields: Vec<&str> = line.split(':').collect();
-                    if fields.len() > 2 {
-                        seen.entry(fields[2].to_string()).or_default().push(fields[0].to_string());
-                    }
-                }
-                for (id, names) in seen.iter().filter(|(_, n)| n.len() > 1) {
-                    problems.push(format!("{what} {id} is shared by {}", names.join(", ")));
-                }
-            }
-            if problems.is_empty() {
-                pass("Every UID and GID is unique.", "/etc/passwd and /etc/group have no duplicates")
+    match check {
+        ImageCheck::BaseTag => base_tag(ev, df, img, params),
+        ImageCheck::BaseDigest => base_digest(ev, df, img, params),
+        ImageCheck::UpdateWithInstall => update_with_install(ev, df, img, params),
+        ImageCheck::PkgPinned => pkg_pinned(ev, df, img, params),
+        ImageCheck::Minimal => minimal(ev, df, img, params),
+        ImageCheck::VerifiedPkgs => verified_pkgs(ev, df, img, params),
+        ImageCheck::NoPipeToShell => no_pipe_to_shell(ev, df, img, params),
+        ImageCheck::BuildSecretMount => build_secret_mount(ev, df, img, params),
+        ImageCheck::CopyNotAdd => copy_not_add(ev, df, img, params),
+        ImageCheck::NonrootUser => nonroot_user(ev, df, img, params),
+        ImageCheck::UniqueUid => unique_uid(ev, df, img, params),
+        ImageCheck::NoEmptyPw => no_empty_pw(ev, df, img, params),
+        ImageCheck::NoSetuid => no_setuid(ev, df, img, params),
+        ImageCheck::NoSudo => no_sudo(ev, df, img, params),
+        ImageCheck::Healthcheck => healthcheck(ev, df, img, params),
+        ImageCheck::NoSecretEnvarg => no_secret_envarg(ev, df, img, params),
+        ImageCheck::NoSecretFiles => no_secret_files(ev, df, img, params),
+        ImageCheck::NoJunkFiles => no_junk_files(ev, df, img, params),
+        ImageCheck::NoSsh => no_ssh(ev, df, img, params),
+        ImageCheck::NoSysVolume => no_sys_volume(ev, df, img, params),
+    }
+}
+
+/// The verdict of a check that needs the built image when there is none.
+fn not_built(ev: &ImageEvidence) -> Verdict {
+    Verdict::fail(
+        format!(
+            "Not graded: the image did not build ({}). Fix the build and submit again.",
+            ev.build_error.as_deref().unwrap_or("unknown error")
+        ),
+        "",
+    )
+}
+
+/// `IMG-BASE-TAG`.
+fn base_tag(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::base_tagged(df))
+}
+
+/// `IMG-BASE-DIGEST`.
+fn base_digest(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::base_digest(df))
+}
+
+/// `IMG-UPDATE-WITH-INSTALL`.
+fn update_with_install(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::update_with_install(df))
+}
+
+/// `IMG-PKG-PINNED`.
+fn pkg_pinned(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::packages_pinned(df))
+}
+
+/// `IMG-MINIMAL`.
+fn minimal(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::minimal_install(df))
+}
+
+/// `IMG-VERIFIED-PKGS`.
+fn verified_pkgs(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::verified_packages(df))
+}
+
+/// `IMG-NO-PIPE-TO-SHELL`.
+fn no_pipe_to_shell(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::no_pipe_to_shell(df))
+}
+
+/// `IMG-BUILD-SECRET-MOUNT`.
+fn build_secret_mount(
+    _ev: &ImageEvidence,
+    df: &Dockerfile,
+    _img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    verdict(lint::secrets_via_mount(df))
+}
+
+/// `IMG-COPY-NOT-ADD`.
+fn copy_not_add(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    both(
+        lint::copy_not_add(df),
+        img.map(|img| {
+            let adds: Vec<String> = img
+                .history
+                .iter()
+                .filter(|h| {
+                    h.created_by.contains("#(nop) ADD ") || h.created_by.starts_with("ADD ")
+                })
+                .map(|h| h.created_by.chars().take(120).collect())
+                .collect();
+            if adds.is_empty() {
+                Verdict::pass("", "history has no ADD")
             } else {
-                fail(format!("{}: give each account its own id (a second UID 0 account is a hidden root).", problems.join("; ")), problems.join("; "))
+                Verdict::fail(
+                    "The image history shows ADD; use COPY.",
+                    format!("history: {adds:?}"),
+                )
+            }
+        }),
+        not_built(ev),
+    )
+}
+
+/// `IMG-NONROOT-USER`.
+fn nonroot_user(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else {
+        // The static reading can fail the check, never pass it.
+        let static_part = lint::static_user(df);
+        return if static_part.passed {
+            not_built(ev)
+        } else {
+            verdict(static_part)
+        };
+    };
+    let user = img.config_str("User");
+    let passwd = img.text("etc/passwd");
+    let resolved = resolve_user(&user, passwd.as_deref());
+    let evidence = format!(
+        "Config.User = {user:?}{}",
+        match resolved {
+            Some(uid) => format!(" → uid {uid} (through the image's /etc/passwd)"),
+            None => " → not found in the image's /etc/passwd".into(),
+        }
+    );
+    match resolved {
+            Some(0) if user.is_empty() => Verdict::fail("The image runs as root: add `USER 1000:1000` (or a named non-root user) at the end of the final stage.", evidence),
+            Some(0) => Verdict::fail(format!("`USER {user}` is root (uid 0). Use a non-root uid, e.g. `USER 1000:1000`."), evidence),
+            Some(_) => Verdict::pass("The image runs as a non-root user.", evidence),
+            None => Verdict::fail(format!("`USER {user}` does not exist in the image's /etc/passwd, so nothing proves it is not root. Use a numeric uid:gid or create the user."), evidence),
+        }
+}
+
+/// `IMG-UNIQUE-UID`.
+fn unique_uid(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let mut problems = Vec::new();
+    for (file, what) in [("etc/passwd", "UID"), ("etc/group", "GID")] {
+        let text = img.text(file).unwrap_or_default();
+        let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for line in text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() > 2 {
+                seen.entry(fields[2].to_string())
+                    .or_default()
+                    .push(fields[0].to_string());
             }
         }
-        "IMG-NO-EMPTY-PW" => {
-            let Some(img) = img else { return not_built() };
-            let mut empty = Vec::new();
-            for (file, field) in [("etc/shadow", 1), ("etc/passwd", 1)] {
-                for line in img.text(file).unwrap_or_default().lines() {
-                    let fields: Vec<&str> = line.split(':').collect();
-                    if fields.len() > field && fields[field].is_empty() && !fields[0].is_empty() {
-                        empty.push(format!("{} in /{file}", fields[0]));
-                    }
-                }
-            }
-            if empty.is_empty() {
-                pass("No account has an empty password.", "checked /etc/shadow and /etc/passwd")
-            } else {
-                fail(format!("{} can log in without a password: lock it (`passwd -l NAME`) or put `x`/`!` in the password field.", empty.join(", ")), empty.join(", "))
+        for (id, names) in seen.iter().filter(|(_, n)| n.len() > 1) {
+            problems.push(format!("{what} {id} is shared by {}", names.join(", ")));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::pass(
+            "Every UID and GID is unique.",
+            "/etc/passwd and /etc/group have no duplicates",
+        )
+    } else {
+        Verdict::fail(
+            format!(
+                "{}: give each account its own id (a second UID 0 account is a hidden root).",
+                problems.join("; ")
+            ),
+            problems.join("; "),
+        )
+    }
+}
+
+/// `IMG-NO-EMPTY-PW`.
+fn no_empty_pw(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let mut empty = Vec::new();
+    for (file, field) in [("etc/shadow", 1), ("etc/passwd", 1)] {
+        for line in img.text(file).unwrap_or_default().lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() > field && fields[field].is_empty() && !fields[0].is_empty() {
+                empty.push(format!("{} in /{file}", fields[0]));
             }
         }
-        "IMG-NO-SETUID" => {
-            let Some(img) = img else { return not_built() };
+    }
+    if empty.is_empty() {
+        Verdict::pass(
+            "No account has an empty password.",
+            "checked /etc/shadow and /etc/passwd",
+        )
+    } else {
+        Verdict::fail(format!("{} can log in without a password: lock it (`passwd -l NAME`) or put `x`/`!` in the password field.", empty.join(", ")), empty.join(", "))
+    }
+}
+
+/// `IMG-NO-SETUID`.
+fn no_setuid(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let found: Vec<String> = img
+        .files
+        .iter()
+        .filter(|(_, f)| !f.is_dir && f.mode & 0o6000 != 0)
+        .map(|(p, f)| {
+            format!(
+                "/{p} ({:04o}, from {})",
+                f.mode & 0o7777,
+                img.instruction(f.layer)
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        Verdict::pass(
+            "No setuid or setgid files in the final image.",
+            "mode bits of every file in the final filesystem",
+        )
+    } else {
+        Verdict::fail(
+                format!("{} file(s) keep setuid/setgid bits: {}. Remove them with `chmod a-s` in the last RUN of the final stage, after every COPY.", found.len(), found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
+                found.join("\n"),
+            )
+    }
+}
+
+/// `IMG-NO-SUDO`.
+fn no_sudo(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    both(
+        lint::no_sudo(df),
+        img.map(|img| {
             let found: Vec<String> = img
                 .files
-                .iter()
-                .filter(|(_, f)| !f.is_dir && f.mode & 0o6000 != 0)
-                .map(|(p, f)| format!("/{p} ({:04o}, from {})", f.mode & 0o7777, img.instruction(f.layer)))
+                .keys()
+                .filter(|p| p.ends_with("/sudo") || p.as_str() == "sudo")
+                .map(|p| format!("/{p}"))
                 .collect();
             if found.is_empty() {
-                pass("No setuid or setgid files in the final image.", "mode bits of every file in the final filesystem")
+                Verdict::pass("", "no sudo binary in the image")
             } else {
-                fail(
-                    format!("{} file(s) keep setuid/setgid bits: {}. Remove them with `chmod a-s` in the last RUN of the final stage, after every COPY.", found.len(), found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
-                    found.join("\n"),
+                Verdict::fail(
+                    format!("The image contains {}; remove sudo.", found.join(", ")),
+                    found.join(", "),
                 )
             }
-        }
-        "IMG-NO-SUDO" => both(
-            lint::no_sudo(df),
-            img.map(|img| {
-                let found: Vec<String> = img.files.keys().filter(|p| p.ends_with("/sudo") || p.as_str() == "sudo").map(|p| format!("/{p}")).collect();
-                if found.is_empty() { pass("", "no sudo binary in the image") } else { fail(format!("The image contains {}; remove sudo.", found.join(", ")), found.join(", ")) }
-            }), not_built()),
-        "IMG-HEALTHCHECK" => {
-            let Some(img) = img else { return not_built() };
-            let test: Vec<String> = img
-                .config
-                .get("Healthcheck")
-                .and_then(|h| h.get("Test"))
-                .and_then(|t| t.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            let evidence = format!("Config.Healthcheck.Test = {test:?}{}", ev.health.as_ref().map(|h| format!("; State.Health.Status = {h:?}")).unwrap_or_default());
-            let trivial = crate::checks::run::trivial_health_check(&test);
-            if test.is_empty() {
-                fail("There is no HEALTHCHECK. Add e.g. `HEALTHCHECK --interval=5s CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`.", evidence)
-            } else if test[0] == "NONE" {
-                fail("`HEALTHCHECK NONE` switches health checking off; write a real check.", evidence)
-            } else if trivial {
-                fail("This health check can never fail; test that the service answers.", evidence)
-            } else if params.int("wait_healthy", 0) > 0 && ev.health.as_deref() != Some("healthy") {
-                fail(format!("Running the image, the health check reported {:?}, not healthy. Make the check pass when the service works, and keep --interval short.", ev.health.clone().unwrap_or_else(|| "nothing".into())), evidence)
-            } else {
-                pass("The image has a real health check.", evidence)
-            }
-        }
-        "IMG-NO-SECRET-ENVARG" => {
-            let known = params.list("secrets").unwrap_or_default();
-            let static_part = lint::no_secret_env_arg(df, &known);
-            both(
-                static_part,
-                img.map(|img| {
-                    let mut found = Vec::new();
-                    for entry in img.config.get("Env").and_then(|e| e.as_array()).into_iter().flatten().filter_map(|v| v.as_str()) {
-                        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-                        if known.iter().any(|k| !k.is_empty() && value.contains(k.as_str())) || secrets::secret_value(value).is_some() || (!value.is_empty() && secrets::secret_name(name).is_some()) {
-                            found.push(format!("Config.Env {name}"));
-                        }
-                    }
-                    for h in &img.history {
-                        if known.iter().any(|k| !k.is_empty() && h.created_by.contains(k.as_str())) {
-                            found.push(format!("history: {}", h.created_by.chars().take(80).collect::<String>()));
-                        }
-                    }
-                    if found.is_empty() {
-                        pass("", "Config.Env and history hold no secret")
-                    } else {
-                        fail(format!("The image keeps a secret in {}; anyone with the image reads it with docker inspect or docker history. Pass it at run time as a file, or at build time with RUN --mount=type=secret.", found.join(", ")), found.join("\n"))
-                    }
-                }), not_built())
-        }
-        "IMG-NO-SECRET-FILES" => {
-            let Some(img) = img else { return not_built() };
-            let known = params.list("secrets").unwrap_or_default();
-            let mut found = Vec::new();
-            for (index, layer) in img.layers.iter().enumerate() {
-                for entry in &layer.entries {
-                    if entry.is_dir || entry.path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh.")) {
-                        continue;
-                    }
-                    let why = secrets::secret_file_name(&entry.path).map(str::to_string).or_else(|| {
-                        let content = entry.content.as_deref()?;
-                        if secrets::contains_private_key(content) {
-                            return Some("holds a private key".into());
-                        }
-                        let text = String::from_utf8_lossy(content);
-                        known.iter().find(|k| !k.is_empty() && text.contains(k.as_str())).map(|_| "holds the secret value".to_string())
-                    });
-                    if let Some(why) = why {
-                        let still = img.files.contains_key(&entry.path);
-                        found.push(format!("/{} ({why}) in {}{}", entry.path, img.instruction(index), if still { "" } else { ", deleted later but still in that layer" }));
-                    }
-                }
-            }
-            if found.is_empty() {
-                pass("No keys or credentials in any layer.", format!("{} layers walked", img.layers.len()))
-            } else {
-                fail(
-                    format!("{}. A file removed by a later RUN stays in the layer that added it: don't COPY secrets into the build at all (use RUN --mount=type=secret, or mount them at run time), and keep them out with .dockerignore.", found.iter().take(3).cloned().collect::<Vec<_>>().join("; ")),
-                    found.join("\n"),
-                )
-            }
-        }
-        "IMG-NO-JUNK-FILES" => {
-            let Some(img) = img else { return not_built() };
-            let mut found = Vec::new();
-            for (index, layer) in img.layers.iter().enumerate() {
-                for entry in &layer.entries {
-                    let parts: Vec<&str> = entry.path.split('/').collect();
-                    let junk = parts.iter().any(|p| *p == ".git" || *p == ".aws" || *p == ".svn" || *p == ".ssh")
-                        || parts.last().is_some_and(|n| matches!(*n, "docker-compose.yml" | "docker-compose.yaml" | "compose.yml" | "compose.yaml"));
-                    if junk && !parts.last().is_some_and(|n| n.starts_with(".wh.")) {
-                        found.push(format!("/{} in {}", entry.path, img.instruction(index)));
-                    }
-                }
-            }
-            if found.is_empty() {
-                pass("No repository, cloud-credential or compose files in the image.", "every layer walked")
-            } else {
-                fail(format!("The image carries {}: copy only what the program needs (COPY specific paths, or add a .dockerignore).", found.iter().take(3).cloned().collect::<Vec<_>>().join(", ")), found.join("\n"))
-            }
-        }
-        "IMG-NO-SSH" => both(
-            lint::no_ssh(df),
-            img.map(|img| {
-                let ports: Vec<String> = img.config.get("ExposedPorts").and_then(|p| p.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default();
-                let daemons: Vec<String> = img.files.keys().filter(|p| p.ends_with("/sshd") || p.ends_with("/dropbear")).map(|p| format!("/{p}")).collect();
-                let evidence = format!("ExposedPorts = {ports:?}; ssh daemons: {daemons:?}");
-                if ports.iter().any(|p| p.starts_with("22/")) || !daemons.is_empty() {
-                    fail("The image ships an SSH server or exposes port 22; use docker exec instead.", evidence)
-                } else {
-                    pass("", evidence)
-                }
-            }), not_built()),
-        "IMG-NO-SYS-VOLUME" => both(
-            lint::no_sys_volume(df),
-            img.map(|img| {
-                let volumes: Vec<String> = img.config.get("Volumes").and_then(|p| p.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default();
-                let workdir = img.config_str("WorkingDir");
-                let evidence = format!("Volumes = {volumes:?}; WorkingDir = {workdir:?}");
-                let system = |p: &str| ["/sys", "/proc", "/dev"].iter().any(|s| p == *s || p.starts_with(&format!("{s}/")));
-                if volumes.iter().any(|v| system(v)) || system(&workdir) {
-                    fail("A VOLUME or WORKDIR points into /sys, /proc or /dev; use an application directory.", evidence)
-                } else {
-                    pass("", evidence)
-                }
-            }), not_built()),
-        other => fail(format!("{other} is not an image check"), ""),
+        }),
+        not_built(ev),
+    )
+}
+
+/// `IMG-HEALTHCHECK`.
+fn healthcheck(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let test: Vec<String> = img
+        .config
+        .get("Healthcheck")
+        .and_then(|h| h.get("Test"))
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let evidence = format!(
+        "Config.Healthcheck.Test = {test:?}{}",
+        ev.health
+            .as_ref()
+            .map(|h| format!("; State.Health.Status = {h:?}"))
+            .unwrap_or_default()
+    );
+    let trivial = crate::checks::run::trivial_health_check(&test);
+    if test.is_empty() {
+        Verdict::fail("There is no HEALTHCHECK. Add e.g. `HEALTHCHECK --interval=5s CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1`.", evidence)
+    } else if test[0] == "NONE" {
+        Verdict::fail(
+            "`HEALTHCHECK NONE` switches health checking off; write a real check.",
+            evidence,
+        )
+    } else if trivial {
+        Verdict::fail(
+            "This health check can never fail; test that the service answers.",
+            evidence,
+        )
+    } else if params.int("wait_healthy", 0) > 0 && ev.health.as_deref() != Some("healthy") {
+        Verdict::fail(format!("Running the image, the health check reported {:?}, not healthy. Make the check pass when the service works, and keep --interval short.", ev.health.clone().unwrap_or_else(|| "nothing".into())), evidence)
+    } else {
+        Verdict::pass("The image has a real health check.", evidence)
     }
+}
+
+/// `IMG-NO-SECRET-ENVARG`.
+fn no_secret_envarg(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    params: Params<'_>,
+) -> Verdict {
+    let known = params.list("secrets").unwrap_or_default();
+    let static_part = lint::no_secret_env_arg(df, &known);
+    both(
+            static_part,
+            img.map(|img| {
+                let mut found = Vec::new();
+                for entry in img.config.get("Env").and_then(|e| e.as_array()).into_iter().flatten().filter_map(|v| v.as_str()) {
+                    let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+                    if known.iter().any(|k| !k.is_empty() && value.contains(k.as_str())) || secrets::secret_value(value).is_some() || (!value.is_empty() && secrets::secret_name(name).is_some()) {
+                        found.push(format!("Config.Env {name}"));
+                    }
+                }
+                for h in &img.history {
+                    if known.iter().any(|k| !k.is_empty() && h.created_by.contains(k.as_str())) {
+                        found.push(format!("history: {}", h.created_by.chars().take(80).collect::<String>()));
+                    }
+                }
+                if found.is_empty() {
+                    Verdict::pass("", "Config.Env and history hold no secret")
+                } else {
+                    Verdict::fail(format!("The image keeps a secret in {}; anyone with the image reads it with docker inspect or docker history. Pass it at run time as a file, or at build time with RUN --mount=type=secret.", found.join(", ")), found.join("\n"))
+                }
+            }), not_built(ev))
+}
+
+/// `IMG-NO-SECRET-FILES`.
+fn no_secret_files(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let known = params.list("secrets").unwrap_or_default();
+    let mut found = Vec::new();
+    for (index, layer) in img.layers.iter().enumerate() {
+        for entry in &layer.entries {
+            if entry.is_dir
+                || entry
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with(".wh."))
+            {
+                continue;
+            }
+            let why = secrets::secret_file_name(&entry.path)
+                .map(str::to_string)
+                .or_else(|| {
+                    let content = entry.content.as_deref()?;
+                    if secrets::contains_private_key(content) {
+                        return Some("holds a private key".into());
+                    }
+                    let text = String::from_utf8_lossy(content);
+                    known
+                        .iter()
+                        .find(|k| !k.is_empty() && text.contains(k.as_str()))
+                        .map(|_| "holds the secret value".to_string())
+                });
+            if let Some(why) = why {
+                let still = img.files.contains_key(&entry.path);
+                found.push(format!(
+                    "/{} ({why}) in {}{}",
+                    entry.path,
+                    img.instruction(index),
+                    if still {
+                        ""
+                    } else {
+                        ", deleted later but still in that layer"
+                    }
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
+        Verdict::pass(
+            "No keys or credentials in any layer.",
+            format!("{} layers walked", img.layers.len()),
+        )
+    } else {
+        Verdict::fail(
+                format!("{}. A file removed by a later RUN stays in the layer that added it: don't COPY secrets into the build at all (use RUN --mount=type=secret, or mount them at run time), and keep them out with .dockerignore.", found.iter().take(3).cloned().collect::<Vec<_>>().join("; ")),
+                found.join("\n"),
+            )
+    }
+}
+
+/// `IMG-NO-JUNK-FILES`.
+fn no_junk_files(
+    ev: &ImageEvidence,
+    _df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    let Some(img) = img else { return not_built(ev) };
+    let mut found = Vec::new();
+    for (index, layer) in img.layers.iter().enumerate() {
+        for entry in &layer.entries {
+            let parts: Vec<&str> = entry.path.split('/').collect();
+            let junk = parts
+                .iter()
+                .any(|p| *p == ".git" || *p == ".aws" || *p == ".svn" || *p == ".ssh")
+                || parts.last().is_some_and(|n| {
+                    matches!(
+                        *n,
+                        "docker-compose.yml"
+                            | "docker-compose.yaml"
+                            | "compose.yml"
+                            | "compose.yaml"
+                    )
+                });
+            if junk && !parts.last().is_some_and(|n| n.starts_with(".wh.")) {
+                found.push(format!("/{} in {}", entry.path, img.instruction(index)));
+            }
+        }
+    }
+    if found.is_empty() {
+        Verdict::pass(
+            "No repository, cloud-credential or compose files in the image.",
+            "every layer walked",
+        )
+    } else {
+        Verdict::fail(format!("The image carries {}: copy only what the program needs (COPY specific paths, or add a .dockerignore).", found.iter().take(3).cloned().collect::<Vec<_>>().join(", ")), found.join("\n"))
+    }
+}
+
+/// `IMG-NO-SSH`.
+fn no_ssh(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    both(
+        lint::no_ssh(df),
+        img.map(|img| {
+            let ports: Vec<String> = img
+                .config
+                .get("ExposedPorts")
+                .and_then(|p| p.as_object())
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            let daemons: Vec<String> = img
+                .files
+                .keys()
+                .filter(|p| p.ends_with("/sshd") || p.ends_with("/dropbear"))
+                .map(|p| format!("/{p}"))
+                .collect();
+            let evidence = format!("ExposedPorts = {ports:?}; ssh daemons: {daemons:?}");
+            if ports.iter().any(|p| p.starts_with("22/")) || !daemons.is_empty() {
+                Verdict::fail(
+                    "The image ships an SSH server or exposes port 22; use docker exec instead.",
+                    evidence,
+                )
+            } else {
+                Verdict::pass("", evidence)
+            }
+        }),
+        not_built(ev),
+    )
+}
+
+/// `IMG-NO-SYS-VOLUME`.
+fn no_sys_volume(
+    ev: &ImageEvidence,
+    df: &Dockerfile,
+    img: Option<&SavedImage>,
+    _params: Params<'_>,
+) -> Verdict {
+    both(
+        lint::no_sys_volume(df),
+        img.map(|img| {
+            let volumes: Vec<String> = img.config.get("Volumes").and_then(|p| p.as_object()).map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let workdir = img.config_str("WorkingDir");
+            let evidence = format!("Volumes = {volumes:?}; WorkingDir = {workdir:?}");
+            let system = |p: &str| ["/sys", "/proc", "/dev"].iter().any(|s| p == *s || p.starts_with(&format!("{s}/")));
+            if volumes.iter().any(|v| system(v)) || system(&workdir) {
+                Verdict::fail("A VOLUME or WORKDIR points into /sys, /proc or /dev; use an application directory.", evidence)
+            } else {
+                Verdict::pass("", evidence)
+            }
+        }), not_built(ev))
 }

@@ -5,10 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use bollard_stubs::models::{ContainerInspectResponse, HostConfig, RestartPolicyNameEnum};
+use bollard_stubs::models::{
+    ContainerConfig, ContainerInspectResponse, HostConfig, RestartPolicyNameEnum,
+};
 
 use crate::{
-    checks::{catalog::Params, secrets},
+    checks::{
+        catalog::{Params, RunCheck},
+        secrets,
+    },
     input::run_spec::RunSpec,
     sandbox::{
         exposes_docker_socket, imposed, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS,
@@ -112,22 +117,6 @@ impl RunEvidence {
     }
 }
 
-fn pass(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
-    Verdict {
-        passed: true,
-        message: message.into(),
-        evidence: evidence.into(),
-    }
-}
-
-fn fail(message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
-    Verdict {
-        passed: false,
-        message: message.into(),
-        evidence: evidence.into(),
-    }
-}
-
 /// Kernel capability names by number.
 const CAP_NAMES: &[&str] = &[
     "CHOWN",
@@ -227,13 +216,13 @@ fn mib(bytes: i64) -> String {
 }
 
 /// Grades one runtime check.
-pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
+pub fn evaluate(check: RunCheck, ev: &RunEvidence, params: Params<'_>) -> Verdict {
     if ev.inspect.is_none() {
-        if let Some(r) = ev.refusals.iter().find(|r| r.check == Some(id)) {
-            return fail(r.reason.clone(), "not started: refused before running");
+        if let Some(r) = ev.refusals.iter().find(|r| r.check == Some(check)) {
+            return Verdict::fail(r.reason.clone(), "not started: refused before running");
         }
         let reasons: Vec<&str> = ev.refusals.iter().map(|r| r.reason.as_str()).collect();
-        return fail(
+        return Verdict::fail(
             "Not graded: Drydock did not start this container. Fix the refused options and submit again.",
             reasons.join("\n"),
         );
@@ -244,820 +233,1085 @@ pub fn evaluate(id: &str, ev: &RunEvidence, params: Params<'_>) -> Verdict {
         .as_ref()
         .and_then(|i| i.config.clone())
         .unwrap_or_default();
-    match id {
-        "RUN-NOT-PRIVILEGED" => {
-            let bnd = bounding_set(ev);
-            let full = bnd.as_ref().is_some_and(|(_, caps)| caps.len() >= 38);
-            let evidence = format!(
-                "HostConfig.Privileged = {}{}",
-                host.privileged.unwrap_or(false),
-                bnd.map(|(raw, caps)| format!(
-                    "; /proc/1/status CapBnd {raw} ({} capabilities)",
-                    caps.len()
-                ))
-                .unwrap_or_default()
-            );
-            if host.privileged.unwrap_or(false) || full {
-                fail(
-                    "The container runs privileged. Remove --privileged.",
-                    evidence,
-                )
-            } else {
-                pass("Not privileged.", evidence)
-            }
+    match check {
+        RunCheck::NotPrivileged => not_privileged(ev, &host, &config, params),
+        RunCheck::CapDropAll => cap_drop_all(ev, &host, &config, params),
+        RunCheck::NoDangerousCaps => no_dangerous_caps(ev, &host, &config, params),
+        RunCheck::NoNewPrivs => no_new_privs(ev, &host, &config, params),
+        RunCheck::Seccomp => seccomp(ev, &host, &config, params),
+        RunCheck::Lsm => lsm(ev, &host, &config, params),
+        RunCheck::Nonroot => nonroot(ev, &host, &config, params),
+        RunCheck::Userns => userns(ev, &host, &config, params),
+        RunCheck::ReadonlyRootfs => readonly_rootfs(ev, &host, &config, params),
+        RunCheck::TmpfsSafe => tmpfs_safe(ev, &host, &config, params),
+        RunCheck::VolumesRo => volumes_ro(ev, &host, &config, params),
+        RunCheck::NoSensitiveMount => no_sensitive_mount(ev, &host, &config, params),
+        RunCheck::NoDockerSock => no_docker_sock(ev, &host, &config, params),
+        RunCheck::Propagation => propagation(ev, &host, &config, params),
+        RunCheck::HostNs => host_ns(ev, &host, &config, params),
+        RunCheck::NoDevices => no_devices(ev, &host, &config, params),
+        RunCheck::Network => network(ev, &host, &config, params),
+        RunCheck::Ports => ports(ev, &host, &config, params),
+        RunCheck::Memory => memory(ev, &host, &config, params),
+        RunCheck::Cpu => cpu(ev, &host, &config, params),
+        RunCheck::Pids => pids(ev, &host, &config, params),
+        RunCheck::Ulimits => ulimits(ev, &host, &config, params),
+        RunCheck::Restart => restart(ev, &host, &config, params),
+        RunCheck::Health => health(ev, &host, &config, params),
+        RunCheck::Logging => logging(ev, &host, &config, params),
+        RunCheck::NoEnvSecrets => no_env_secrets(ev, &host, &config, params),
+        RunCheck::ImageDigest => image_digest(ev, &host, &config, params),
+    }
+}
+
+/// `RUN-NOT-PRIVILEGED`.
+fn not_privileged(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let bnd = bounding_set(ev);
+    let full = bnd.as_ref().is_some_and(|(_, caps)| caps.len() >= 38);
+    let evidence = format!(
+        "HostConfig.Privileged = {}{}",
+        host.privileged.unwrap_or(false),
+        bnd.map(|(raw, caps)| format!(
+            "; /proc/1/status CapBnd {raw} ({} capabilities)",
+            caps.len()
+        ))
+        .unwrap_or_default()
+    );
+    if host.privileged.unwrap_or(false) || full {
+        Verdict::fail(
+            "The container runs privileged. Remove --privileged.",
+            evidence,
+        )
+    } else {
+        Verdict::pass("Not privileged.", evidence)
+    }
+}
+
+/// `RUN-CAP-DROP-ALL`.
+fn cap_drop_all(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let drops: Vec<String> = host.cap_drop.clone().unwrap_or_default();
+    let drops_all = drops.iter().any(|c| normalise_cap(c) == "ALL");
+    let allowed: Vec<String> = params
+        .list("allowed")
+        .unwrap_or_default()
+        .iter()
+        .map(|c| normalise_cap(c))
+        .collect();
+    let mut evidence = format!(
+        "HostConfig.CapDrop = {drops:?}, CapAdd = {:?}",
+        host.cap_add.clone().unwrap_or_default()
+    );
+    let bnd = bounding_set(ev);
+    if let Some((raw, caps)) = &bnd {
+        evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
+    }
+    // The bounding set is the truth under runc; gVisor may also drop
+    // what was asked for (NET_RAW), so the request counts as well.
+    let mut extra: Vec<String> = bnd
+        .as_ref()
+        .map(|(_, caps)| {
+            caps.iter()
+                .filter(|c| !allowed.contains(c))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    for cap in host
+        .cap_add
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| normalise_cap(c))
+    {
+        if !allowed.contains(&cap) && !extra.contains(&cap) {
+            extra.push(cap);
         }
-        "RUN-CAP-DROP-ALL" => {
-            let drops: Vec<String> = host.cap_drop.clone().unwrap_or_default();
-            let drops_all = drops.iter().any(|c| normalise_cap(c) == "ALL");
-            let allowed: Vec<String> = params
-                .list("allowed")
-                .unwrap_or_default()
-                .iter()
-                .map(|c| normalise_cap(c))
-                .collect();
-            let mut evidence = format!(
-                "HostConfig.CapDrop = {drops:?}, CapAdd = {:?}",
-                host.cap_add.clone().unwrap_or_default()
-            );
-            let bnd = bounding_set(ev);
-            if let Some((raw, caps)) = &bnd {
-                evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
-            }
-            // The bounding set is the truth under runc; gVisor may also drop
-            // what was asked for (NET_RAW), so the request counts as well.
-            let mut extra: Vec<String> = bnd
-                .as_ref()
-                .map(|(_, caps)| {
-                    caps.iter()
-                        .filter(|c| !allowed.contains(c))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            for cap in host
-                .cap_add
-                .clone()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| normalise_cap(c))
-            {
-                if !allowed.contains(&cap) && !extra.contains(&cap) {
-                    extra.push(cap);
-                }
-            }
-            if !drops_all {
-                fail(
+    }
+    if !drops_all {
+        Verdict::fail(
+            format!(
+                "Capabilities are not all dropped. Add --cap-drop ALL{}.",
+                if allowed.is_empty() {
+                    String::new()
+                } else {
                     format!(
-                        "Capabilities are not all dropped. Add --cap-drop ALL{}.",
-                        if allowed.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " and add back only {}",
-                                allowed
-                                    .iter()
-                                    .map(|c| format!("--cap-add {c}"))
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            )
-                        }
-                    ),
-                    evidence,
-                )
-            } else if !extra.is_empty() {
-                fail(
-                    format!("After dropping all, the container still holds {}: remove {} (this exercise needs at most {}).", extra.join(", "), extra.iter().map(|c| format!("--cap-add {c}")).collect::<Vec<_>>().join(" "), if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }),
-                    evidence,
-                )
-            } else {
-                pass(
-                    "All capabilities dropped; only what the program needs is added back.",
-                    evidence,
-                )
-            }
-        }
-        "RUN-NO-DANGEROUS-CAPS" => {
-            let added: Vec<String> = host
-                .cap_add
-                .clone()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| normalise_cap(c))
-                .collect();
-            let mut evidence = format!("HostConfig.CapAdd = {added:?}");
-            let mut held: Vec<String> = added
-                .into_iter()
-                .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
-                .collect();
-            if let Some((raw, caps)) = bounding_set(ev) {
-                evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
-                for cap in caps
-                    .into_iter()
-                    .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
-                {
-                    if !held.contains(&cap) {
-                        held.push(cap);
-                    }
-                }
-            }
-            if held.is_empty() {
-                pass("No dangerous capabilities.", evidence)
-            } else {
-                fail(
-                    format!(
-                        "The container holds {}: remove {}.",
-                        held.join(", "),
-                        held.iter()
+                        " and add back only {}",
+                        allowed
+                            .iter()
                             .map(|c| format!("--cap-add {c}"))
                             .collect::<Vec<_>>()
                             .join(" ")
-                    ),
-                    evidence,
-                )
-            }
-        }
-        "RUN-NO-NEW-PRIVS" => {
-            let opts = host.security_opt.clone().unwrap_or_default();
-            let state = no_new_privileges(&opts);
-            let probe = ev.probe.as_ref().and_then(|p| p.status_field("NoNewPrivs"));
-            let evidence = format!(
-                "HostConfig.SecurityOpt = {opts:?}; /proc/1/status NoNewPrivs: {}",
-                probe.clone().unwrap_or_else(|| if ev.gvisor {
-                    "(not reported under gVisor)".into()
-                } else {
-                    "(absent)".into()
-                })
-            );
-            // The engine's word passes; what the container prints can only fail.
-            match (state, probe.as_deref()) {
-                (Some(false), _) => fail("no-new-privileges is switched off (=false). Write --security-opt no-new-privileges (or =true).", evidence),
-                (_, Some("0")) => fail("PID 1 can still gain privileges. Add --security-opt no-new-privileges.", evidence),
-                (Some(true), _) => pass("no-new-privileges is on.", evidence),
-                _ => fail("no-new-privileges is not set. Add --security-opt no-new-privileges.", evidence),
-            }
-        }
-        "RUN-SECCOMP" => {
-            let opts = host.security_opt.clone().unwrap_or_default();
-            let value = security_value(&opts, "seccomp");
-            let probe = ev.probe.as_ref().and_then(|p| p.status_field("Seccomp"));
-            let evidence = format!(
-                "HostConfig.SecurityOpt = {opts:?}; /proc/1/status Seccomp: {}",
-                probe.clone().unwrap_or_else(|| "(absent)".into())
-            );
-            if value.as_deref() == Some("unconfined") {
-                fail("seccomp=unconfined removes the system-call filter. Remove --security-opt seccomp=unconfined.", evidence)
-            } else if !ev.gvisor && probe.as_deref() == Some("0") {
-                fail(
-                    "PID 1 runs without a seccomp filter. Keep Docker's default profile.",
-                    evidence,
-                )
-            } else {
-                pass(
-                    if ev.gvisor {
-                        "Docker's default seccomp profile is kept (gVisor filters system calls itself)."
-                    } else {
-                        "PID 1 runs under Docker's seccomp filter."
-                    },
-                    evidence,
-                )
-            }
-        }
-        "RUN-LSM" => {
-            let opts = host.security_opt.clone().unwrap_or_default();
-            let apparmor = security_value(&opts, "apparmor");
-            let label = security_value(&opts, "label");
-            let profile = ev
-                .inspect
-                .as_ref()
-                .and_then(|i| i.app_armor_profile.clone())
-                .unwrap_or_default();
-            let host_lsm: Vec<&str> = ev
-                .engine_security
-                .iter()
-                .filter_map(|o| {
-                    if o.contains("apparmor") {
-                        Some("apparmor")
-                    } else if o.contains("selinux") {
-                        Some("selinux")
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let evidence = format!("AppArmorProfile = {profile:?}; HostConfig.SecurityOpt = {opts:?}; engine security options = {:?}", ev.engine_security);
-            if apparmor.as_deref() == Some("unconfined") {
-                fail(
-                    "apparmor=unconfined switches AppArmor off. Remove it.",
-                    evidence,
-                )
-            } else if label.as_deref() == Some("disable") {
-                fail(
-                    "label=disable switches SELinux labelling off. Remove it.",
-                    evidence,
-                )
-            } else if host_lsm.contains(&"apparmor")
-                && (profile.is_empty() || profile == "unconfined")
-            {
-                fail("The engine has AppArmor but the container runs without a profile. Keep docker-default.", evidence)
-            } else if host_lsm.is_empty() {
-                pass(
-                    "Nothing is disabled (this engine has no AppArmor or SELinux to apply).",
-                    evidence,
-                )
-            } else {
-                pass("The host's mandatory access control applies.", evidence)
-            }
-        }
-        "RUN-NONROOT" => {
-            let user = config.user.clone().unwrap_or_default();
-            let probe = ev.probe.as_ref();
-            let uid = probe
-                .and_then(|p| p.status_field("Uid"))
-                .and_then(|u| u.split_whitespace().next().map(str::to_string));
-            // The user the engine started PID 1 as, resolved through the
-            // image's own /etc/passwd; the probe's Uid can only fail it.
-            let resolved = resolve_user(&user, ev.image_passwd.as_deref());
-            let evidence = format!(
-                "Config.User = {user:?}{}; /proc/1/status Uid: {}",
-                resolved
-                    .map(|u| format!(" (uid {u} in the image's /etc/passwd)"))
-                    .unwrap_or_default(),
-                uid.clone().unwrap_or_else(|| "(not probed)".into())
-            );
-            if resolved.is_none() {
-                return fail(
-                    format!("--user {user} is not an account of the image, so nothing shows it is not root. Use a numeric uid:gid such as --user 1000:1000."),
-                    evidence,
-                );
-            }
-            let root = resolved == Some(0) || uid.as_deref() == Some("0");
-            if root {
-                fail(
-                    match &ev.spec.user {
-                        None => format!("The image's default user ({}) is root. Add --user 1000:1000 (or another non-root uid:gid).", if user.is_empty() { "none set" } else { user.as_str() }),
-                        Some(asked) => format!("--user {asked} still runs as uid 0 (root). Use a non-zero uid such as --user 1000:1000."),
-                    },
-                    evidence,
-                )
-            } else {
-                pass("PID 1 runs as a non-root user.", evidence)
-            }
-        }
-        "RUN-USERNS" => {
-            // Never passed to the engine: the request is what is graded.
-            let mode = ev.spec.userns.clone().unwrap_or_default();
-            let map = ev
-                .probe
-                .as_ref()
-                .and_then(|p| p.section("uid_map"))
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let evidence = format!("requested --userns {mode:?}; /proc/1/uid_map: {map}");
-            if mode == "host" {
-                fail(
-                    "--userns host switches off the engine's user-namespace remapping. Remove it.",
-                    evidence,
-                )
-            } else {
-                pass(
-                    "The user namespace is left as the engine configures it.",
-                    evidence,
-                )
-            }
-        }
-        "RUN-READONLY-ROOTFS" => {
-            let ro = host.readonly_rootfs.unwrap_or(false);
-            let write = ev
-                .probe
-                .as_ref()
-                .and_then(|p| p.section("write"))
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let mut evidence =
-                format!("HostConfig.ReadonlyRootfs = {ro}; a write to / as root: {write}");
-            if !ro || write.ends_with("writable") {
-                return fail("The root filesystem is writable. Add --read-only (and --tmpfs for the paths the program writes to).", evidence);
-            }
-            let app_paths = params.list("app_paths").unwrap_or_default();
-            let mut writable_over = Vec::new();
-            for mount in ev.mounts() {
-                let dest = mount.destination.clone().unwrap_or_default();
-                if mount.rw.unwrap_or(false) && app_paths.iter().any(|p| covers(&dest, p)) {
-                    writable_over.push(format!("{dest} (writable mount)"));
-                }
-            }
-            for (path, opts) in host.tmpfs.clone().unwrap_or_default() {
-                let exec = opts.split(',').any(|o| o == "exec");
-                if app_paths.iter().any(|p| covers(&path, p))
-                    && (exec || !opts.split(',').any(|o| o == "ro"))
-                {
-                    writable_over.push(format!(
-                        "{path} (tmpfs{})",
-                        if exec { ", exec" } else { "" }
-                    ));
-                }
-            }
-            if !writable_over.is_empty() {
-                evidence.push_str(&format!(
-                    "; writable over the application: {writable_over:?}"
-                ));
-                fail(format!("The root is read-only, but {} makes the application's files writable again. Remove that mount or make it :ro.", writable_over.join(", ")), evidence)
-            } else {
-                pass("The root filesystem is read-only.", evidence)
-            }
-        }
-        "RUN-TMPFS-SAFE" => {
-            let tmpfs = host.tmpfs.clone().unwrap_or_default();
-            let max_mb = params.int("max_size_mb", 64);
-            let required = params.list("paths").unwrap_or_default();
-            let mounts = ev
-                .probe
-                .as_ref()
-                .and_then(|p| p.section("mountinfo"))
-                .unwrap_or("");
-            let tmpfs_lines: Vec<&str> = mounts
-                .lines()
-                .filter(|l| l.contains(" - tmpfs ") && !l.contains(" /dev"))
-                .collect();
-            let evidence = format!(
-                "HostConfig.Tmpfs = {tmpfs:?}; mountinfo: {}",
-                tmpfs_lines.join(" | ")
-            );
-            let mut problems = Vec::new();
-            for path in &required {
-                if !tmpfs.contains_key(path) {
-                    problems.push(format!(
-                        "{path} is not a tmpfs (add --tmpfs {path}:rw,noexec,nosuid,size=16m)"
-                    ));
-                }
-            }
-            for (path, opts) in &tmpfs {
-                let parts: Vec<&str> = opts.split(',').map(str::trim).collect();
-                if parts.contains(&"exec") {
-                    problems.push(format!("{path} allows exec: drop the exec option"));
-                }
-                if parts.contains(&"suid") {
-                    problems.push(format!("{path} allows setuid: drop the suid option"));
-                }
-                match parts.iter().find_map(|p| p.strip_prefix("size=")) {
-                    None => problems.push(format!(
-                        "{path} has no size, so it may fill the memory: add size=16m"
-                    )),
-                    Some(size) => match crate::input::run_spec::parse_size(size) {
-                        Ok(bytes) if bytes <= max_mb * 1024 * 1024 => {}
-                        _ => problems.push(format!("{path} size {size} is above {max_mb}m")),
-                    },
-                }
-            }
-            if tmpfs.is_empty() && required.is_empty() {
-                problems.push("no tmpfs is mounted for scratch files; add --tmpfs /tmp:rw,noexec,nosuid,size=16m".into());
-            }
-            if problems.is_empty() {
-                pass("Scratch space is a small noexec,nosuid tmpfs.", evidence)
-            } else {
-                fail(format!("{}.", problems.join("; ")), evidence)
-            }
-        }
-        "RUN-VOLUMES-RO" => {
-            let writable = params.list("writable").unwrap_or_default();
-            let mounts = ev.mounts();
-            let listed: Vec<String> = mounts
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{} rw={}",
-                        m.destination.clone().unwrap_or_default(),
-                        m.rw.unwrap_or(false)
                     )
-                })
-                .collect();
-            let evidence = format!("Mounts = {listed:?}");
-            let offending: Vec<String> = mounts
-                .iter()
-                .filter(|m| m.typ.as_ref().is_none_or(|t| *t != "tmpfs"))
-                .filter(|m| m.rw.unwrap_or(false))
-                .filter_map(|m| m.destination.clone())
-                .filter(|d| !writable.iter().any(|w| covers(d, w)))
-                .collect();
-            if offending.is_empty() {
-                pass("Data mounts are read-only.", evidence)
-            } else {
-                fail(
-                    format!(
-                        "{} is mounted read-write; add :ro to that -v (or readonly to --mount).",
-                        offending.join(", ")
-                    ),
-                    evidence,
-                )
-            }
-        }
-        "RUN-NO-SENSITIVE-MOUNT" => {
-            let sources: Vec<String> = ev
-                .spec
-                .mounts
-                .iter()
-                .filter_map(|m| m.source.clone())
-                .collect();
-            let bad: Vec<String> = sources
-                .iter()
-                .filter(|s| s.starts_with('/') && sensitive_path(s).is_some())
-                .cloned()
-                .collect();
-            let evidence = format!(
-                "requested mount sources = {sources:?}; Mounts = {:?}",
-                ev.mounts()
-                    .iter()
-                    .map(|m| m.destination.clone().unwrap_or_default())
-                    .collect::<Vec<_>>()
-            );
-            if bad.is_empty() {
-                pass("No host system directory is mounted.", evidence)
-            } else {
-                fail(
-                    format!(
-                        "{} is a host system directory; remove that mount.",
-                        bad.join(", ")
-                    ),
-                    evidence,
-                )
-            }
-        }
-        "RUN-NO-DOCKER-SOCK" => {
-            let sources: Vec<String> = ev
-                .spec
-                .mounts
-                .iter()
-                .filter_map(|m| m.source.clone())
-                .collect();
-            let bad: Vec<&String> = sources
-                .iter()
-                .filter(|s| exposes_docker_socket(s))
-                .collect();
-            let sockets = ev
-                .probe
-                .as_ref()
-                .and_then(|p| p.section("mountinfo"))
-                .unwrap_or("")
-                .lines()
-                .filter(|l| l.contains("docker.sock"))
-                .count();
-            let evidence = format!(
-                "requested mount sources = {sources:?}; docker.sock in mountinfo: {sockets}"
-            );
-            if bad.is_empty() && sockets == 0 {
-                pass("The Docker socket is not inside.", evidence)
-            } else {
-                fail(
-                    "The Docker socket (or a directory holding it) is mounted; remove that -v.",
-                    evidence,
-                )
-            }
-        }
-        "RUN-PROPAGATION" => {
-            let shared: Vec<String> = ev
-                .spec
-                .mounts
-                .iter()
-                .filter(|m| {
-                    m.propagation
-                        .as_deref()
-                        .is_some_and(|p| p.contains("shared"))
-                })
-                .map(|m| m.target.clone())
-                .collect();
-            let evidence = format!(
-                "requested propagation = {:?}; Mounts[].Propagation = {:?}",
-                ev.spec
-                    .mounts
-                    .iter()
-                    .map(|m| m.propagation.clone().unwrap_or_default())
-                    .collect::<Vec<_>>(),
-                ev.mounts()
-                    .iter()
-                    .map(|m| m.propagation.clone().unwrap_or_default())
-                    .collect::<Vec<_>>()
-            );
-            if shared.is_empty() {
-                pass("No mount shares its propagation with the host.", evidence)
-            } else {
-                fail(
-                    format!(
-                        "{} uses shared propagation; drop the shared/rshared option.",
-                        shared.join(", ")
-                    ),
-                    evidence,
-                )
-            }
-        }
-        "RUN-HOST-NS" => {
-            let modes = [
-                ("--network", ev.spec.network.clone().unwrap_or_default()),
-                ("--pid", host.pid_mode.clone().unwrap_or_default()),
-                ("--ipc", host.ipc_mode.clone().unwrap_or_default()),
-                ("--uts", host.uts_mode.clone().unwrap_or_default()),
-            ];
-            let evidence = format!("requested network = {:?}; HostConfig.PidMode = {:?}, IpcMode = {:?}, UTSMode = {:?}", modes[0].1, modes[1].1, modes[2].1, modes[3].1);
-            let bad: Vec<String> = modes
-                .iter()
-                .filter(|(_, m)| m == "host" || m.starts_with("container:"))
-                .map(|(f, m)| format!("{f} {m}"))
-                .collect();
-            if bad.is_empty() {
-                pass("No namespace is shared with the host.", evidence)
-            } else {
-                fail(format!("Remove {}.", bad.join(" and ")), evidence)
-            }
-        }
-        "RUN-NO-DEVICES" => {
-            let devices = host.devices.clone().unwrap_or_default();
-            let rules = host.device_cgroup_rules.clone().unwrap_or_default();
-            let evidence = format!(
-                "HostConfig.Devices = {:?}; DeviceCgroupRules = {rules:?}",
-                devices
-                    .iter()
-                    .map(|d| d.path_on_host.clone().unwrap_or_default())
-                    .collect::<Vec<_>>()
-            );
-            if devices.is_empty() && rules.is_empty() && ev.spec.devices.is_empty() {
-                pass("No host devices.", evidence)
-            } else {
-                fail("Host devices are passed in; remove --device.", evidence)
-            }
-        }
-        "RUN-NETWORK" => {
-            let requested = ev.spec.network.clone();
-            let evidence = format!(
-                "requested network = {}; HostConfig.NetworkMode in the sandbox = {:?}",
-                requested
-                    .clone()
-                    .unwrap_or_else(|| "(none given: the default bridge)".into()),
-                host.network_mode.clone().unwrap_or_default()
-            );
-            match requested.as_deref() {
-                Some("none") => pass("No network: the container reaches nothing.", evidence),
-                None | Some("bridge") | Some("default") => fail("The default bridge lets every container reach every other. Use --network none, or a user-defined network.", evidence),
-                Some(n) if n == "host" || n.starts_with("container:") => fail(format!("--network {n} shares another network stack; use --network none or a user-defined network."), evidence),
-                Some(n) => pass(format!("A user-defined network ({n})."), evidence),
-            }
-        }
-        "RUN-PORTS" => {
-            let evidence = format!(
-                "requested publish = {:?}; publish-all = {}",
-                ev.spec
-                    .publish
-                    .iter()
-                    .map(|p| format!(
-                        "{}:{}:{}/{}",
-                        p.host_ip.clone().unwrap_or_default(),
-                        p.host_port.clone().unwrap_or_default(),
-                        p.container_port,
-                        p.protocol
-                    ))
-                    .collect::<Vec<_>>(),
-                ev.spec.publish_all
-            );
-            let mut problems = Vec::new();
-            if ev.spec.publish_all {
-                problems.push("-P publishes every exposed port on all addresses: publish only what is needed with -p 127.0.0.1:PORT:PORT".to_string());
-            }
-            for p in &ev.spec.publish {
-                let ip = p.host_ip.clone().unwrap_or_default();
-                let ip = ip.trim_matches(['[', ']']);
-                if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
-                    problems.push(format!(
-                        "port {} is published on every address: write -p 127.0.0.1:{}:{}",
-                        p.container_port,
-                        p.host_port
-                            .clone()
-                            .filter(|h| !h.is_empty())
-                            .unwrap_or_else(|| p.container_port.clone()),
-                        p.container_port
-                    ));
                 }
-                let low = p
-                    .host_port
-                    .as_deref()
-                    .and_then(|h| h.split('-').next())
-                    .and_then(|h| h.parse::<u32>().ok())
-                    .is_some_and(|h| h <= 1024);
-                if low {
-                    problems.push(format!(
-                        "host port {} is a privileged port (≤ 1024): use one above 1024",
-                        p.host_port.clone().unwrap_or_default()
-                    ));
-                }
+            ),
+            evidence,
+        )
+    } else if !extra.is_empty() {
+        Verdict::fail(
+                format!("After dropping all, the container still holds {}: remove {} (this exercise needs at most {}).", extra.join(", "), extra.iter().map(|c| format!("--cap-add {c}")).collect::<Vec<_>>().join(" "), if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }),
+                evidence,
+            )
+    } else {
+        Verdict::pass(
+            "All capabilities dropped; only what the program needs is added back.",
+            evidence,
+        )
+    }
+}
+
+/// `RUN-NO-DANGEROUS-CAPS`.
+fn no_dangerous_caps(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let added: Vec<String> = host
+        .cap_add
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| normalise_cap(c))
+        .collect();
+    let mut evidence = format!("HostConfig.CapAdd = {added:?}");
+    let mut held: Vec<String> = added
+        .into_iter()
+        .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
+        .collect();
+    if let Some((raw, caps)) = bounding_set(ev) {
+        evidence.push_str(&format!("; /proc/1/status CapBnd {raw} = {caps:?}"));
+        for cap in caps
+            .into_iter()
+            .filter(|c| DANGEROUS_CAPS.contains(&c.as_str()))
+        {
+            if !held.contains(&cap) {
+                held.push(cap);
             }
-            if problems.is_empty() {
-                pass(
-                    if ev.spec.publish.is_empty() {
-                        "No ports published."
-                    } else {
-                        "Ports are bound to one address, above 1024."
-                    },
-                    evidence,
-                )
+        }
+    }
+    if held.is_empty() {
+        Verdict::pass("No dangerous capabilities.", evidence)
+    } else {
+        Verdict::fail(
+            format!(
+                "The container holds {}: remove {}.",
+                held.join(", "),
+                held.iter()
+                    .map(|c| format!("--cap-add {c}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            evidence,
+        )
+    }
+}
+
+/// `RUN-NO-NEW-PRIVS`.
+fn no_new_privs(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let opts = host.security_opt.clone().unwrap_or_default();
+    let state = no_new_privileges(&opts);
+    let probe = ev.probe.as_ref().and_then(|p| p.status_field("NoNewPrivs"));
+    let evidence = format!(
+        "HostConfig.SecurityOpt = {opts:?}; /proc/1/status NoNewPrivs: {}",
+        probe.clone().unwrap_or_else(|| if ev.gvisor {
+            "(not reported under gVisor)".into()
+        } else {
+            "(absent)".into()
+        })
+    );
+    // The engine's word passes; what the container prints can only fail.
+    match (state, probe.as_deref()) {
+            (Some(false), _) => Verdict::fail("no-new-privileges is switched off (=false). Write --security-opt no-new-privileges (or =true).", evidence),
+            (_, Some("0")) => Verdict::fail("PID 1 can still gain privileges. Add --security-opt no-new-privileges.", evidence),
+            (Some(true), _) => Verdict::pass("no-new-privileges is on.", evidence),
+            _ => Verdict::fail("no-new-privileges is not set. Add --security-opt no-new-privileges.", evidence),
+        }
+}
+
+/// `RUN-SECCOMP`.
+fn seccomp(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let opts = host.security_opt.clone().unwrap_or_default();
+    let value = security_value(&opts, "seccomp");
+    let probe = ev.probe.as_ref().and_then(|p| p.status_field("Seccomp"));
+    let evidence = format!(
+        "HostConfig.SecurityOpt = {opts:?}; /proc/1/status Seccomp: {}",
+        probe.clone().unwrap_or_else(|| "(absent)".into())
+    );
+    if value.as_deref() == Some("unconfined") {
+        Verdict::fail("seccomp=unconfined removes the system-call filter. Remove --security-opt seccomp=unconfined.", evidence)
+    } else if !ev.gvisor && probe.as_deref() == Some("0") {
+        Verdict::fail(
+            "PID 1 runs without a seccomp filter. Keep Docker's default profile.",
+            evidence,
+        )
+    } else {
+        Verdict::pass(
+            if ev.gvisor {
+                "Docker's default seccomp profile is kept (gVisor filters system calls itself)."
             } else {
-                fail(format!("{}.", problems.join("; ")), evidence)
+                "PID 1 runs under Docker's seccomp filter."
+            },
+            evidence,
+        )
+    }
+}
+
+/// `RUN-LSM`.
+fn lsm(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let opts = host.security_opt.clone().unwrap_or_default();
+    let apparmor = security_value(&opts, "apparmor");
+    let label = security_value(&opts, "label");
+    let profile = ev
+        .inspect
+        .as_ref()
+        .and_then(|i| i.app_armor_profile.clone())
+        .unwrap_or_default();
+    let host_lsm: Vec<&str> = ev
+        .engine_security
+        .iter()
+        .filter_map(|o| {
+            if o.contains("apparmor") {
+                Some("apparmor")
+            } else if o.contains("selinux") {
+                Some("selinux")
+            } else {
+                None
             }
-        }
-        "RUN-MEMORY" => {
-            let max_mb = params.int("max_mb", 512);
-            let memory = host.memory.unwrap_or(0);
-            let swap = host.memory_swap.unwrap_or(0);
-            let evidence = format!(
-                "HostConfig.Memory = {memory} ({}), MemorySwap = {swap}; requested --memory {}, --memory-swap {}{}",
-                mib(memory),
-                ev.spec.memory.map(|m| m.to_string()).unwrap_or_else(|| "(none)".into()),
-                ev.spec.memory_swap.map(|m| m.to_string()).unwrap_or_else(|| "(none)".into()),
-                cgroup_line(ev, &["memory.max", "memory.limit_in_bytes"])
+        })
+        .collect();
+    let evidence = format!("AppArmorProfile = {profile:?}; HostConfig.SecurityOpt = {opts:?}; engine security options = {:?}", ev.engine_security);
+    if apparmor.as_deref() == Some("unconfined") {
+        Verdict::fail(
+            "apparmor=unconfined switches AppArmor off. Remove it.",
+            evidence,
+        )
+    } else if label.as_deref() == Some("disable") {
+        Verdict::fail(
+            "label=disable switches SELinux labelling off. Remove it.",
+            evidence,
+        )
+    } else if host_lsm.contains(&"apparmor") && (profile.is_empty() || profile == "unconfined") {
+        Verdict::fail("The engine has AppArmor but the container runs without a profile. Keep docker-default.", evidence)
+    } else if host_lsm.is_empty() {
+        Verdict::pass(
+            "Nothing is disabled (this engine has no AppArmor or SELinux to apply).",
+            evidence,
+        )
+    } else {
+        Verdict::pass("The host's mandatory access control applies.", evidence)
+    }
+}
+
+/// `RUN-NONROOT`.
+fn nonroot(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let user = config.user.clone().unwrap_or_default();
+    let probe = ev.probe.as_ref();
+    let uid = probe
+        .and_then(|p| p.status_field("Uid"))
+        .and_then(|u| u.split_whitespace().next().map(str::to_string));
+    // The user the engine started PID 1 as, resolved through the
+    // image's own /etc/passwd; the probe's Uid can only fail it.
+    let resolved = resolve_user(&user, ev.image_passwd.as_deref());
+    let evidence = format!(
+        "Config.User = {user:?}{}; /proc/1/status Uid: {}",
+        resolved
+            .map(|u| format!(" (uid {u} in the image's /etc/passwd)"))
+            .unwrap_or_default(),
+        uid.clone().unwrap_or_else(|| "(not probed)".into())
+    );
+    if resolved.is_none() {
+        return Verdict::fail(
+                format!("--user {user} is not an account of the image, so nothing shows it is not root. Use a numeric uid:gid such as --user 1000:1000."),
+                evidence,
             );
-            match ev.spec.memory {
-                _ if ev.is_imposed(imposed::MEMORY) && ev.spec.memory.is_none_or(|m| m <= 0) => fail("No memory limit: add --memory 128m (any limit that fits the program).", evidence),
-                Some(m) if m > max_mb * 1024 * 1024 => fail(format!("--memory {} is above this exercise's {max_mb} MiB; lower it.", mib(m)), evidence),
-                Some(_) if ev.spec.memory_swap == Some(-1) => fail("--memory-swap -1 allows unlimited swap; remove it or set it equal to --memory.", evidence),
-                Some(_) => pass("Memory is limited and swap is not unlimited.", evidence),
-                None => fail("No memory limit: add --memory 128m.", evidence),
-            }
-        }
-        "RUN-CPU" => {
-            let max = params.int("max_cpus_milli", 1000);
-            let evidence = format!(
-                "HostConfig.NanoCpus = {:?}, CpuQuota = {:?}, CpuPeriod = {:?}, CpuShares = {:?}; requested --cpus {:?}",
-                host.nano_cpus, host.cpu_quota, host.cpu_period, host.cpu_shares, ev.spec.nano_cpus.map(|n| n as f64 / 1e9)
-            );
-            let milli = match (ev.spec.nano_cpus, ev.spec.cpu_quota) {
-                (Some(n), _) if n > 0 => Some(n / 1_000_000),
-                (None, Some(q)) if q > 0 => {
-                    Some(q * 1000 / ev.spec.cpu_period.filter(|p| *p > 0).unwrap_or(100_000))
-                }
-                _ => None,
-            };
-            match milli {
-                None if ev.spec.cpu_shares.is_some() => fail("--cpu-shares is only a weight against other containers, not a cap. Add --cpus 0.5.", evidence),
-                None => fail("No CPU cap: add --cpus 0.5.", evidence),
-                Some(m) if m > max => fail(format!("The CPU cap ({:.2} cores) is above this exercise's {:.2}; lower --cpus.", m as f64 / 1000.0, max as f64 / 1000.0), evidence),
-                Some(_) => pass("CPU time is capped.", evidence),
-            }
-        }
-        "RUN-PIDS" => {
-            let max = params.int("max", 1024);
-            let evidence = format!(
-                "HostConfig.PidsLimit = {:?}{}; requested --pids-limit {:?}{}",
-                host.pids_limit,
-                if ev.gvisor {
-                    " (gVisor adds 512 for its own threads)"
-                } else {
-                    ""
+    }
+    let root = resolved == Some(0) || uid.as_deref() == Some("0");
+    if root {
+        Verdict::fail(
+                match &ev.spec.user {
+                    None => format!("The image's default user ({}) is root. Add --user 1000:1000 (or another non-root uid:gid).", if user.is_empty() { "none set" } else { user.as_str() }),
+                    Some(asked) => format!("--user {asked} still runs as uid 0 (root). Use a non-zero uid such as --user 1000:1000."),
                 },
-                ev.spec.pids_limit,
-                cgroup_line(ev, &["pids.max"])
-            );
-            match ev.spec.pids_limit {
-                Some(p) if p > 0 && p <= max => {
-                    pass("The number of processes is limited.", evidence)
-                }
-                Some(p) if p > max => fail(
-                    format!("--pids-limit {p} is too high to stop a fork bomb; use at most {max}."),
-                    evidence,
-                ),
-                _ => fail(
-                    "No process limit (0 and -1 mean unlimited): add --pids-limit 100.",
-                    evidence,
-                ),
-            }
+                evidence,
+            )
+    } else {
+        Verdict::pass("PID 1 runs as a non-root user.", evidence)
+    }
+}
+
+/// `RUN-USERNS`.
+fn userns(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    // Never passed to the engine: the request is what is graded.
+    let mode = ev.spec.userns.clone().unwrap_or_default();
+    let map = ev
+        .probe
+        .as_ref()
+        .and_then(|p| p.section("uid_map"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let evidence = format!("requested --userns {mode:?}; /proc/1/uid_map: {map}");
+    if mode == "host" {
+        Verdict::fail(
+            "--userns host switches off the engine's user-namespace remapping. Remove it.",
+            evidence,
+        )
+    } else {
+        Verdict::pass(
+            "The user namespace is left as the engine configures it.",
+            evidence,
+        )
+    }
+}
+
+/// `RUN-READONLY-ROOTFS`.
+fn readonly_rootfs(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let ro = host.readonly_rootfs.unwrap_or(false);
+    let write = ev
+        .probe
+        .as_ref()
+        .and_then(|p| p.section("write"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let mut evidence = format!("HostConfig.ReadonlyRootfs = {ro}; a write to / as root: {write}");
+    if !ro || write.ends_with("writable") {
+        return Verdict::fail("The root filesystem is writable. Add --read-only (and --tmpfs for the paths the program writes to).", evidence);
+    }
+    let app_paths = params.list("app_paths").unwrap_or_default();
+    let mut writable_over = Vec::new();
+    for mount in ev.mounts() {
+        let dest = mount.destination.clone().unwrap_or_default();
+        if mount.rw.unwrap_or(false) && app_paths.iter().any(|p| covers(&dest, p)) {
+            writable_over.push(format!("{dest} (writable mount)"));
         }
-        "RUN-ULIMITS" => {
-            let max = params.int("max_nofile", 65536);
-            let ulimits = host.ulimits.clone().unwrap_or_default();
-            let nofile = ulimits.iter().find(|u| u.name.as_deref() == Some("nofile"));
-            let evidence = format!(
-                "HostConfig.Ulimits = {:?}",
-                ulimits
-                    .iter()
-                    .map(|u| format!(
-                        "{}={}:{}",
-                        u.name.clone().unwrap_or_default(),
-                        u.soft.unwrap_or(0),
-                        u.hard.unwrap_or(0)
-                    ))
-                    .collect::<Vec<_>>()
-            );
-            match nofile {
-                Some(u) if u.hard.unwrap_or(i64::MAX) <= max && u.soft.unwrap_or(i64::MAX) <= u.hard.unwrap_or(i64::MAX) => pass("Open files are limited.", evidence),
-                Some(u) => fail(format!("nofile hard limit {} is above {max}; lower it (e.g. --ulimit nofile=1024:2048).", u.hard.unwrap_or(0)), evidence),
-                None => fail("Open files are not limited: add --ulimit nofile=1024:2048.", evidence),
-            }
+    }
+    for (path, opts) in host.tmpfs.clone().unwrap_or_default() {
+        let exec = opts.split(',').any(|o| o == "exec");
+        if app_paths.iter().any(|p| covers(&path, p))
+            && (exec || !opts.split(',').any(|o| o == "ro"))
+        {
+            writable_over.push(format!(
+                "{path} (tmpfs{})",
+                if exec { ", exec" } else { "" }
+            ));
         }
-        "RUN-RESTART" => {
-            let max = params.int("max_retries", 10);
-            let policy = host.restart_policy.clone().unwrap_or_default();
-            let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
-            let retries = policy.maximum_retry_count.unwrap_or(0);
-            let evidence = format!(
-                "HostConfig.RestartPolicy = {{Name: {name:?}, MaximumRetryCount: {retries}}}"
-            );
-            match policy.name {
-                Some(RestartPolicyNameEnum::ON_FAILURE) if retries > 0 && retries <= max => pass("Restarts on failure, a bounded number of times.", evidence),
-                Some(RestartPolicyNameEnum::ON_FAILURE) => fail(format!("on-failure needs a bounded count: write --restart on-failure:5 (at most {max})."), evidence),
-                Some(RestartPolicyNameEnum::ALWAYS) | Some(RestartPolicyNameEnum::UNLESS_STOPPED) => fail(format!("--restart {name} restarts forever, even a crash loop; use --restart on-failure:5."), evidence),
-                _ => fail("No restart policy: add --restart on-failure:5.", evidence),
-            }
+    }
+    if !writable_over.is_empty() {
+        evidence.push_str(&format!(
+            "; writable over the application: {writable_over:?}"
+        ));
+        Verdict::fail(format!("The root is read-only, but {} makes the application's files writable again. Remove that mount or make it :ro.", writable_over.join(", ")), evidence)
+    } else {
+        Verdict::pass("The root filesystem is read-only.", evidence)
+    }
+}
+
+/// `RUN-TMPFS-SAFE`.
+fn tmpfs_safe(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let tmpfs = host.tmpfs.clone().unwrap_or_default();
+    let max_mb = params.int("max_size_mb", 64);
+    let required = params.list("paths").unwrap_or_default();
+    let mounts = ev
+        .probe
+        .as_ref()
+        .and_then(|p| p.section("mountinfo"))
+        .unwrap_or("");
+    let tmpfs_lines: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(" - tmpfs ") && !l.contains(" /dev"))
+        .collect();
+    let evidence = format!(
+        "HostConfig.Tmpfs = {tmpfs:?}; mountinfo: {}",
+        tmpfs_lines.join(" | ")
+    );
+    let mut problems = Vec::new();
+    for path in &required {
+        if !tmpfs.contains_key(path) {
+            problems.push(format!(
+                "{path} is not a tmpfs (add --tmpfs {path}:rw,noexec,nosuid,size=16m)"
+            ));
         }
-        "RUN-HEALTH" => {
-            let test = config
-                .healthcheck
-                .clone()
-                .and_then(|h| h.test)
-                .unwrap_or_default();
-            let status = ev.health.clone().unwrap_or_else(|| "none".into());
-            let evidence = format!(
-                "Config.Healthcheck.Test = {test:?}; State.Health.Status = {status:?}{}",
-                ev.exited
-                    .as_ref()
-                    .map(|e| format!("; {e}"))
-                    .unwrap_or_default()
-            );
-            if test.is_empty() || test.first().map(String::as_str) == Some("NONE") {
-                fail("There is no health check. Add --health-cmd with a command that fails when the service is down, and a short --health-interval (e.g. 2s).", evidence)
-            } else if trivial_health_check(&test) {
-                fail("This health check can never fail, so healthy means nothing. Make --health-cmd test that the service answers (e.g. wget -q -O /dev/null http://127.0.0.1:8080/).", evidence)
-            } else if status == "healthy" {
-                pass("The container became healthy.", evidence)
-            } else if status == "starting" {
-                fail("Still starting when the grader gave up waiting. Set --health-interval to a few seconds so the first check runs sooner.", evidence)
+    }
+    for (path, opts) in &tmpfs {
+        let parts: Vec<&str> = opts.split(',').map(str::trim).collect();
+        if parts.contains(&"exec") {
+            problems.push(format!("{path} allows exec: drop the exec option"));
+        }
+        if parts.contains(&"suid") {
+            problems.push(format!("{path} allows setuid: drop the suid option"));
+        }
+        match parts.iter().find_map(|p| p.strip_prefix("size=")) {
+            None => problems.push(format!(
+                "{path} has no size, so it may fill the memory: add size=16m"
+            )),
+            Some(size) => match crate::input::run_spec::parse_size(size) {
+                Ok(bytes) if bytes <= max_mb * 1024 * 1024 => {}
+                _ => problems.push(format!("{path} size {size} is above {max_mb}m")),
+            },
+        }
+    }
+    if tmpfs.is_empty() && required.is_empty() {
+        problems.push(
+            "no tmpfs is mounted for scratch files; add --tmpfs /tmp:rw,noexec,nosuid,size=16m"
+                .into(),
+        );
+    }
+    if problems.is_empty() {
+        Verdict::pass("Scratch space is a small noexec,nosuid tmpfs.", evidence)
+    } else {
+        Verdict::fail(format!("{}.", problems.join("; ")), evidence)
+    }
+}
+
+/// `RUN-VOLUMES-RO`.
+fn volumes_ro(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let writable = params.list("writable").unwrap_or_default();
+    let mounts = ev.mounts();
+    let listed: Vec<String> = mounts
+        .iter()
+        .map(|m| {
+            format!(
+                "{} rw={}",
+                m.destination.clone().unwrap_or_default(),
+                m.rw.unwrap_or(false)
+            )
+        })
+        .collect();
+    let evidence = format!("Mounts = {listed:?}");
+    let offending: Vec<String> = mounts
+        .iter()
+        .filter(|m| m.typ.as_ref().is_none_or(|t| *t != "tmpfs"))
+        .filter(|m| m.rw.unwrap_or(false))
+        .filter_map(|m| m.destination.clone())
+        .filter(|d| !writable.iter().any(|w| covers(d, w)))
+        .collect();
+    if offending.is_empty() {
+        Verdict::pass("Data mounts are read-only.", evidence)
+    } else {
+        Verdict::fail(
+            format!(
+                "{} is mounted read-write; add :ro to that -v (or readonly to --mount).",
+                offending.join(", ")
+            ),
+            evidence,
+        )
+    }
+}
+
+/// `RUN-NO-SENSITIVE-MOUNT`.
+fn no_sensitive_mount(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let sources: Vec<String> = ev
+        .spec
+        .mounts
+        .iter()
+        .filter_map(|m| m.source.clone())
+        .collect();
+    let bad: Vec<String> = sources
+        .iter()
+        .filter(|s| s.starts_with('/') && sensitive_path(s).is_some())
+        .cloned()
+        .collect();
+    let evidence = format!(
+        "requested mount sources = {sources:?}; Mounts = {:?}",
+        ev.mounts()
+            .iter()
+            .map(|m| m.destination.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    if bad.is_empty() {
+        Verdict::pass("No host system directory is mounted.", evidence)
+    } else {
+        Verdict::fail(
+            format!(
+                "{} is a host system directory; remove that mount.",
+                bad.join(", ")
+            ),
+            evidence,
+        )
+    }
+}
+
+/// `RUN-NO-DOCKER-SOCK`.
+fn no_docker_sock(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let sources: Vec<String> = ev
+        .spec
+        .mounts
+        .iter()
+        .filter_map(|m| m.source.clone())
+        .collect();
+    let bad: Vec<&String> = sources
+        .iter()
+        .filter(|s| exposes_docker_socket(s))
+        .collect();
+    let sockets = ev
+        .probe
+        .as_ref()
+        .and_then(|p| p.section("mountinfo"))
+        .unwrap_or("")
+        .lines()
+        .filter(|l| l.contains("docker.sock"))
+        .count();
+    let evidence =
+        format!("requested mount sources = {sources:?}; docker.sock in mountinfo: {sockets}");
+    if bad.is_empty() && sockets == 0 {
+        Verdict::pass("The Docker socket is not inside.", evidence)
+    } else {
+        Verdict::fail(
+            "The Docker socket (or a directory holding it) is mounted; remove that -v.",
+            evidence,
+        )
+    }
+}
+
+/// `RUN-PROPAGATION`.
+fn propagation(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let shared: Vec<String> = ev
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| {
+            m.propagation
+                .as_deref()
+                .is_some_and(|p| p.contains("shared"))
+        })
+        .map(|m| m.target.clone())
+        .collect();
+    let evidence = format!(
+        "requested propagation = {:?}; Mounts[].Propagation = {:?}",
+        ev.spec
+            .mounts
+            .iter()
+            .map(|m| m.propagation.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ev.mounts()
+            .iter()
+            .map(|m| m.propagation.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    if shared.is_empty() {
+        Verdict::pass("No mount shares its propagation with the host.", evidence)
+    } else {
+        Verdict::fail(
+            format!(
+                "{} uses shared propagation; drop the shared/rshared option.",
+                shared.join(", ")
+            ),
+            evidence,
+        )
+    }
+}
+
+/// `RUN-HOST-NS`.
+fn host_ns(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let modes = [
+        ("--network", ev.spec.network.clone().unwrap_or_default()),
+        ("--pid", host.pid_mode.clone().unwrap_or_default()),
+        ("--ipc", host.ipc_mode.clone().unwrap_or_default()),
+        ("--uts", host.uts_mode.clone().unwrap_or_default()),
+    ];
+    let evidence = format!(
+        "requested network = {:?}; HostConfig.PidMode = {:?}, IpcMode = {:?}, UTSMode = {:?}",
+        modes[0].1, modes[1].1, modes[2].1, modes[3].1
+    );
+    let bad: Vec<String> = modes
+        .iter()
+        .filter(|(_, m)| m == "host" || m.starts_with("container:"))
+        .map(|(f, m)| format!("{f} {m}"))
+        .collect();
+    if bad.is_empty() {
+        Verdict::pass("No namespace is shared with the host.", evidence)
+    } else {
+        Verdict::fail(format!("Remove {}.", bad.join(" and ")), evidence)
+    }
+}
+
+/// `RUN-NO-DEVICES`.
+fn no_devices(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let devices = host.devices.clone().unwrap_or_default();
+    let rules = host.device_cgroup_rules.clone().unwrap_or_default();
+    let evidence = format!(
+        "HostConfig.Devices = {:?}; DeviceCgroupRules = {rules:?}",
+        devices
+            .iter()
+            .map(|d| d.path_on_host.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    if devices.is_empty() && rules.is_empty() && ev.spec.devices.is_empty() {
+        Verdict::pass("No host devices.", evidence)
+    } else {
+        Verdict::fail("Host devices are passed in; remove --device.", evidence)
+    }
+}
+
+/// `RUN-NETWORK`.
+fn network(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let requested = ev.spec.network.clone();
+    let evidence = format!(
+        "requested network = {}; HostConfig.NetworkMode in the sandbox = {:?}",
+        requested
+            .clone()
+            .unwrap_or_else(|| "(none given: the default bridge)".into()),
+        host.network_mode.clone().unwrap_or_default()
+    );
+    match requested.as_deref() {
+            Some("none") => Verdict::pass("No network: the container reaches nothing.", evidence),
+            None | Some("bridge") | Some("default") => Verdict::fail("The default bridge lets every container reach every other. Use --network none, or a user-defined network.", evidence),
+            Some(n) if n == "host" || n.starts_with("container:") => Verdict::fail(format!("--network {n} shares another network stack; use --network none or a user-defined network."), evidence),
+            Some(n) => Verdict::pass(format!("A user-defined network ({n})."), evidence),
+        }
+}
+
+/// `RUN-PORTS`.
+fn ports(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let evidence = format!(
+        "requested publish = {:?}; publish-all = {}",
+        ev.spec
+            .publish
+            .iter()
+            .map(|p| format!(
+                "{}:{}:{}/{}",
+                p.host_ip.clone().unwrap_or_default(),
+                p.host_port.clone().unwrap_or_default(),
+                p.container_port,
+                p.protocol
+            ))
+            .collect::<Vec<_>>(),
+        ev.spec.publish_all
+    );
+    let mut problems = Vec::new();
+    if ev.spec.publish_all {
+        problems.push("-P publishes every exposed port on all addresses: publish only what is needed with -p 127.0.0.1:PORT:PORT".to_string());
+    }
+    for p in &ev.spec.publish {
+        let ip = p.host_ip.clone().unwrap_or_default();
+        let ip = ip.trim_matches(['[', ']']);
+        if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
+            problems.push(format!(
+                "port {} is published on every address: write -p 127.0.0.1:{}:{}",
+                p.container_port,
+                p.host_port
+                    .clone()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| p.container_port.clone()),
+                p.container_port
+            ));
+        }
+        let low = p
+            .host_port
+            .as_deref()
+            .and_then(|h| h.split('-').next())
+            .and_then(|h| h.parse::<u32>().ok())
+            .is_some_and(|h| h <= 1024);
+        if low {
+            problems.push(format!(
+                "host port {} is a privileged port (≤ 1024): use one above 1024",
+                p.host_port.clone().unwrap_or_default()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::pass(
+            if ev.spec.publish.is_empty() {
+                "No ports published."
             } else {
-                fail(format!("The health check reports {status}: check that --health-cmd really succeeds when the service works."), evidence)
+                "Ports are bound to one address, above 1024."
+            },
+            evidence,
+        )
+    } else {
+        Verdict::fail(format!("{}.", problems.join("; ")), evidence)
+    }
+}
+
+/// `RUN-MEMORY`.
+fn memory(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let max_mb = params.int("max_mb", 512);
+    let memory = host.memory.unwrap_or(0);
+    let swap = host.memory_swap.unwrap_or(0);
+    let evidence = format!(
+            "HostConfig.Memory = {memory} ({}), MemorySwap = {swap}; requested --memory {}, --memory-swap {}{}",
+            mib(memory),
+            ev.spec.memory.map(|m| m.to_string()).unwrap_or_else(|| "(none)".into()),
+            ev.spec.memory_swap.map(|m| m.to_string()).unwrap_or_else(|| "(none)".into()),
+            cgroup_line(ev, &["memory.max", "memory.limit_in_bytes"])
+        );
+    match ev.spec.memory {
+        _ if ev.is_imposed(imposed::MEMORY) && ev.spec.memory.is_none_or(|m| m <= 0) => {
+            Verdict::fail(
+                "No memory limit: add --memory 128m (any limit that fits the program).",
+                evidence,
+            )
+        }
+        Some(m) if m > max_mb * 1024 * 1024 => Verdict::fail(
+            format!(
+                "--memory {} is above this exercise's {max_mb} MiB; lower it.",
+                mib(m)
+            ),
+            evidence,
+        ),
+        Some(_) if ev.spec.memory_swap == Some(-1) => Verdict::fail(
+            "--memory-swap -1 allows unlimited swap; remove it or set it equal to --memory.",
+            evidence,
+        ),
+        Some(_) => Verdict::pass("Memory is limited and swap is not unlimited.", evidence),
+        None => Verdict::fail("No memory limit: add --memory 128m.", evidence),
+    }
+}
+
+/// `RUN-CPU`.
+fn cpu(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let max = params.int("max_cpus_milli", 1000);
+    let evidence = format!(
+            "HostConfig.NanoCpus = {:?}, CpuQuota = {:?}, CpuPeriod = {:?}, CpuShares = {:?}; requested --cpus {:?}",
+            host.nano_cpus, host.cpu_quota, host.cpu_period, host.cpu_shares, ev.spec.nano_cpus.map(|n| n as f64 / 1e9)
+        );
+    let milli = match (ev.spec.nano_cpus, ev.spec.cpu_quota) {
+        (Some(n), _) if n > 0 => Some(n / 1_000_000),
+        (None, Some(q)) if q > 0 => {
+            Some(q * 1000 / ev.spec.cpu_period.filter(|p| *p > 0).unwrap_or(100_000))
+        }
+        _ => None,
+    };
+    match milli {
+        None if ev.spec.cpu_shares.is_some() => Verdict::fail(
+            "--cpu-shares is only a weight against other containers, not a cap. Add --cpus 0.5.",
+            evidence,
+        ),
+        None => Verdict::fail("No CPU cap: add --cpus 0.5.", evidence),
+        Some(m) if m > max => Verdict::fail(
+            format!(
+                "The CPU cap ({:.2} cores) is above this exercise's {:.2}; lower --cpus.",
+                m as f64 / 1000.0,
+                max as f64 / 1000.0
+            ),
+            evidence,
+        ),
+        Some(_) => Verdict::pass("CPU time is capped.", evidence),
+    }
+}
+
+/// `RUN-PIDS`.
+fn pids(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let max = params.int("max", 1024);
+    let evidence = format!(
+        "HostConfig.PidsLimit = {:?}{}; requested --pids-limit {:?}{}",
+        host.pids_limit,
+        if ev.gvisor {
+            " (gVisor adds 512 for its own threads)"
+        } else {
+            ""
+        },
+        ev.spec.pids_limit,
+        cgroup_line(ev, &["pids.max"])
+    );
+    match ev.spec.pids_limit {
+        Some(p) if p > 0 && p <= max => {
+            Verdict::pass("The number of processes is limited.", evidence)
+        }
+        Some(p) if p > max => Verdict::fail(
+            format!("--pids-limit {p} is too high to stop a fork bomb; use at most {max}."),
+            evidence,
+        ),
+        _ => Verdict::fail(
+            "No process limit (0 and -1 mean unlimited): add --pids-limit 100.",
+            evidence,
+        ),
+    }
+}
+
+/// `RUN-ULIMITS`.
+fn ulimits(
+    _ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let max = params.int("max_nofile", 65536);
+    let ulimits = host.ulimits.clone().unwrap_or_default();
+    let nofile = ulimits.iter().find(|u| u.name.as_deref() == Some("nofile"));
+    let evidence = format!(
+        "HostConfig.Ulimits = {:?}",
+        ulimits
+            .iter()
+            .map(|u| format!(
+                "{}={}:{}",
+                u.name.clone().unwrap_or_default(),
+                u.soft.unwrap_or(0),
+                u.hard.unwrap_or(0)
+            ))
+            .collect::<Vec<_>>()
+    );
+    match nofile {
+        Some(u)
+            if u.hard.unwrap_or(i64::MAX) <= max
+                && u.soft.unwrap_or(i64::MAX) <= u.hard.unwrap_or(i64::MAX) =>
+        {
+            Verdict::pass("Open files are limited.", evidence)
+        }
+        Some(u) => Verdict::fail(
+            format!(
+                "nofile hard limit {} is above {max}; lower it (e.g. --ulimit nofile=1024:2048).",
+                u.hard.unwrap_or(0)
+            ),
+            evidence,
+        ),
+        None => Verdict::fail(
+            "Open files are not limited: add --ulimit nofile=1024:2048.",
+            evidence,
+        ),
+    }
+}
+
+/// `RUN-RESTART`.
+fn restart(
+    _ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let max = params.int("max_retries", 10);
+    let policy = host.restart_policy.clone().unwrap_or_default();
+    let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
+    let retries = policy.maximum_retry_count.unwrap_or(0);
+    let evidence =
+        format!("HostConfig.RestartPolicy = {{Name: {name:?}, MaximumRetryCount: {retries}}}");
+    match policy.name {
+            Some(RestartPolicyNameEnum::ON_FAILURE) if retries > 0 && retries <= max => Verdict::pass("Restarts on failure, a bounded number of times.", evidence),
+            Some(RestartPolicyNameEnum::ON_FAILURE) => Verdict::fail(format!("on-failure needs a bounded count: write --restart on-failure:5 (at most {max})."), evidence),
+            Some(RestartPolicyNameEnum::ALWAYS) | Some(RestartPolicyNameEnum::UNLESS_STOPPED) => Verdict::fail(format!("--restart {name} restarts forever, even a crash loop; use --restart on-failure:5."), evidence),
+            _ => Verdict::fail("No restart policy: add --restart on-failure:5.", evidence),
+        }
+}
+
+/// `RUN-HEALTH`.
+fn health(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let test = config
+        .healthcheck
+        .clone()
+        .and_then(|h| h.test)
+        .unwrap_or_default();
+    let status = ev.health.clone().unwrap_or_else(|| "none".into());
+    let evidence = format!(
+        "Config.Healthcheck.Test = {test:?}; State.Health.Status = {status:?}{}",
+        ev.exited
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default()
+    );
+    if test.is_empty() || test.first().map(String::as_str) == Some("NONE") {
+        Verdict::fail("There is no health check. Add --health-cmd with a command that fails when the service is down, and a short --health-interval (e.g. 2s).", evidence)
+    } else if trivial_health_check(&test) {
+        Verdict::fail("This health check can never fail, so healthy means nothing. Make --health-cmd test that the service answers (e.g. wget -q -O /dev/null http://127.0.0.1:8080/).", evidence)
+    } else if status == "healthy" {
+        Verdict::pass("The container became healthy.", evidence)
+    } else if status == "starting" {
+        Verdict::fail("Still starting when the grader gave up waiting. Set --health-interval to a few seconds so the first check runs sooner.", evidence)
+    } else {
+        Verdict::fail(format!("The health check reports {status}: check that --health-cmd really succeeds when the service works."), evidence)
+    }
+}
+
+/// `RUN-LOGGING`.
+fn logging(
+    ev: &RunEvidence,
+    host: &HostConfig,
+    _config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let log = host.log_config.clone().unwrap_or_default();
+    let requested_driver = ev.spec.log_driver.clone();
+    let evidence = format!(
+            "HostConfig.LogConfig = {{Type: {:?}, Config: {:?}}}; requested --log-driver {:?} --log-opt {:?}",
+            log.typ.clone().unwrap_or_default(),
+            log.config.clone().unwrap_or_default(),
+            requested_driver,
+            ev.spec.log_opts
+        );
+    let has_max = ev.spec.log_opts.iter().any(|(k, _)| k == "max-size");
+    match requested_driver.as_deref() {
+        Some("none") => Verdict::fail(
+            "--log-driver none throws the logs away; use json-file with --log-opt max-size=10m.",
+            evidence,
+        ),
+        Some("json-file") | None if has_max => {
+            Verdict::pass("Logs are kept and bounded.", evidence)
+        }
+        Some("json-file") | None => Verdict::fail(
+            "json-file logs grow without bound: add --log-opt max-size=10m --log-opt max-file=3.",
+            evidence,
+        ),
+        Some("local") => Verdict::pass("The local driver keeps bounded, rotated logs.", evidence),
+        Some(other) => Verdict::pass(
+            format!("Logs are shipped with the {other} driver."),
+            evidence,
+        ),
+    }
+}
+
+/// `RUN-NO-ENV-SECRETS`.
+fn no_env_secrets(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    config: &ContainerConfig,
+    params: Params<'_>,
+) -> Verdict {
+    let known = params.list("secrets").unwrap_or_default();
+    let env = config.env.clone().unwrap_or_default();
+    let mut found = Vec::new();
+    for entry in &env {
+        let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+        if known
+            .iter()
+            .any(|k| !k.is_empty() && value.contains(k.as_str()))
+        {
+            found.push(format!("{name} holds the secret value"));
+        } else if let Some(why) = secrets::secret_value(value) {
+            found.push(format!("{name}: {why}"));
+        } else if !value.is_empty() {
+            if let Some(why) = secrets::secret_name(name) {
+                found.push(format!("{name}: {why}"));
             }
         }
-        "RUN-LOGGING" => {
-            let log = host.log_config.clone().unwrap_or_default();
-            let requested_driver = ev.spec.log_driver.clone();
-            let evidence = format!(
-                "HostConfig.LogConfig = {{Type: {:?}, Config: {:?}}}; requested --log-driver {:?} --log-opt {:?}",
-                log.typ.clone().unwrap_or_default(),
-                log.config.clone().unwrap_or_default(),
-                requested_driver,
-                ev.spec.log_opts
-            );
-            let has_max = ev.spec.log_opts.iter().any(|(k, _)| k == "max-size");
-            match requested_driver.as_deref() {
-                Some("none") => fail("--log-driver none throws the logs away; use json-file with --log-opt max-size=10m.", evidence),
-                Some("json-file") | None if has_max => pass("Logs are kept and bounded.", evidence),
-                Some("json-file") | None => fail("json-file logs grow without bound: add --log-opt max-size=10m --log-opt max-file=3.", evidence),
-                Some("local") => pass("The local driver keeps bounded, rotated logs.", evidence),
-                Some(other) => pass(format!("Logs are shipped with the {other} driver."), evidence),
-            }
-        }
-        "RUN-NO-ENV-SECRETS" => {
-            let known = params.list("secrets").unwrap_or_default();
-            let env = config.env.clone().unwrap_or_default();
-            let mut found = Vec::new();
-            for entry in &env {
-                let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-                if known
-                    .iter()
-                    .any(|k| !k.is_empty() && value.contains(k.as_str()))
-                {
-                    found.push(format!("{name} holds the secret value"));
-                } else if let Some(why) = secrets::secret_value(value) {
-                    found.push(format!("{name}: {why}"));
-                } else if !value.is_empty() {
-                    if let Some(why) = secrets::secret_name(name) {
-                        found.push(format!("{name}: {why}"));
-                    }
-                }
-            }
-            let names: Vec<&str> = env
-                .iter()
-                .map(|e| e.split('=').next().unwrap_or(""))
-                .collect();
-            let evidence = format!(
-                "Config.Env names = {names:?}; /run/secrets: {}",
-                ev.probe
-                    .as_ref()
-                    .and_then(|p| p.section("secrets"))
-                    .unwrap_or("")
-                    .trim()
-            );
-            if found.is_empty() {
-                pass("No secrets in environment variables.", evidence)
-            } else {
-                fail(format!("Secrets in the environment ({}) leak through docker inspect and /proc/1/environ. Pass them as files (a read-only mount under /run/secrets) instead of -e.", found.join("; ")), evidence)
-            }
-        }
-        "RUN-IMAGE-DIGEST" => {
-            let image = config.image.clone().unwrap_or_default();
-            let requested = ev.spec.image.clone();
-            let evidence = format!("requested image = {requested:?}; Config.Image = {image:?}");
-            if requested.contains("@sha256:") || requested.starts_with("sha256:") {
-                pass("The image is pinned by digest.", evidence)
-            } else {
-                fail("A tag can be moved to another image. Name the image by its digest (docker image inspect --format '{{.Id}}' IMAGE gives it).", evidence)
-            }
-        }
-        other => fail(format!("{other} is not a runtime check"), ""),
+    }
+    let names: Vec<&str> = env
+        .iter()
+        .map(|e| e.split('=').next().unwrap_or(""))
+        .collect();
+    let evidence = format!(
+        "Config.Env names = {names:?}; /run/secrets: {}",
+        ev.probe
+            .as_ref()
+            .and_then(|p| p.section("secrets"))
+            .unwrap_or("")
+            .trim()
+    );
+    if found.is_empty() {
+        Verdict::pass("No secrets in environment variables.", evidence)
+    } else {
+        Verdict::fail(format!("Secrets in the environment ({}) leak through docker inspect and /proc/1/environ. Pass them as files (a read-only mount under /run/secrets) instead of -e.", found.join("; ")), evidence)
+    }
+}
+
+/// `RUN-IMAGE-DIGEST`.
+fn image_digest(
+    ev: &RunEvidence,
+    _host: &HostConfig,
+    config: &ContainerConfig,
+    _params: Params<'_>,
+) -> Verdict {
+    let image = config.image.clone().unwrap_or_default();
+    let requested = ev.spec.image.clone();
+    let evidence = format!("requested image = {requested:?}; Config.Image = {image:?}");
+    if requested.contains("@sha256:") || requested.starts_with("sha256:") {
+        Verdict::pass("The image is pinned by digest.", evidence)
+    } else {
+        Verdict::fail("A tag can be moved to another image. Name the image by its digest (docker image inspect --format '{{.Id}}' IMAGE gives it).", evidence)
     }
 }
 

@@ -1473,6 +1473,39 @@ mod tests {
     use crate::input::run_spec::UlimitSpec;
     use proptest::prelude::*;
 
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused_not_expanded() {
+        // "Billion laughs": nine levels of nine aliases each would expand to
+        // 387 million strings; the YAML reader refuses to repeat aliases that often.
+        let mut bomb = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(",");
+            bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        bomb.push_str("image: drydock/webapp:1\nlabels: *i\n");
+        let started = std::time::Instant::now();
+        assert!(parse_compose_service(&bomb).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Nesting past the reader's recursion limit is an error, not a stack overflow.
+        let deep = format!(
+            "image: a\nlabels: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(parse_compose_service(&deep).is_err());
+        let deep_maps = format!(
+            "image: a\nx: {}1{}\n",
+            "{a: ".repeat(5_000),
+            "}".repeat(5_000)
+        );
+        assert!(parse_compose_service(&deep_maps).is_err());
+    }
+
     fn p(s: &str) -> RunSpec {
         match parse_compose_service(s) {
             Ok(r) => r,

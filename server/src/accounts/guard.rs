@@ -180,6 +180,38 @@ where
     }
 }
 
+/// Whoever is asking, if anyone: pages and read-only routes serve everyone
+/// and personalise for an identity (guests included). Never a rejection.
+pub struct Viewer(pub Option<User>);
+
+impl Viewer {
+    /// The viewer of a request, for code that has only request parts.
+    pub async fn from_parts(parts: &Parts, db: &Db) -> Result<Self> {
+        match session_of(parts) {
+            Ok(session) => Ok(Self(session_user(db, &session).await?)),
+            Err(_) => Ok(Self(None)),
+        }
+    }
+
+    /// The viewer's user id.
+    pub fn id(&self) -> Option<i64> {
+        self.0.as_ref().map(|u| u.id)
+    }
+}
+
+impl<S> FromRequestParts<S> for Viewer
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let app = AppState::from_ref(state);
+        Self::from_parts(parts, &app.db).await
+    }
+}
+
 /// The client's address (used for throttling and audit): the connection's
 /// peer, or — only when that peer is one of the configured
 /// `trusted_proxies` — the nearest address the proxies name in

@@ -19,6 +19,7 @@ use crate::{
         users::{self, Role, User},
     },
     error::Result,
+    extract::{ApiJson, RequestBody},
     state::AppState,
 };
 
@@ -57,7 +58,7 @@ async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     session: Session,
-    Json(form): Json<Registration>,
+    ApiJson(form): ApiJson<Registration>,
 ) -> Result<(StatusCode, Json<Me>)> {
     let user = service::register(&state, &session, &ip, form).await?;
     Ok((StatusCode::CREATED, Json(Me::from(&user))))
@@ -69,11 +70,20 @@ struct Credentials {
     password: String,
 }
 
+impl RequestBody for Credentials {
+    const EXAMPLE: &'static str = r#"{"username": "…", "password": "…"}"#;
+}
+
+impl RequestBody for Registration {
+    const EXAMPLE: &'static str =
+        r#"{"username": "…", "password": "…", "email": "optional", "join_code": "optional"}"#;
+}
+
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     session: Session,
-    Json(c): Json<Credentials>,
+    ApiJson(c): ApiJson<Credentials>,
 ) -> Result<Json<Me>> {
     let user = service::login(&state, &session, &ip, &c.username, &c.password).await?;
     Ok(Json(Me::from(&user)))
@@ -94,11 +104,15 @@ struct PasswordChange {
     new_password: String,
 }
 
+impl RequestBody for PasswordChange {
+    const EXAMPLE: &'static str = r#"{"current_password": "…", "new_password": "…"}"#;
+}
+
 async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     member: Member,
-    Json(p): Json<PasswordChange>,
+    ApiJson(p): ApiJson<PasswordChange>,
 ) -> Result<StatusCode> {
     service::change_password(
         &state,
@@ -126,12 +140,16 @@ struct RoleChange {
     role: Role,
 }
 
+impl RequestBody for RoleChange {
+    const EXAMPLE: &'static str = r#"{"role": "learner"}"#;
+}
+
 async fn set_role(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     admin: Admin,
     Path(id): Path<i64>,
-    Json(change): Json<RoleChange>,
+    ApiJson(change): ApiJson<RoleChange>,
 ) -> Result<Json<Me>> {
     let user = service::change_role(&state, &admin.user, &ip, id, change.role).await?;
     Ok(Json(Me::from(&user)))

@@ -250,11 +250,16 @@ async fn merge_rules(state: &AppState, user_id: i64) -> Result<users::MergeRules
         ..Default::default()
     };
     for (w, role, status) in workshops::of_user(&state.db, user_id).await? {
-        if role != "learner" || status != "active" || w.accept_late {
+        if role != workshops::MemberRole::Learner
+            || status != workshops::MemberStatus::Active
+            || w.accept_late
+        {
             continue;
         }
         for item in workshops::items(&state.db, &w.id).await? {
-            if let (true, Some(deadline)) = (item.kind == "exercise", item.deadline) {
+            if let (true, Some(deadline)) =
+                (item.kind == workshops::ItemKind::Exercise, item.deadline)
+            {
                 let entry = rules.closed_after.entry(item.item).or_insert(deadline);
                 *entry = (*entry).min(deadline);
             }

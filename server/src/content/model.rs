@@ -268,8 +268,8 @@ impl ExerciseKind {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckDef {
-    /// Catalog id, e.g. `RUN-NONROOT`.
-    pub id: String,
+    /// Catalog id, e.g. `RUN-NONROOT` (an unknown id fails the file's parse).
+    pub id: drydock_grader::checks::catalog::CheckId,
     #[serde(default = "default_points")]
     pub points: u32,
     /// Shown with a failed check: how to fix it.

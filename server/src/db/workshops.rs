@@ -6,6 +6,80 @@ use sqlx::Row;
 use super::{now_ms, Db};
 use crate::error::Result;
 
+/// Declares an enum stored as text: its spellings, `as_str` and `FromStr`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $text:literal ),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $( $(#[$vdoc])* #[serde(rename = $text)] $variant, )*
+        }
+
+        impl $name {
+            /// The stored spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $( $name::$variant => $text, )* }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::error::Error;
+
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $( $text => Ok($name::$variant), )*
+                    other => Err(crate::error::Error::BadRequest(format!(
+                        "{other:?} is not one of: {}",
+                        [$($text),*].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// A member's part in a workshop.
+    MemberRole { Instructor = "instructor", Learner = "learner" }
+}
+
+text_enum! {
+    /// Where a member stands.
+    MemberStatus {
+        /// Joined, waiting for the instructor's approval.
+        Pending = "pending",
+        Active = "active",
+        /// Removed by an instructor; may join again.
+        Removed = "removed",
+        /// May not join again.
+        Banned = "banned",
+    }
+}
+
+text_enum! {
+    /// What a workshop's plan holds.
+    ItemKind { Lesson = "lesson", Lab = "lab", Exercise = "exercise" }
+}
+
+text_enum! {
+    /// What an instructor does to a member.
+    RosterAction {
+        Approve = "approve",
+        Remove = "remove",
+        Ban = "ban",
+        /// Make co-instructor.
+        Promote = "promote",
+        /// Reset the learner's lab of the workshop.
+        ResetLab = "reset-lab",
+    }
+}
+
 /// One row of `workshops`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workshop {
@@ -33,8 +107,7 @@ impl Workshop {
 /// One lesson, lab or exercise of a workshop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkshopItem {
-    /// `lesson`, `lab` or `exercise`.
-    pub kind: String,
+    pub kind: ItemKind,
     /// `track/slug`, a lab id or an exercise id.
     pub item: String,
     pub deadline: Option<i64>,
@@ -45,10 +118,8 @@ pub struct WorkshopItem {
 pub struct Member {
     pub user_id: i64,
     pub username: String,
-    /// `instructor` or `learner`.
-    pub role: String,
-    /// `pending`, `active`, `removed` or `banned`.
-    pub status: String,
+    pub role: MemberRole,
+    pub status: MemberStatus,
     pub joined_at: i64,
 }
 
@@ -108,7 +179,7 @@ pub async fn insert(db: &Db, w: &Workshop, items: &[WorkshopItem]) -> Result<()>
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&w.id)
-        .bind(&item.kind)
+        .bind(item.kind.as_str())
         .bind(&item.item)
         .bind(item.deadline)
         .bind(position as i64)
@@ -146,7 +217,7 @@ pub async fn by_code(db: &Db, code: &str) -> Result<Option<Workshop>> {
 }
 
 /// Workshops `user_id` is an active member of (any role), newest first.
-pub async fn of_user(db: &Db, user_id: i64) -> Result<Vec<(Workshop, String, String)>> {
+pub async fn of_user(db: &Db, user_id: i64) -> Result<Vec<(Workshop, MemberRole, MemberStatus)>> {
     let sql = format!(
         "SELECT {}, m.role AS member_role, m.status AS member_status FROM workshops w \
          JOIN workshop_members m ON m.workshop_id = w.id \
@@ -162,8 +233,8 @@ pub async fn of_user(db: &Db, user_id: i64) -> Result<Vec<(Workshop, String, Str
         .map(|r| {
             Ok((
                 from_row(r)?,
-                r.try_get("member_role")?,
-                r.try_get("member_status")?,
+                r.try_get::<String, _>("member_role")?.parse()?,
+                r.try_get::<String, _>("member_status")?.parse()?,
             ))
         })
         .collect()
@@ -190,7 +261,7 @@ pub async fn items(db: &Db, workshop_id: &str) -> Result<Vec<WorkshopItem>> {
     rows.iter()
         .map(|r| {
             Ok(WorkshopItem {
-                kind: r.try_get("kind")?,
+                kind: r.try_get::<String, _>("kind")?.parse()?,
                 item: r.try_get("item")?,
                 deadline: r.try_get("deadline")?,
             })
@@ -213,8 +284,8 @@ pub async fn members(db: &Db, workshop_id: &str) -> Result<Vec<Member>> {
             Ok(Member {
                 user_id: r.try_get("user_id")?,
                 username: r.try_get("username")?,
-                role: r.try_get("role")?,
-                status: r.try_get("status")?,
+                role: r.try_get::<String, _>("role")?.parse()?,
+                status: r.try_get::<String, _>("status")?.parse()?,
                 joined_at: r.try_get("joined_at")?,
             })
         })
@@ -234,8 +305,8 @@ pub async fn put_member(
     db: &Db,
     workshop_id: &str,
     user_id: i64,
-    role: &str,
-    status: &str,
+    role: MemberRole,
+    status: MemberStatus,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO workshop_members (workshop_id, user_id, role, status, joined_at) \
@@ -244,8 +315,8 @@ pub async fn put_member(
     )
     .bind(workshop_id)
     .bind(user_id)
-    .bind(role)
-    .bind(status)
+    .bind(role.as_str())
+    .bind(status.as_str())
     .bind(now_ms())
     .execute(db.pool())
     .await?;
@@ -328,11 +399,13 @@ pub async fn closed_deadline(
     now: i64,
 ) -> Result<Option<String>> {
     for (w, role, status) in of_user(db, user_id).await? {
-        if role != "learner" || status != "active" || w.accept_late {
+        if role != MemberRole::Learner || status != MemberStatus::Active || w.accept_late {
             continue;
         }
         let passed = items(db, &w.id).await?.iter().any(|i| {
-            i.kind == "exercise" && i.item == exercise && i.deadline.is_some_and(|d| d < now)
+            i.kind == ItemKind::Exercise
+                && i.item == exercise
+                && i.deadline.is_some_and(|d| d < now)
         });
         if passed {
             return Ok(Some(w.title));

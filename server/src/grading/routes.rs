@@ -2,7 +2,7 @@
 //! caller's own; nobody reads another learner's submissions here.
 
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::StatusCode,
     routing::{get, post},
     Json, Router,
@@ -11,7 +11,8 @@ use drydock_app::api_exercises::{ExerciseDetail, ExerciseSummary, Submission, Su
 
 use crate::{
     accounts::guard::Identity,
-    error::{Error, Result},
+    error::Result,
+    extract::{ApiJson, RequestBody},
     state::AppState,
 };
 
@@ -46,23 +47,17 @@ async fn one(
     Ok(Json(state.grading.detail(Some(caller.user.id), &id).await?))
 }
 
+impl RequestBody for Submission {
+    const EXAMPLE: &'static str = r#"{"kind":"run","command":"docker run …"}, {"kind":"compose","service":"…"}, {"kind":"dockerfile","dockerfile":"…","files":{}}, {"kind":"flag","value":"…"} or {"kind":"lab"}"#;
+}
+
 /// Grades a submission: 201 with the report.
 async fn submit(
     State(state): State<AppState>,
     caller: Identity,
     Path(id): Path<String>,
-    body: std::result::Result<Json<Submission>, JsonRejection>,
+    ApiJson(submission): ApiJson<Submission>,
 ) -> Result<(StatusCode, Json<SubmissionView>)> {
-    let Json(submission) = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::BadRequest(format!("The submission is larger than {} KiB.", MAX_BODY / 1024))
-        } else {
-            Error::BadRequest(format!(
-                "Send JSON such as {{\"kind\":\"run\",\"command\":\"docker run …\"}}, {{\"kind\":\"compose\",\"service\":\"…\"}}, {{\"kind\":\"dockerfile\",\"dockerfile\":\"…\",\"files\":{{}}}}, {{\"kind\":\"flag\",\"value\":\"…\"}} or {{\"kind\":\"lab\"}}: {}",
-                e.body_text()
-            ))
-        }
-    })?;
     let view = state.grading.submit(&caller.user, &id, submission).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

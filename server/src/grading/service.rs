@@ -11,7 +11,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use drydock_grader::{
     checks::{
-        catalog::{self, CheckArea, Params},
+        catalog::{CheckArea, CheckId, ImageCheck, Params, RunCheck},
         image as image_checks, run as run_checks,
     },
     input::{compose, run_command},
@@ -214,13 +214,13 @@ impl GradingService {
         let (verdicts, notes) = self.verdicts(exercise, submission, user_id, &name).await?;
         let mut checks = Vec::new();
         for (def, verdict) in exercise.def.checks.iter().zip(verdicts) {
-            let title = catalog::lookup(&def.id).map(|c| c.title).unwrap_or("");
+            let title = def.id.title();
             let message = match (&def.feedback, verdict.passed) {
                 (Some(feedback), false) => format!("{feedback} {}", verdict.message),
                 _ => verdict.message,
             };
             checks.push(CheckOutcome {
-                id: def.id.clone(),
+                id: def.id.to_string(),
                 title: title.to_string(),
                 passed: verdict.passed,
                 points: if verdict.passed { def.points } else { 0 },
@@ -279,7 +279,7 @@ impl GradingService {
                     target: &target,
                     labels: self.labels(name),
                     name: name.to_string(),
-                    wait_health: checks.iter().any(|c| c.id == "RUN-HEALTH"),
+                    wait_health: checks.iter().any(|c| c.id == RunCheck::Health.into()),
                     engine_security: self.engine_security().await?,
                 };
                 let (evidence, mut notes) = run_config::collect(&job, spec).await?;
@@ -288,7 +288,10 @@ impl GradingService {
                     notes.extend(evidence.refusals.iter().map(|r| format!("• {}", r.reason)));
                 }
                 let verdicts = (0..checks.len())
-                    .map(|i| run_checks::evaluate(&checks[i].id, &evidence, params(i)))
+                    .map(|i| match checks[i].id {
+                        CheckId::Run(check) => run_checks::evaluate(check, &evidence, params(i)),
+                        other => not_of_area(other, "a run"),
+                    })
                     .collect();
                 Ok((verdicts, notes))
             }
@@ -304,7 +307,7 @@ impl GradingService {
                     name: name.to_string(),
                     timeout: Duration::from_secs(exercise.def.build_timeout_secs),
                     wait_healthy: checks.iter().any(|c| {
-                        c.id == "IMG-HEALTHCHECK"
+                        c.id == ImageCheck::Healthcheck.into()
                             && c.params
                                 .get("wait_healthy")
                                 .and_then(|v| v.as_integer())
@@ -314,7 +317,12 @@ impl GradingService {
                 };
                 let (evidence, notes) = dockerfile_build::collect(&job, dockerfile, files).await?;
                 let verdicts = (0..checks.len())
-                    .map(|i| image_checks::evaluate(&checks[i].id, &evidence, params(i)))
+                    .map(|i| match checks[i].id {
+                        CheckId::Image(check) => {
+                            image_checks::evaluate(check, &evidence, params(i))
+                        }
+                        other => not_of_area(other, "a Dockerfile"),
+                    })
                     .collect();
                 Ok((verdicts, notes))
             }
@@ -355,11 +363,14 @@ impl GradingService {
                     .get(&lab)
                     .map_or("1000:1000".to_string(), |l| l.def.user.clone());
                 let mut verdicts = Vec::new();
-                for (i, check) in checks.iter().enumerate() {
-                    verdicts.push(
-                        lab_checks::evaluate(&self.engine, &container, &user, &check.id, params(i))
-                            .await?,
-                    );
+                for (i, def) in checks.iter().enumerate() {
+                    verdicts.push(match def.id {
+                        CheckId::Lab(check) => {
+                            lab_checks::evaluate(&self.engine, &container, &user, check, params(i))
+                                .await?
+                        }
+                        other => not_of_area(other, "a lab"),
+                    });
                 }
                 Ok((verdicts, vec!["Drydock looked at your running lab from outside, with the image's own tools.".to_string()]))
             }
@@ -568,16 +579,7 @@ impl GradingService {
                 .def
                 .checks
                 .iter()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        catalog::lookup(&c.id)
-                            .map(|s| s.title)
-                            .unwrap_or("")
-                            .to_string(),
-                        c.points,
-                    )
-                })
+                .map(|c| (c.id.to_string(), c.id.title().to_string(), c.points))
                 .collect(),
             history,
         })
@@ -625,6 +627,16 @@ impl GradingService {
             }
         }
         Ok(counts)
+    }
+}
+
+/// A check listed under an exercise of another kind. The content loader
+/// refuses such exercises, so this is never reached with real content.
+fn not_of_area(check: CheckId, kind: &str) -> Verdict {
+    Verdict {
+        passed: false,
+        message: format!("{check} is not a check {kind} submission can be graded by."),
+        evidence: String::new(),
     }
 }
 

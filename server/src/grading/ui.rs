@@ -1,12 +1,13 @@
 //! The exercises side of the UI's server functions (`drydock_app::api_exercises`).
 
 use axum::http::request::Parts;
+use drydock_app::api::ApiError;
 use drydock_app::api_exercises::{
     ssr::ExercisesBackend, ExerciseDetail, ExerciseSummary, Submission, SubmissionView,
 };
 
 use crate::{
-    accounts::guard::{session_of, session_user, Identity},
+    accounts::guard::{Identity, Viewer},
     error::Error,
     state::AppState,
 };
@@ -16,34 +17,25 @@ pub struct ExercisesUi {
     pub state: AppState,
 }
 
-impl ExercisesUi {
-    async fn viewer(&self, req: &Parts) -> Result<Option<i64>, Error> {
-        match session_of(req) {
-            Ok(session) => Ok(session_user(&self.state.db, &session).await?.map(|u| u.id)),
-            Err(_) => Ok(None),
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl ExercisesBackend for ExercisesUi {
-    async fn list(&self, req: &Parts) -> Result<Vec<ExerciseSummary>, String> {
+    async fn list(&self, req: &Parts) -> Result<Vec<ExerciseSummary>, ApiError> {
         let run = async {
-            let user = self.viewer(req).await?;
+            let user = Viewer::from_parts(req, &self.state.db).await?.id();
             self.state.grading.summaries(user).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn detail(&self, req: &Parts, id: &str) -> Result<Option<ExerciseDetail>, String> {
+    async fn detail(&self, req: &Parts, id: &str) -> Result<Option<ExerciseDetail>, ApiError> {
         let run = async {
             if !self.state.content.exercises.contains_key(id) {
                 return Ok(None);
             }
-            let user = self.viewer(req).await?;
+            let user = Viewer::from_parts(req, &self.state.db).await?.id();
             self.state.grading.detail(user, id).await.map(Some)
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
     async fn submit(
@@ -51,7 +43,7 @@ impl ExercisesBackend for ExercisesUi {
         req: &Parts,
         id: &str,
         submission: Submission,
-    ) -> Result<SubmissionView, String> {
+    ) -> Result<SubmissionView, ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state
@@ -59,6 +51,6 @@ impl ExercisesBackend for ExercisesUi {
                 .submit(&caller.user, id, submission)
                 .await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 }

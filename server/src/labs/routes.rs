@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::{
     extract::{
-        rejection::JsonRejection,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Path, State,
     },
@@ -19,13 +18,14 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    service::Admission,
+    service::StartOutcome,
     terminal::{TerminalEvent, TerminalHub},
 };
 use crate::{
     accounts::guard::Identity,
     db::labs::LabStatus,
     error::{Error, Result},
+    extract::{ApiJson, RequestBody},
     state::AppState,
 };
 
@@ -47,41 +47,34 @@ struct StartRequest {
     replace: bool,
 }
 
+impl RequestBody for StartRequest {
+    const EXAMPLE: &'static str = r#"{"lab": "<lab id>"}"#;
+}
+
 /// 201 when a container was started, 200 when the lab was already running,
 /// 202 with a queue position when every slot is taken, 409 when the caller's
 /// quota is used by another lab.
 async fn start(
     State(state): State<AppState>,
     caller: Identity,
-    body: std::result::Result<Json<StartRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<StartRequest>,
 ) -> Result<Response> {
-    let Json(body) = body.map_err(|e| {
-        Error::BadRequest(format!(
-            "Send a JSON body like {{\"lab\": \"<lab id>\"}}: {}",
-            e.body_text()
-        ))
-    })?;
-    let admission = state
+    let (status, view) = match state
         .labs
-        .start(caller.user.id, &body.lab, body.replace)
-        .await?;
-    let (status, session) = match admission {
-        Admission::Started(s) => (StatusCode::CREATED, s),
-        Admission::Existing(s) if s.status == LabStatus::Queued => (StatusCode::ACCEPTED, s),
-        Admission::Existing(s) => (StatusCode::OK, s),
-        Admission::Queued(s) => (StatusCode::ACCEPTED, s),
-        Admission::Busy(other) => {
-            let title = state
-                .labs
-                .lab(&other.lab)
-                .map_or(other.lab.clone(), |l| l.def.title.clone());
+        .request(caller.user.id, &body.lab, body.replace)
+        .await?
+    {
+        StartOutcome::Started(v) => (StatusCode::CREATED, v),
+        StartOutcome::AlreadyRunning(v) => (StatusCode::OK, v),
+        StartOutcome::Queued(v) => (StatusCode::ACCEPTED, v),
+        StartOutcome::Busy(other) => {
             return Err(Error::Conflict(format!(
-                "You already have the lab \"{title}\" ({}). Stop it first, or send \"replace\": true to stop it and start this one.",
-                other.status.as_str()
+                "You already have the lab \"{}\" ({}). Stop it first, or send \"replace\": true to stop it and start this one.",
+                other.title, other.status
             )));
         }
     };
-    Ok((status, Json(state.labs.view(&session).await?)).into_response())
+    Ok((status, Json(view)).into_response())
 }
 
 /// The caller's sessions, active first.

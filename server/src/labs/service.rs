@@ -51,6 +51,20 @@ pub enum Admission {
     Busy(LabSession),
 }
 
+/// What asking for a lab led to, as the learner sees it: the one answer
+/// both the JSON API and the UI give.
+#[derive(Debug, Clone)]
+pub enum StartOutcome {
+    /// A container was started for this request.
+    Started(LabSessionView),
+    /// The learner already had this lab, running (or starting).
+    AlreadyRunning(LabSessionView),
+    /// Every slot is taken: the learner waits in line.
+    Queued(LabSessionView),
+    /// The learner's quota is used by this other lab.
+    Busy(LabSessionView),
+}
+
 /// The lab service; one per server, shared behind an `Arc`.
 pub struct LabService {
     db: Db,
@@ -158,6 +172,20 @@ impl LabService {
             .await?
             .ok_or_else(|| Error::NotFound("The lab session vanished while starting.".into()))?;
         Ok(Admission::Started(session))
+    }
+
+    /// [`LabService::start`], answered with the views the learner sees.
+    pub async fn request(&self, user_id: i64, lab_id: &str, replace: bool) -> Result<StartOutcome> {
+        Ok(match self.start(user_id, lab_id, replace).await? {
+            Admission::Started(s) => StartOutcome::Started(self.view(&s).await?),
+            Admission::Existing(s) | Admission::Queued(s) if s.status == LabStatus::Queued => {
+                StartOutcome::Queued(self.view(&s).await?)
+            }
+            Admission::Existing(s) | Admission::Queued(s) => {
+                StartOutcome::AlreadyRunning(self.view(&s).await?)
+            }
+            Admission::Busy(other) => StartOutcome::Busy(self.view(&other).await?),
+        })
     }
 
     /// Starts a container for a session in `starting` state and records it;
@@ -742,7 +770,7 @@ impl LabService {
             let members: HashSet<i64> = db::workshops::members(&self.db, &workshop.id)
                 .await?
                 .into_iter()
-                .filter(|m| m.status == "active")
+                .filter(|m| m.status == db::workshops::MemberStatus::Active)
                 .map(|m| m.user_id)
                 .collect();
             let used = active

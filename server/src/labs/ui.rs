@@ -1,13 +1,14 @@
 //! The labs side of the UI's server functions (`drydock_app::api_labs`).
 
 use axum::http::request::Parts;
+use drydock_app::api::ApiError;
 use drydock_app::api_labs::{
     ssr::LabsBackend, LabDetail, LabSessionView, LabsOverview, StartResult,
 };
 
-use super::service::Admission;
+use super::service::StartOutcome;
 use crate::{
-    accounts::guard::{session_of, session_user, Identity},
+    accounts::guard::{Identity, Viewer},
     db::labs::LabStatus,
     error::Error,
     state::AppState,
@@ -19,18 +20,11 @@ pub struct LabsUi {
 }
 
 impl LabsUi {
-    async fn caller(&self, req: &Parts) -> Result<i64, String> {
+    async fn caller(&self, req: &Parts) -> Result<i64, ApiError> {
         Identity::from_parts(req, &self.state.db)
             .await
             .map(|i| i.user.id)
-            .map_err(Error::into_ui_message)
-    }
-
-    async fn viewer(&self, req: &Parts) -> Result<Option<i64>, Error> {
-        match session_of(req) {
-            Ok(session) => Ok(session_user(&self.state.db, &session).await?.map(|u| u.id)),
-            Err(_) => Ok(None),
-        }
+            .map_err(Error::into_api_error)
     }
 
     async fn views(&self, user_id: Option<i64>) -> Result<Vec<LabSessionView>, Error> {
@@ -43,9 +37,9 @@ impl LabsUi {
 
 #[async_trait::async_trait]
 impl LabsBackend for LabsUi {
-    async fn overview(&self, req: &Parts) -> Result<LabsOverview, String> {
+    async fn overview(&self, req: &Parts) -> Result<LabsOverview, ApiError> {
         let run = async {
-            let user = self.viewer(req).await?;
+            let user = Viewer::from_parts(req, &self.state.db).await?.id();
             Ok::<_, Error>(LabsOverview {
                 labs: self
                     .state
@@ -57,15 +51,15 @@ impl LabsBackend for LabsUi {
                 sessions: self.views(user).await?,
             })
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn detail(&self, req: &Parts, lab: &str) -> Result<Option<LabDetail>, String> {
+    async fn detail(&self, req: &Parts, lab: &str) -> Result<Option<LabDetail>, ApiError> {
         let run = async {
             let Some(def) = self.state.content.labs.get(lab) else {
                 return Ok(None);
             };
-            let user = self.viewer(req).await?;
+            let user = Viewer::from_parts(req, &self.state.db).await?.id();
             let sessions = self.views(user).await?;
             let active = |v: &&LabSessionView| v.status != LabStatus::Ended.as_str();
             Ok::<_, Error>(Some(LabDetail {
@@ -82,60 +76,56 @@ impl LabsBackend for LabsUi {
                     .cloned(),
             }))
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn start(&self, req: &Parts, lab: &str, replace: bool) -> Result<StartResult, String> {
+    async fn start(&self, req: &Parts, lab: &str, replace: bool) -> Result<StartResult, ApiError> {
         let user = self.caller(req).await?;
         let run = async {
-            Ok::<_, Error>(match self.state.labs.start(user, lab, replace).await? {
-                Admission::Started(s) | Admission::Existing(s) if s.status != LabStatus::Queued => {
-                    StartResult::Running(self.state.labs.view(&s).await?)
+            Ok::<_, Error>(match self.state.labs.request(user, lab, replace).await? {
+                StartOutcome::Started(v) | StartOutcome::AlreadyRunning(v) => {
+                    StartResult::Running(v)
                 }
-                Admission::Started(s) | Admission::Existing(s) | Admission::Queued(s) => {
-                    StartResult::Queued(self.state.labs.view(&s).await?)
-                }
-                Admission::Busy(other) => StartResult::Busy {
-                    running: self.state.labs.view(&other).await?,
-                },
+                StartOutcome::Queued(v) => StartResult::Queued(v),
+                StartOutcome::Busy(other) => StartResult::Busy { running: other },
             })
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn session(&self, req: &Parts, id: &str) -> Result<LabSessionView, String> {
+    async fn session(&self, req: &Parts, id: &str) -> Result<LabSessionView, ApiError> {
         let user = self.caller(req).await?;
         let run = async {
             let s = self.state.labs.session(user, id).await?;
             self.state.labs.view(&s).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn stop(&self, req: &Parts, id: &str) -> Result<(), String> {
+    async fn stop(&self, req: &Parts, id: &str) -> Result<(), ApiError> {
         let user = self.caller(req).await?;
         self.state
             .labs
             .stop(user, id)
             .await
-            .map_err(Error::into_ui_message)
+            .map_err(Error::into_api_error)
     }
 
-    async fn reset(&self, req: &Parts, id: &str) -> Result<LabSessionView, String> {
+    async fn reset(&self, req: &Parts, id: &str) -> Result<LabSessionView, ApiError> {
         let user = self.caller(req).await?;
         let run = async {
             let s = self.state.labs.reset(user, id).await?;
             self.state.labs.view(&s).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn extend(&self, req: &Parts, id: &str) -> Result<LabSessionView, String> {
+    async fn extend(&self, req: &Parts, id: &str) -> Result<LabSessionView, ApiError> {
         let user = self.caller(req).await?;
         let run = async {
             let s = self.state.labs.extend(user, id).await?;
             self.state.labs.view(&s).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 }

@@ -1,13 +1,14 @@
 //! The lessons side of the UI's server functions (`drydock_app::api_lessons`).
 
 use axum::http::request::Parts;
+use drydock_app::api::ApiError;
 use drydock_app::api_lessons::{
     ssr::LessonsBackend, AnswerResult, CatalogView, LessonView, ProgressView, SearchResult,
 };
 
 use super::service;
 use crate::{
-    accounts::guard::{session_of, session_user, Identity},
+    accounts::guard::{Identity, Viewer},
     error::Error,
     state::AppState,
 };
@@ -17,22 +18,16 @@ pub struct LessonsUi {
     pub state: AppState,
 }
 
-impl LessonsUi {
-    async fn viewer(&self, req: &Parts) -> Result<Option<crate::db::users::User>, Error> {
-        match session_of(req) {
-            Ok(session) => session_user(&self.state.db, &session).await,
-            Err(_) => Ok(None),
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl LessonsBackend for LessonsUi {
-    async fn catalog(&self, req: &Parts) -> Result<CatalogView, String> {
-        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
+    async fn catalog(&self, req: &Parts) -> Result<CatalogView, ApiError> {
+        let user = Viewer::from_parts(req, &self.state.db)
+            .await
+            .map(|v| v.0)
+            .map_err(Error::into_api_error)?;
         service::catalog(&self.state.content, &self.state.db, user.as_ref())
             .await
-            .map_err(Error::into_ui_message)
+            .map_err(Error::into_api_error)
     }
 
     async fn lesson(
@@ -40,8 +35,11 @@ impl LessonsBackend for LessonsUi {
         req: &Parts,
         track: &str,
         slug: &str,
-    ) -> Result<Option<LessonView>, String> {
-        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
+    ) -> Result<Option<LessonView>, ApiError> {
+        let user = Viewer::from_parts(req, &self.state.db)
+            .await
+            .map(|v| v.0)
+            .map_err(Error::into_api_error)?;
         service::lesson(
             &self.state.content,
             &self.state.db,
@@ -50,7 +48,7 @@ impl LessonsBackend for LessonsUi {
             slug,
         )
         .await
-        .map_err(Error::into_ui_message)
+        .map_err(Error::into_api_error)
     }
 
     async fn answer(
@@ -60,10 +58,10 @@ impl LessonsBackend for LessonsUi {
         slug: &str,
         question: &str,
         choices: Vec<usize>,
-    ) -> Result<AnswerResult, String> {
+    ) -> Result<AnswerResult, ApiError> {
         let who = Identity::from_parts(req, &self.state.db)
             .await
-            .map_err(Error::into_ui_message)?;
+            .map_err(Error::into_api_error)?;
         service::answer(
             &self.state.content,
             &self.state.db,
@@ -74,7 +72,7 @@ impl LessonsBackend for LessonsUi {
             choices,
         )
         .await
-        .map_err(Error::into_ui_message)
+        .map_err(Error::into_api_error)
     }
 
     async fn set_complete(
@@ -83,10 +81,10 @@ impl LessonsBackend for LessonsUi {
         track: &str,
         slug: &str,
         complete: bool,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ApiError> {
         let who = Identity::from_parts(req, &self.state.db)
             .await
-            .map_err(Error::into_ui_message)?;
+            .map_err(Error::into_api_error)?;
         service::set_complete(
             &self.state.content,
             &self.state.db,
@@ -96,10 +94,10 @@ impl LessonsBackend for LessonsUi {
             complete,
         )
         .await
-        .map_err(Error::into_ui_message)
+        .map_err(Error::into_api_error)
     }
 
-    async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String> {
+    async fn search(&self, query: &str) -> Result<Vec<SearchResult>, ApiError> {
         Ok(service::search(&self.state.content, query))
     }
 
@@ -110,10 +108,13 @@ impl LessonsBackend for LessonsUi {
             .map(|l| l.html.clone())
     }
 
-    async fn progress(&self, req: &Parts) -> Result<ProgressView, String> {
-        let user = self.viewer(req).await.map_err(Error::into_ui_message)?;
+    async fn progress(&self, req: &Parts) -> Result<ProgressView, ApiError> {
+        let user = Viewer::from_parts(req, &self.state.db)
+            .await
+            .map(|v| v.0)
+            .map_err(Error::into_api_error)?;
         service::progress_of(&self.state.content, &self.state.db, user.as_ref())
             .await
-            .map_err(Error::into_ui_message)
+            .map_err(Error::into_api_error)
     }
 }

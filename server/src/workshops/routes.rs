@@ -5,7 +5,6 @@ use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
-        rejection::JsonRejection,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Path, State,
     },
@@ -27,7 +26,9 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use super::service::Access;
 use crate::{
     accounts::guard::{Identity, Instructor, Member},
+    db::workshops::{MemberRole, MemberStatus},
     error::{Error, Result},
+    extract::{ApiJson, RequestBody},
     labs::terminal::TerminalEvent,
     state::AppState,
 };
@@ -58,28 +59,20 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn json_body<T>(body: std::result::Result<Json<T>, JsonRejection>, example: &str) -> Result<T> {
-    body.map(|Json(b)| b).map_err(|e| {
-        Error::BadRequest(format!(
-            "Send a JSON body like {example}: {}",
-            e.body_text()
-        ))
-    })
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: Instructor,
-    body: std::result::Result<Json<NewWorkshop>, JsonRejection>,
+    ApiJson(new): ApiJson<NewWorkshop>,
 ) -> Result<(StatusCode, Json<WorkshopSummary>)> {
-    let new = json_body(
-        body,
-        r#"{"title": "…", "lessons": ["security/container-privileges"], "labs": [], "exercises": []}"#,
-    )?;
     let w = state.workshops.create(&caller.user, new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(state.workshops.summary(&w, "instructor", "active").await?),
+        Json(
+            state
+                .workshops
+                .summary(&w, MemberRole::Instructor, MemberStatus::Active)
+                .await?,
+        ),
     ))
 }
 
@@ -95,12 +88,19 @@ struct JoinRequest {
     code: String,
 }
 
+impl RequestBody for JoinRequest {
+    const EXAMPLE: &'static str = r#"{"code": "ABCD2345"}"#;
+}
+
+impl RequestBody for NewWorkshop {
+    const EXAMPLE: &'static str = r#"{"title": "…", "lessons": ["security/container-privileges"], "labs": [], "exercises": []}"#;
+}
+
 async fn join(
     State(state): State<AppState>,
     caller: Member,
-    body: std::result::Result<Json<JoinRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<JoinRequest>,
 ) -> Result<Json<WorkshopSummary>> {
-    let body = json_body(body, r#"{"code": "ABCD2345"}"#)?;
     Ok(Json(state.workshops.join(&caller.user, &body.code).await?))
 }
 
@@ -145,13 +145,16 @@ struct AnnouncementRequest {
     body: String,
 }
 
+impl RequestBody for AnnouncementRequest {
+    const EXAMPLE: &'static str = r#"{"body": "…"}"#;
+}
+
 async fn announce(
     State(state): State<AppState>,
     caller: Identity,
     Path(id): Path<String>,
-    body: std::result::Result<Json<AnnouncementRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<AnnouncementRequest>,
 ) -> Result<(StatusCode, Json<AnnouncementView>)> {
-    let body = json_body(body, r#"{"body": "…"}"#)?;
     let view = state
         .workshops
         .announce(&caller.user, &id, &body.body)
@@ -177,7 +180,7 @@ async fn roster(
 ) -> Result<StatusCode> {
     state
         .workshops
-        .roster_action(&caller.user, &id, user_id, &action)
+        .roster_action(&caller.user, &id, user_id, action.parse()?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,13 +25,12 @@ use crate::{
         labs::LabStatus,
         now_ms,
         users::{Role, User},
-        workshops::{Workshop, WorkshopItem},
+        workshops::{ItemKind, MemberRole, MemberStatus, RosterAction, Workshop, WorkshopItem},
         Db,
     },
     error::{Error, Result},
     labs::service::LabService,
 };
-use drydock_grader::checks::catalog;
 
 /// Longest workshop title.
 const MAX_TITLE: usize = 200;
@@ -161,7 +160,7 @@ impl WorkshopService {
                 )));
             }
             items.push(WorkshopItem {
-                kind: "lesson".into(),
+                kind: ItemKind::Lesson,
                 item: lesson.clone(),
                 deadline: None,
             });
@@ -171,7 +170,7 @@ impl WorkshopService {
                 return Err(Error::BadRequest(format!("There is no lab {lab:?}.")));
             }
             items.push(WorkshopItem {
-                kind: "lab".into(),
+                kind: ItemKind::Lab,
                 item: lab.clone(),
                 deadline: None,
             });
@@ -183,7 +182,7 @@ impl WorkshopService {
                 )));
             }
             items.push(WorkshopItem {
-                kind: "exercise".into(),
+                kind: ItemKind::Exercise,
                 item: exercise.clone(),
                 deadline: new.deadlines.get(exercise).copied(),
             });
@@ -196,7 +195,7 @@ impl WorkshopService {
         let mut seen = HashSet::new();
         if let Some(dup) = items
             .iter()
-            .find(|i| !seen.insert((i.kind.clone(), i.item.clone())))
+            .find(|i| !seen.insert((i.kind, i.item.clone())))
         {
             return Err(Error::BadRequest(format!(
                 "{} {:?} is listed twice.",
@@ -245,10 +244,10 @@ impl WorkshopService {
         let member = db::workshops::member(&self.db, id, user.id)
             .await?
             .ok_or_else(hidden)?;
-        let access = match (member.role.as_str(), member.status.as_str()) {
-            ("instructor", "active") => Access::Instructor,
-            ("learner", "active") => Access::Learner,
-            ("learner", "pending") => Access::Pending,
+        let access = match (member.role, member.status) {
+            (MemberRole::Instructor, MemberStatus::Active) => Access::Instructor,
+            (MemberRole::Learner, MemberStatus::Active) => Access::Learner,
+            (MemberRole::Learner, MemberStatus::Pending) => Access::Pending,
             _ => return Err(hidden()),
         };
         Ok((workshop, access))
@@ -265,11 +264,16 @@ impl WorkshopService {
     }
 
     /// A list entry for `workshop` as `user` sees it.
-    pub async fn summary(&self, w: &Workshop, role: &str, status: &str) -> Result<WorkshopSummary> {
+    pub async fn summary(
+        &self,
+        w: &Workshop,
+        role: MemberRole,
+        status: MemberStatus,
+    ) -> Result<WorkshopSummary> {
         Ok(WorkshopSummary {
             id: w.id.clone(),
             title: w.title.clone(),
-            code: (role == "instructor").then(|| w.code.clone()),
+            code: (role == MemberRole::Instructor).then(|| w.code.clone()),
             starts_at: w.starts_at,
             ends_at: w.ends_at,
             ended: !w.is_open(now_ms()),
@@ -285,7 +289,7 @@ impl WorkshopService {
     pub async fn list(&self, user: &User) -> Result<Vec<WorkshopSummary>> {
         let mut out = Vec::new();
         for (w, role, status) in db::workshops::of_user(&self.db, user.id).await? {
-            out.push(self.summary(&w, &role, &status).await?);
+            out.push(self.summary(&w, role, status).await?);
         }
         Ok(out)
     }
@@ -308,24 +312,32 @@ impl WorkshopService {
             return Err(Error::Conflict("This workshop has ended.".into()));
         }
         if let Some(m) = db::workshops::member(&self.db, &w.id, user.id).await? {
-            match m.status.as_str() {
-                "active" | "pending" => return self.summary(&w, &m.role, &m.status).await,
-                "banned" => return Err(Error::Forbidden("You cannot join this workshop.".into())),
+            match m.status {
+                MemberStatus::Active | MemberStatus::Pending => {
+                    return self.summary(&w, m.role, m.status).await
+                }
+                MemberStatus::Banned => {
+                    return Err(Error::Forbidden("You cannot join this workshop.".into()))
+                }
                 _ => {}
             }
         }
         if db::workshops::count_learners(&self.db, &w.id).await? >= w.max_participants {
             return Err(Error::Conflict("This workshop is full.".into()));
         }
-        let status = if w.approval { "pending" } else { "active" };
-        db::workshops::put_member(&self.db, &w.id, user.id, "learner", status).await?;
+        let status = if w.approval {
+            MemberStatus::Pending
+        } else {
+            MemberStatus::Active
+        };
+        db::workshops::put_member(&self.db, &w.id, user.id, MemberRole::Learner, status).await?;
         self.notify(
             &w.id,
             "roster",
             serde_json::json!({ "user_id": user.id, "status": status }),
         );
-        tracing::info!(workshop = %w.id, user_id = user.id, status, "joined a workshop");
-        self.summary(&w, "learner", status).await
+        tracing::info!(workshop = %w.id, user_id = user.id, %status, "joined a workshop");
+        self.summary(&w, MemberRole::Learner, status).await
     }
 
     /// Approve, remove, ban, make co-instructor, or reset a learner's lab.
@@ -334,24 +346,29 @@ impl WorkshopService {
         actor: &User,
         id: &str,
         user_id: i64,
-        action: &str,
+        action: RosterAction,
     ) -> Result<()> {
         let w = self.as_instructor(actor, id).await?;
         let member = db::workshops::member(&self.db, id, user_id)
             .await?
             .ok_or_else(|| Error::NotFound("That person is not in this workshop.".into()))?;
-        if member.user_id == w.created_by && action != "reset-lab" {
+        if member.user_id == w.created_by && action != RosterAction::ResetLab {
             return Err(Error::Conflict(
                 "The workshop's creator stays an instructor.".into(),
             ));
         }
         match action {
-            "approve" => {
-                db::workshops::put_member(&self.db, id, user_id, &member.role, "active").await?
+            RosterAction::Approve => {
+                db::workshops::put_member(&self.db, id, user_id, member.role, MemberStatus::Active)
+                    .await?
             }
-            "remove" | "ban" => {
-                let status = if action == "ban" { "banned" } else { "removed" };
-                db::workshops::put_member(&self.db, id, user_id, &member.role, status).await?;
+            RosterAction::Remove | RosterAction::Ban => {
+                let status = if action == RosterAction::Ban {
+                    MemberStatus::Banned
+                } else {
+                    MemberStatus::Removed
+                };
+                db::workshops::put_member(&self.db, id, user_id, member.role, status).await?;
                 self.stop_labs_of(
                     &w,
                     user_id,
@@ -359,29 +376,31 @@ impl WorkshopService {
                 )
                 .await?;
             }
-            "promote" => {
-                db::workshops::put_member(&self.db, id, user_id, "instructor", "active").await?
+            RosterAction::Promote => {
+                db::workshops::put_member(
+                    &self.db,
+                    id,
+                    user_id,
+                    MemberRole::Instructor,
+                    MemberStatus::Active,
+                )
+                .await?
             }
-            "reset-lab" => {
+            RosterAction::ResetLab => {
                 let session = self.running_workshop_lab(&w, user_id).await?;
                 self.labs.reset(user_id, &session.id).await?;
-            }
-            other => {
-                return Err(Error::BadRequest(format!(
-                    "Unknown action {other:?}: use approve, remove, ban, promote or reset-lab."
-                )))
             }
         }
         self.notify(
             id,
             "roster",
-            serde_json::json!({ "user_id": user_id, "action": action }),
+            serde_json::json!({ "user_id": user_id, "action": action.as_str() }),
         );
         tracing::info!(
             workshop = id,
             actor = actor.id,
             user_id,
-            action,
+            %action,
             "roster changed"
         );
         Ok(())
@@ -416,7 +435,9 @@ impl WorkshopService {
     ) -> Result<Arc<crate::labs::terminal::TerminalHub>> {
         let w = self.as_instructor(actor, id).await?;
         let member = db::workshops::member(&self.db, id, user_id).await?;
-        if !member.is_some_and(|m| m.role == "learner" && m.status == "active") {
+        if !member
+            .is_some_and(|m| m.role == MemberRole::Learner && m.status == MemberStatus::Active)
+        {
             return Err(Error::NotFound(
                 "That learner is not in this workshop.".into(),
             ));
@@ -429,7 +450,7 @@ impl WorkshopService {
         Ok(db::workshops::items(&self.db, id)
             .await?
             .into_iter()
-            .filter(|i| i.kind == "lab")
+            .filter(|i| i.kind == ItemKind::Lab)
             .map(|i| i.item)
             .collect())
     }
@@ -477,7 +498,7 @@ impl WorkshopService {
         db::workshops::end(&self.db, id).await?;
         let mut stopped = 0;
         for m in db::workshops::members(&self.db, id).await? {
-            if m.role == "learner" {
+            if m.role == MemberRole::Learner {
                 stopped += self
                     .stop_labs_of(&w, m.user_id, "The workshop ended.")
                     .await?;
@@ -497,22 +518,22 @@ impl WorkshopService {
     }
 
     fn item_view(&self, item: &WorkshopItem) -> WorkshopItemView {
-        let (title, href) = match item.kind.as_str() {
-            "lesson" => (
+        let (title, href) = match item.kind {
+            ItemKind::Lesson => (
                 item.item
                     .split_once('/')
                     .and_then(|(t, s)| self.catalog.lesson(t, s))
                     .map_or(item.item.clone(), |l| l.meta.title.clone()),
                 format!("/lessons/{}", item.item),
             ),
-            "lab" => (
+            ItemKind::Lab => (
                 self.catalog
                     .labs
                     .get(&item.item)
                     .map_or(item.item.clone(), |l| l.def.title.clone()),
                 format!("/labs/{}", item.item),
             ),
-            _ => (
+            ItemKind::Exercise => (
                 self.catalog
                     .exercises
                     .get(&item.item)
@@ -521,7 +542,7 @@ impl WorkshopService {
             ),
         };
         WorkshopItemView {
-            kind: item.kind.clone(),
+            kind: item.kind.to_string(),
             id: item.item.clone(),
             title,
             href,
@@ -533,14 +554,14 @@ impl WorkshopService {
     pub async fn view(&self, user: &User, id: &str) -> Result<WorkshopView> {
         let (w, access) = self.access(user, id).await?;
         let role = if access == Access::Instructor {
-            "instructor"
+            MemberRole::Instructor
         } else {
-            "learner"
+            MemberRole::Learner
         };
         let status = if access == Access::Pending {
-            "pending"
+            MemberStatus::Pending
         } else {
-            "active"
+            MemberStatus::Active
         };
         let summary = self.summary(&w, role, status).await?;
         if access == Access::Pending {
@@ -582,8 +603,8 @@ impl WorkshopService {
                 .map(|m| RosterEntry {
                     user_id: m.user_id,
                     username: m.username,
-                    role: m.role,
-                    status: m.status,
+                    role: m.role.to_string(),
+                    status: m.status.to_string(),
                     joined_at: m.joined_at,
                 })
                 .collect()
@@ -611,13 +632,13 @@ impl WorkshopService {
         let learners: Vec<(i64, String)> = db::workshops::members(&self.db, id)
             .await?
             .into_iter()
-            .filter(|m| m.role == "learner" && m.status == "active")
+            .filter(|m| m.role == MemberRole::Learner && m.status == MemberStatus::Active)
             .map(|m| (m.user_id, m.username))
             .collect();
         let (rows, latest) = self.rows(&w, &items, &learners).await?;
         let exercises = items
             .iter()
-            .filter(|i| i.kind == "exercise")
+            .filter(|i| i.kind == ItemKind::Exercise)
             .map(|i| self.exercise_stats(i, &latest))
             .collect();
         Ok(Progress {
@@ -637,15 +658,18 @@ impl WorkshopService {
     ) -> Result<(Vec<LearnerRow>, HashMap<(i64, String), GradeReport>)> {
         let lessons: Vec<&str> = items
             .iter()
-            .filter(|i| i.kind == "lesson")
+            .filter(|i| i.kind == ItemKind::Lesson)
             .map(|i| i.item.as_str())
             .collect();
         let labs: Vec<&str> = items
             .iter()
-            .filter(|i| i.kind == "lab")
+            .filter(|i| i.kind == ItemKind::Lab)
             .map(|i| i.item.as_str())
             .collect();
-        let exercises: Vec<&WorkshopItem> = items.iter().filter(|i| i.kind == "exercise").collect();
+        let exercises: Vec<&WorkshopItem> = items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Exercise)
+            .collect();
         let ids: HashSet<i64> = learners.iter().map(|(id, _)| *id).collect();
         let active = db::labs::active(&self.db).await?;
         let mut submissions: BTreeMap<String, Vec<db::submissions::StoredSubmission>> =
@@ -749,12 +773,12 @@ impl WorkshopService {
                     .checks
                     .iter()
                     .map(|c| CheckStat {
-                        id: c.id.clone(),
-                        title: catalog::lookup(&c.id).map_or("", |s| s.title).to_string(),
+                        id: c.id.to_string(),
+                        title: c.id.title().to_string(),
                         passing: u32::try_from(
                             reports
                                 .iter()
-                                .filter(|r| r.checks.iter().any(|x| x.id == c.id && x.passed))
+                                .filter(|r| r.checks.iter().any(|x| x.id == c.id.id() && x.passed))
                                 .count(),
                         )
                         .unwrap_or(0),
@@ -790,13 +814,16 @@ impl WorkshopService {
         let learners: Vec<(i64, String)> = db::workshops::members(&self.db, id)
             .await?
             .into_iter()
-            .filter(|m| m.role == "learner" && matches!(m.status.as_str(), "active" | "removed"))
+            .filter(|m| {
+                m.role == MemberRole::Learner
+                    && matches!(m.status, MemberStatus::Active | MemberStatus::Removed)
+            })
             .map(|m| (m.user_id, m.username))
             .collect();
         let mut out = String::from(
             "learner,user_id,exercise,max_score,best_score,best_score_including_late,attempts,late_attempts,passed,deadline\n",
         );
-        for e in items.iter().filter(|i| i.kind == "exercise") {
+        for e in items.iter().filter(|i| i.kind == ItemKind::Exercise) {
             let max = self
                 .catalog
                 .exercises

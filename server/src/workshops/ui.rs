@@ -1,6 +1,7 @@
 //! The workshops side of the UI's server functions (`drydock_app::api_workshops`).
 
 use axum::http::request::Parts;
+use drydock_app::api::ApiError;
 use drydock_app::api_workshops::{
     ssr::WorkshopsBackend, NewWorkshop, Progress, WorkshopSummary, WorkshopView,
 };
@@ -18,17 +19,17 @@ pub struct WorkshopsUi {
 
 #[async_trait::async_trait]
 impl WorkshopsBackend for WorkshopsUi {
-    async fn list(&self, req: &Parts) -> Result<Vec<WorkshopSummary>, String> {
+    async fn list(&self, req: &Parts) -> Result<Vec<WorkshopSummary>, ApiError> {
         let run = async {
             match Identity::from_parts(req, &self.state.db).await {
                 Ok(caller) => self.state.workshops.list(&caller.user).await,
                 Err(_) => Ok(Vec::new()),
             }
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn view(&self, req: &Parts, id: &str) -> Result<Option<WorkshopView>, String> {
+    async fn view(&self, req: &Parts, id: &str) -> Result<Option<WorkshopView>, ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             match self.state.workshops.view(&caller.user, id).await {
@@ -37,39 +38,43 @@ impl WorkshopsBackend for WorkshopsUi {
                 Err(e) => Err(e),
             }
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn create(&self, req: &Parts, new: NewWorkshop) -> Result<WorkshopSummary, String> {
+    async fn create(&self, req: &Parts, new: NewWorkshop) -> Result<WorkshopSummary, ApiError> {
         let run = async {
             let caller = Instructor::from_parts(req, &self.state.db).await?;
             let w = self.state.workshops.create(&caller.user, new).await?;
             self.state
                 .workshops
-                .summary(&w, "instructor", "active")
+                .summary(
+                    &w,
+                    crate::db::workshops::MemberRole::Instructor,
+                    crate::db::workshops::MemberStatus::Active,
+                )
                 .await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn join(&self, req: &Parts, code: &str) -> Result<WorkshopSummary, String> {
+    async fn join(&self, req: &Parts, code: &str) -> Result<WorkshopSummary, ApiError> {
         let run = async {
             let caller = Member::from_parts(req, &self.state.db).await?;
             self.state.workshops.join(&caller.user, code).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn progress(&self, req: &Parts, id: &str) -> Result<Progress, String> {
+    async fn progress(&self, req: &Parts, id: &str) -> Result<Progress, ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state.workshops.as_instructor(&caller.user, id).await?;
             self.state.workshops.progress(id).await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn announce(&self, req: &Parts, id: &str, body: &str) -> Result<(), String> {
+    async fn announce(&self, req: &Parts, id: &str, body: &str) -> Result<(), ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state
@@ -78,7 +83,7 @@ impl WorkshopsBackend for WorkshopsUi {
                 .await
                 .map(|_| ())
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
     async fn roster_action(
@@ -87,22 +92,22 @@ impl WorkshopsBackend for WorkshopsUi {
         id: &str,
         user_id: i64,
         action: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state
                 .workshops
-                .roster_action(&caller.user, id, user_id, action)
+                .roster_action(&caller.user, id, user_id, action.parse()?)
                 .await
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 
-    async fn end(&self, req: &Parts, id: &str) -> Result<(), String> {
+    async fn end(&self, req: &Parts, id: &str) -> Result<(), ApiError> {
         let run = async {
             let caller = Identity::from_parts(req, &self.state.db).await?;
             self.state.workshops.end(&caller.user, id).await.map(|_| ())
         };
-        run.await.map_err(Error::into_ui_message)
+        run.await.map_err(Error::into_api_error)
     }
 }

@@ -225,7 +225,7 @@ async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
     .await;
     assert_eq!(
         s,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "a body missing fields is refused"
     );
     let resp = anon

@@ -8,22 +8,17 @@ use crate::{
     docker::{engine::Engine, shell::quote},
     error::Error,
 };
-use drydock_grader::{checks::catalog::Params, Verdict};
-
-fn verdict(passed: bool, message: impl Into<String>, evidence: impl Into<String>) -> Verdict {
-    Verdict {
-        passed,
-        message: message.into(),
-        evidence: evidence.into(),
-    }
-}
+use drydock_grader::{
+    checks::catalog::{LabCheck, Params},
+    Verdict,
+};
 
 /// Grades one lab-state check against container `container`, looking as `user`.
 pub async fn evaluate(
     engine: &Engine,
     container: &str,
     user: &str,
-    id: &str,
+    check: LabCheck,
     params: Params<'_>,
 ) -> Result<Verdict, Error> {
     let run = |script: String| async move {
@@ -31,8 +26,8 @@ pub async fn evaluate(
             .exec(container, &["/bin/sh", "-c", &script], Some(user))
             .await
     };
-    Ok(match id {
-        "LAB-NO-SETUID" => {
+    Ok(match check {
+        LabCheck::NoSetuid => {
             let paths = params
                 .list("paths")
                 .unwrap_or_else(|| vec!["/home/learner".into(), "/tmp".into()]);
@@ -50,15 +45,15 @@ pub async fn evaluate(
                 .partition(|l| l.starts_with("F "));
             let found: Vec<&str> = found.iter().map(|l| &l[2..]).collect();
             if !errors.is_empty() {
-                verdict(false, format!("Some places could not be searched ({}), so hidden files may still carry the bits. Make your directories readable to yourself again (chmod u+rx) and check again.", errors.join("; ")), errors.join("\n"))
+                Verdict::new(false, format!("Some places could not be searched ({}), so hidden files may still carry the bits. Make your directories readable to yourself again (chmod u+rx) and check again.", errors.join("; ")), errors.join("\n"))
             } else if found.is_empty() {
-                verdict(
+                Verdict::new(
                     true,
                     "No setuid or setgid files are left.",
                     format!("find {} -perm /6000 -type f: nothing", paths.join(" ")),
                 )
             } else {
-                verdict(
+                Verdict::new(
                     false,
                     format!(
                         "{} still carr{} setuid/setgid bits: remove them with chmod a-s.",
@@ -69,7 +64,7 @@ pub async fn evaluate(
                 )
             }
         }
-        "LAB-FILE-MODE" => {
+        LabCheck::FileMode => {
             let path = params.str("path").unwrap_or_default();
             let max = params
                 .str("max_mode")
@@ -79,17 +74,17 @@ pub async fn evaluate(
             let mode = u32::from_str_radix(out.stdout.trim(), 8).ok();
             let evidence = format!("stat -c %a {path}: {}", out.stdout.trim());
             match mode {
-                None => verdict(
+                None => Verdict::new(
                     false,
                     format!("{path} is missing; it must exist with tight permissions."),
                     evidence,
                 ),
-                Some(mode) if mode & !max == 0 => verdict(
+                Some(mode) if mode & !max == 0 => Verdict::new(
                     true,
                     format!("{path} is {mode:o}: only what is needed."),
                     evidence,
                 ),
-                Some(mode) => verdict(
+                Some(mode) => Verdict::new(
                     false,
                     format!(
                         "{path} is {mode:o}; allow at most {max:o} (e.g. chmod {max:o} {path})."
@@ -98,7 +93,7 @@ pub async fn evaluate(
                 ),
             }
         }
-        "LAB-FILE-ABSENT" => {
+        LabCheck::FileAbsent => {
             let path = params.str("path").unwrap_or_default();
             let out = run(format!(
                 "if [ -e {} ]; then echo present; else echo absent; fi",
@@ -106,7 +101,7 @@ pub async fn evaluate(
             ))
             .await?;
             let present = out.stdout.trim() == "present";
-            verdict(
+            Verdict::new(
                 !present,
                 if present {
                     format!("{path} is still there; remove it.")
@@ -116,13 +111,13 @@ pub async fn evaluate(
                 format!("test -e {path}: {}", out.stdout.trim()),
             )
         }
-        "LAB-FILE-CONTAINS" | "LAB-FILE-LACKS" => {
+        LabCheck::FileContains | LabCheck::FileLacks => {
             let path = params.str("path").unwrap_or_default();
             let text = params.str("text").unwrap_or_default();
             let out = run(format!("head -c 65536 {} 2>&1", quote(path))).await?;
             let has = out.exit_code == Some(0) && out.stdout.contains(text);
-            if id == "LAB-FILE-CONTAINS" {
-                verdict(
+            if check == LabCheck::FileContains {
+                Verdict::new(
                     has,
                     if has {
                         format!("{path} has what it should.")
@@ -132,7 +127,7 @@ pub async fn evaluate(
                     format!("{path}: {} bytes read", out.stdout.len()),
                 )
             } else {
-                verdict(
+                Verdict::new(
                     !has,
                     if has {
                         format!("{path} still holds the secret; remove it from the file.")
@@ -143,6 +138,5 @@ pub async fn evaluate(
                 )
             }
         }
-        other => verdict(false, format!("{other} is not a lab check"), ""),
     })
 }

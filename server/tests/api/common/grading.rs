@@ -7,7 +7,7 @@ use drydock::{
     error::Error,
 };
 use drydock_app::api_exercises::{GradeReport, Submission};
-use drydock_grader::checks::catalog::{CheckArea, CATALOG};
+use drydock_grader::checks::catalog::{CheckArea, CheckId};
 
 use super::TestApp;
 
@@ -16,10 +16,9 @@ pub const SECRET: &str = "s3cr3t-FAKE-value-123";
 
 /// Catalog ids of one area, in catalog order.
 pub fn ids_of(area: CheckArea) -> Vec<&'static str> {
-    CATALOG
-        .iter()
-        .filter(|c| c.area == area)
-        .map(|c| c.id)
+    CheckId::all()
+        .filter(|c| c.area() == area)
+        .map(CheckId::id)
         .collect()
 }
 
@@ -36,7 +35,7 @@ pub fn exercise(
     def.checks = checks
         .iter()
         .map(|(check, params)| CheckDef {
-            id: check.to_string(),
+            id: check.parse().expect("a catalog id"),
             points: 1,
             hint: format!("hint for {check}"),
             feedback: None,
