@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{labs::Learner, spawn_app, TestDatabase};
+use common::{client::Client, spawn_app, TestDatabase};
 use serde_json::json;
 
 const RUNS: usize = 7;
@@ -84,14 +84,14 @@ async fn main() {
         ms(cli_runc)
     );
 
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
     let mut runs = Vec::new();
     let mut checks = 0;
     for _ in 0..RUNS {
         let started = Instant::now();
         let (status, body) = learner
-            .post(
-                "/api/v1/exercises/least-privilege-run/submissions",
+            .submit(
+                "least-privilege-run",
                 json!({"kind": "run", "command": HARDENED}),
             )
             .await;
@@ -122,8 +122,8 @@ async fn main() {
     for _ in 0..RUNS {
         let started = Instant::now();
         let (status, body) = learner
-            .post(
-                "/api/v1/exercises/harden-image/submissions",
+            .submit(
+                "harden-image",
                 json!({"kind": "dockerfile", "dockerfile": DOCKERFILE, "files": files}),
             )
             .await;

@@ -18,7 +18,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    labs::{lab_content, remove_lab_containers, Learner},
+    client::Client,
+    labs::{lab_content, remove_lab_containers},
     spawn_app_with, test_config, TestApp, TestDatabase,
 };
 use futures_util::StreamExt;
@@ -48,9 +49,9 @@ async fn app(warm: usize, capacity: usize) -> TestApp {
 }
 
 /// API start → prompt over the WebSocket, then stop.
-async fn lab_ready(learner: &Learner) -> Duration {
+async fn lab_ready(learner: &Client) -> Duration {
     let started = Instant::now();
-    let (status, lab) = learner.start("sandbox").await;
+    let (status, lab) = learner.start_lab("sandbox").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
     let mut term = learner.terminal(&id).await.unwrap();
@@ -88,7 +89,7 @@ fn mem_available_kib() -> u64 {
 }
 
 /// One keystroke's echo through the WebSocket, `n` times.
-async fn echo_via_drydock(learner: &Learner, id: &str, n: usize) -> Vec<Duration> {
+async fn echo_via_drydock(learner: &Client, id: &str, n: usize) -> Vec<Duration> {
     let mut term = learner.terminal(id).await.unwrap();
     term.read_until_from(0, "sandbox:", Duration::from_secs(30))
         .await;
@@ -171,7 +172,7 @@ async fn main() {
 
     // Cold start.
     let cold_app = app(0, 100).await;
-    let learner = Learner::arrive(&cold_app).await;
+    let learner = Client::arrive(&cold_app).await;
     let mut cold = Vec::new();
     for _ in 0..RUNS {
         cold.push(lab_ready(&learner).await);
@@ -184,7 +185,7 @@ async fn main() {
     );
 
     // Keystroke echo, on one running lab.
-    let (_, lab) = learner.start("sandbox").await;
+    let (_, lab) = learner.start_lab("sandbox").await;
     let id = lab["id"].as_str().unwrap().to_string();
     let container = format!("drydock-{id}");
     let raw = median(echo_via_docker(&cold_app, &container, 50).await);
@@ -209,8 +210,8 @@ async fn main() {
     let started = Instant::now();
     let mut learners = Vec::new();
     for _ in 0..idle {
-        let l = Learner::arrive(&cold_app).await;
-        let (status, body) = l.start("sandbox").await;
+        let l = Client::arrive(&cold_app).await;
+        let (status, body) = l.start_lab("sandbox").await;
         assert_eq!(status, 201, "{body}");
         learners.push(l);
     }
@@ -232,7 +233,7 @@ async fn main() {
 
     // Warm pool.
     let warm_app = app(2, 100).await;
-    let learner = Learner::arrive(&warm_app).await;
+    let learner = Client::arrive(&warm_app).await;
     let mut warm = Vec::new();
     for _ in 0..RUNS {
         wait_for_pool(&warm_app, 2).await;

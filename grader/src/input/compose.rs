@@ -690,50 +690,7 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                     parse_deploy(map(key, v)?, &mut deploy)?;
                 }
             }
-            "ulimits" => {
-                if !v.is_null() {
-                    for (name, val) in entries(key, map(key, v)?)? {
-                        let k = format!("{key}.{name}");
-                        let (soft, hard) = match val {
-                            Value::Mapping(lm) => {
-                                let mut soft = None;
-                                let mut hard = None;
-                                for (lk, lv) in entries(&k, lm)? {
-                                    let kk = format!("{k}.{lk}");
-                                    match lk.as_str() {
-                                        "soft" => soft = Some(int(&kk, lv, "1024")?),
-                                        "hard" => hard = Some(int(&kk, lv, "2048")?),
-                                        _ => {
-                                            return err(
-                                                &k,
-                                                format!(
-                                                    "unknown key `{}`; use soft and hard",
-                                                    short(&lk)
-                                                ),
-                                            )
-                                        }
-                                    }
-                                }
-                                match (soft, hard) {
-                                    (Some(s), Some(h)) => (s, h),
-                                    _ => return err(
-                                        &k,
-                                        "needs both soft and hard, e.g. { soft: 1024, hard: 2048 }",
-                                    ),
-                                }
-                            }
-                            other => {
-                                let n = int(&k, other, "1024")?;
-                                (n, n)
-                            }
-                        };
-                        spec.ulimits.push(
-                            make_ulimit(&name, soft, hard)
-                                .map_err(|e| SpecError(format!("`{k}`: {e}")))?,
-                        );
-                    }
-                }
-            }
+            "ulimits" => spec.ulimits = ulimits(key, v)?,
             "restart" => {
                 spec.restart = match v {
                     Value::Null => None,
@@ -752,106 +709,20 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
                     parse_healthcheck(map(key, v)?, &mut spec)?;
                 }
             }
-            "logging" => {
-                if !v.is_null() {
-                    for (lk, lv) in entries(key, map(key, v)?)? {
-                        let k = format!("{key}.{lk}");
-                        match lk.as_str() {
-                            "driver" => spec.log_driver = opt_text(&k, lv)?,
-                            "options" => {
-                                if !lv.is_null() {
-                                    for (ok, ov) in entries(&k, map(&k, lv)?)? {
-                                        let kk = format!("{k}.{ok}");
-                                        let val = loose_text(&kk, ov)?.unwrap_or_default();
-                                        spec.log_opts.push((ok, val));
-                                    }
-                                }
-                            }
-                            _ => {
-                                return err(
-                                    key,
-                                    format!("unknown key `{}`; use driver and options", short(&lk)),
-                                )
-                            }
-                        }
-                    }
-                }
-            }
+            "logging" => logging(key, v, &mut spec)?,
             "environment" => spec
                 .env
                 .extend(kv_list_or_map(key, v, "\"MODE=production\"")?),
-            "env_file" => {
-                let items: Vec<String> = match v {
-                    Value::Sequence(items) => {
-                        let mut out = Vec::new();
-                        for (i, item) in items.iter().enumerate() {
-                            let k = format!("{key}[{i}]");
-                            match item {
-                                Value::Mapping(em) => {
-                                    let path = em
-                                        .get("path")
-                                        .ok_or_else(|| SpecError(format!("`{k}`: needs path:")))?;
-                                    out.push(text(&format!("{k}.path"), path, "./app.env")?);
-                                }
-                                other => out.push(text(&k, other, "./app.env")?),
-                            }
-                        }
-                        out
-                    }
-                    other => text_or_list(key, other, "./app.env")?,
-                };
-                spec.env_files.extend(items);
-            }
+            "env_file" => spec.env_files.extend(env_files(key, v)?),
             "labels" => {
                 for (k, val) in kv_list_or_map(key, v, "\"team=web\"")? {
                     // "k" alone or a null value means an empty value, as with docker --label.
                     spec.labels.push((k, val.unwrap_or_default()));
                 }
             }
-            "secrets" => {
-                if !v.is_null() {
-                    for (i, item) in seq(key, v, "[db_password]")?.iter().enumerate() {
-                        let k = format!("{key}[{i}]");
-                        let name = match item {
-                            Value::Mapping(sm) => {
-                                let src = sm
-                                    .get("source")
-                                    .ok_or_else(|| SpecError(format!("`{k}`: needs source:")))?;
-                                text(&format!("{k}.source"), src, "db_password")?
-                            }
-                            other => text(&k, other, "db_password")?,
-                        };
-                        spec.secrets.push(name);
-                    }
-                }
-            }
+            "secrets" => spec.secrets.extend(secrets(key, v)?),
             "group_add" => spec.group_add.extend(text_list(key, v, "[audio]")?),
-            "sysctls" => {
-                let is_list = matches!(v, Value::Sequence(_));
-                for (i, (k, val)) in kv_list_or_map(key, v, "\"net.core.somaxconn=1024\"")?
-                    .into_iter()
-                    .enumerate()
-                {
-                    match val {
-                        Some(val) => spec.sysctls.push((k, val)),
-                        None if is_list => {
-                            return err(
-                                &format!("{key}[{i}]"),
-                                format!(
-                                    "{} is not KEY=VALUE; write e.g. net.core.somaxconn=1024",
-                                    q(&k)
-                                ),
-                            )
-                        }
-                        None => {
-                            return err(
-                                &format!("{key}.{k}"),
-                                "needs a value, e.g. net.core.somaxconn: 1024",
-                            )
-                        }
-                    }
-                }
-            }
+            "sysctls" => spec.sysctls.extend(sysctls(key, v)?),
             "stop_signal" => spec.stop_signal = opt_text(key, v)?,
             "cgroup_parent" => spec.cgroup_parent = opt_text(key, v)?,
             "runtime" => spec.runtime = opt_text(key, v)?,
@@ -898,6 +769,153 @@ fn parse_service(m: &Mapping) -> R<RunSpec> {
     }
     merge_deploy(&mut spec, deploy)?;
     Ok(spec)
+}
+
+/// `ulimits:` — `name: N` or `name: { soft, hard }` per limit.
+fn ulimits(key: &str, v: &Value) -> R<Vec<crate::input::run_spec::UlimitSpec>> {
+    let mut out = Vec::new();
+    if !v.is_null() {
+        for (name, val) in entries(key, map(key, v)?)? {
+            let k = format!("{key}.{name}");
+            let (soft, hard) = match val {
+                Value::Mapping(lm) => {
+                    let mut soft = None;
+                    let mut hard = None;
+                    for (lk, lv) in entries(&k, lm)? {
+                        let kk = format!("{k}.{lk}");
+                        match lk.as_str() {
+                            "soft" => soft = Some(int(&kk, lv, "1024")?),
+                            "hard" => hard = Some(int(&kk, lv, "2048")?),
+                            _ => {
+                                return err(
+                                    &k,
+                                    format!("unknown key `{}`; use soft and hard", short(&lk)),
+                                )
+                            }
+                        }
+                    }
+                    match (soft, hard) {
+                        (Some(s), Some(h)) => (s, h),
+                        _ => {
+                            return err(
+                                &k,
+                                "needs both soft and hard, e.g. { soft: 1024, hard: 2048 }",
+                            )
+                        }
+                    }
+                }
+                other => {
+                    let n = int(&k, other, "1024")?;
+                    (n, n)
+                }
+            };
+            out.push(make_ulimit(&name, soft, hard).map_err(|e| SpecError(format!("`{k}`: {e}")))?);
+        }
+    }
+    Ok(out)
+}
+
+/// `logging:` — `driver:` and `options:`.
+fn logging(key: &str, v: &Value, spec: &mut RunSpec) -> R<()> {
+    if !v.is_null() {
+        for (lk, lv) in entries(key, map(key, v)?)? {
+            let k = format!("{key}.{lk}");
+            match lk.as_str() {
+                "driver" => spec.log_driver = opt_text(&k, lv)?,
+                "options" => {
+                    if !lv.is_null() {
+                        for (ok, ov) in entries(&k, map(&k, lv)?)? {
+                            let kk = format!("{k}.{ok}");
+                            let val = loose_text(&kk, ov)?.unwrap_or_default();
+                            spec.log_opts.push((ok, val));
+                        }
+                    }
+                }
+                _ => {
+                    return err(
+                        key,
+                        format!("unknown key `{}`; use driver and options", short(&lk)),
+                    )
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `env_file:` — paths, or `{ path: … }` entries.
+fn env_files(key: &str, v: &Value) -> R<Vec<String>> {
+    let items: Vec<String> = match v {
+        Value::Sequence(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let k = format!("{key}[{i}]");
+                match item {
+                    Value::Mapping(em) => {
+                        let path = em
+                            .get("path")
+                            .ok_or_else(|| SpecError(format!("`{k}`: needs path:")))?;
+                        out.push(text(&format!("{k}.path"), path, "./app.env")?);
+                    }
+                    other => out.push(text(&k, other, "./app.env")?),
+                }
+            }
+            out
+        }
+        other => text_or_list(key, other, "./app.env")?,
+    };
+    Ok(items)
+}
+
+/// `secrets:` — names, or `{ source: … }` entries.
+fn secrets(key: &str, v: &Value) -> R<Vec<String>> {
+    let mut out = Vec::new();
+    if !v.is_null() {
+        for (i, item) in seq(key, v, "[db_password]")?.iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            let name = match item {
+                Value::Mapping(sm) => {
+                    let src = sm
+                        .get("source")
+                        .ok_or_else(|| SpecError(format!("`{k}`: needs source:")))?;
+                    text(&format!("{k}.source"), src, "db_password")?
+                }
+                other => text(&k, other, "db_password")?,
+            };
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// `sysctls:` — `KEY=VALUE` items or a map.
+fn sysctls(key: &str, v: &Value) -> R<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let is_list = matches!(v, Value::Sequence(_));
+    for (i, (k, val)) in kv_list_or_map(key, v, "\"net.core.somaxconn=1024\"")?
+        .into_iter()
+        .enumerate()
+    {
+        match val {
+            Some(val) => out.push((k, val)),
+            None if is_list => {
+                return err(
+                    &format!("{key}[{i}]"),
+                    format!(
+                        "{} is not KEY=VALUE; write e.g. net.core.somaxconn=1024",
+                        q(&k)
+                    ),
+                )
+            }
+            None => {
+                return err(
+                    &format!("{key}.{k}"),
+                    "needs a value, e.g. net.core.somaxconn: 1024",
+                )
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn opt<T>(v: &Value, f: impl FnOnce(&Value) -> R<T>) -> R<Option<T>> {

@@ -1,50 +1,20 @@
 //! Accounts, roles and sessions, told as stories and run on SQLite and on a
 //! real PostgreSQL server.
 
-use crate::common::{spawn_app_with, test_config, TestApp, TestDatabase};
+use crate::common::{client::Client, spawn_app_with, test_config, TestApp, TestDatabase};
 use drydock::{
     accounts::service,
     config::Config,
     db::{audit, users::Role, Backend},
 };
-use reqwest::{header, Client, StatusCode};
+use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-
-/// A browser-like client: keeps cookies, asks for HTML on page views.
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .timeout(std::time::Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn app_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDatabase::of(backend).await;
     let mut config = test_config(&db);
     tweak(&mut config);
     spawn_app_with(db, config).await
-}
-
-async fn visit_home(app: &TestApp, client: &Client) {
-    let resp = client
-        .get(app.url("/"))
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-}
-
-async fn me(app: &TestApp, client: &Client) -> (StatusCode, Value) {
-    let resp = client.get(app.url("/api/v1/me")).send().await.unwrap();
-    (resp.status(), resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(app: &TestApp, client: &Client, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = client.post(app.url(path)).json(&body).send().await.unwrap();
-    (resp.status(), resp.json().await.unwrap_or(Value::Null))
 }
 
 fn session_cookie(resp: &reqwest::Response) -> Option<String> {
@@ -58,59 +28,56 @@ fn session_cookie(resp: &reqwest::Response) -> Option<String> {
 
 async fn guest_registers_and_keeps_their_identity(backend: Backend) {
     let app = app_on(backend, |_| {}).await;
-    let ada = browser();
+    let ada = Client::new(&app);
 
     // No cookie yet: nobody.
-    assert_eq!(me(&app, &ada).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(ada.me().await.0, StatusCode::UNAUTHORIZED);
 
     // A first page view creates a guest identity.
-    visit_home(&app, &ada).await;
-    let (status, guest) = me(&app, &ada).await;
+    ada.visit_home().await;
+    let (status, guest) = ada.me().await;
     assert_eq!(status, 200);
     assert_eq!(guest["role"], "guest");
     assert!(guest["username"].as_str().unwrap().starts_with("guest-"));
 
     // Registering turns that very identity into an account: same id, so
     // everything recorded against it stays.
-    let (status, account) = post(
-        &app,
-        &ada,
-        "/api/v1/auth/register",
-        json!({"username": "ada", "password": "analytical engine"}),
-    )
-    .await;
+    let (status, account) = ada
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "ada", "password": "analytical engine"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{account}");
     assert_eq!(account["id"], guest["id"]);
     assert_eq!(account["role"], "learner");
-    assert_eq!(me(&app, &ada).await.1["username"], "ada");
+    assert_eq!(ada.me().await.1["username"], "ada");
 
     // Logging out ends the session; logging back in resumes the same account.
-    let (status, _) = post(&app, &ada, "/api/v1/auth/logout", json!({})).await;
+    let (status, _) = ada.post("/api/v1/auth/logout", json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(me(&app, &ada).await.0, StatusCode::UNAUTHORIZED);
-    let (status, back) = post(
-        &app,
-        &ada,
-        "/api/v1/auth/login",
-        json!({"username": "ADA", "password": "analytical engine"}),
-    )
-    .await;
+    assert_eq!(ada.me().await.0, StatusCode::UNAUTHORIZED);
+    let (status, back) = ada
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "ADA", "password": "analytical engine"}),
+        )
+        .await;
     assert_eq!(status, 200, "{back}");
     assert_eq!(back["id"], guest["id"]);
 
     // A guest who logs into an existing account instead is merged into it.
-    let other_browser = browser();
-    visit_home(&app, &other_browser).await;
-    let (_, other_guest) = me(&app, &other_browser).await;
-    let (status, _) = post(
-        &app,
-        &other_browser,
-        "/api/v1/auth/login",
-        json!({"username": "ada", "password": "analytical engine"}),
-    )
-    .await;
+    let other_browser = Client::new(&app);
+    other_browser.visit_home().await;
+    let (_, other_guest) = other_browser.me().await;
+    let (status, _) = other_browser
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "ada", "password": "analytical engine"}),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(me(&app, &other_browser).await.1["id"], guest["id"]);
+    assert_eq!(other_browser.me().await.1["id"], guest["id"]);
     let gone = drydock::db::users::by_id(&app.state.db, other_guest["id"].as_i64().unwrap())
         .await
         .unwrap();
@@ -134,32 +101,29 @@ async fn guest_registers_and_keeps_their_identity(backend: Backend) {
 
 async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
     let app = app_on(backend, |_| {}).await;
-    let c = browser();
-    let (s, _) = post(
-        &app,
-        &c,
-        "/api/v1/auth/register",
-        json!({"username": "grace", "password": "compilers are fun"}),
-    )
-    .await;
+    let c = Client::new(&app);
+    let (s, _) = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "grace", "password": "compilers are fun"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
 
     // Wrong password and unknown user read exactly the same.
-    let anon = browser();
-    let (s1, wrong_pw) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/login",
-        json!({"username": "grace", "password": "nope nope nope"}),
-    )
-    .await;
-    let (s2, no_user) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/login",
-        json!({"username": "nobody", "password": "nope nope nope"}),
-    )
-    .await;
+    let anon = Client::new(&app);
+    let (s1, wrong_pw) = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "grace", "password": "nope nope nope"}),
+        )
+        .await;
+    let (s2, no_user) = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "nobody", "password": "nope nope nope"}),
+        )
+        .await;
     assert_eq!(
         (s1, s2),
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
@@ -169,37 +133,34 @@ async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
     assert_eq!(wrong_pw["message"], "Wrong username or password.");
 
     // Registration mistakes say exactly what to fix.
-    let (s, taken) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/register",
-        json!({"username": "Grace", "password": "another long one"}),
-    )
-    .await;
+    let (s, taken) = anon
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "Grace", "password": "another long one"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(
         taken["message"].as_str().unwrap().contains("already taken"),
         "{taken}"
     );
-    let (s, short) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/register",
-        json!({"username": "hopper", "password": "short"}),
-    )
-    .await;
+    let (s, short) = anon
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "hopper", "password": "short"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
         short["message"].as_str().unwrap().contains("too short"),
         "{short}"
     );
-    let (s, bad_name) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/register",
-        json!({"username": "a b", "password": "long enough password"}),
-    )
-    .await;
+    let (s, bad_name) = anon
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "a b", "password": "long enough password"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
         bad_name["message"]
@@ -208,27 +169,23 @@ async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
             .contains("3 to 32 characters"),
         "{bad_name}"
     );
-    let (s, reserved) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/register",
-        json!({"username": "guest-me", "password": "long enough password"}),
-    )
-    .await;
+    let (s, reserved) = anon
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "guest-me", "password": "long enough password"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{reserved}");
-    let (s, _) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/register",
-        json!({"username": "hopper"}),
-    )
-    .await;
+    let (s, _) = anon
+        .post("/api/v1/auth/register", json!({"username": "hopper"}))
+        .await;
     assert_eq!(
         s,
         StatusCode::BAD_REQUEST,
         "a body missing fields is refused"
     );
     let resp = anon
+        .http
         .post(app.url("/api/v1/auth/login"))
         .body("username=grace")
         .send()
@@ -241,37 +198,33 @@ async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
     );
 
     // Password change: the current one must be right, the old one then stops working.
-    let (s, _) = post(
-        &app,
-        &c,
-        "/api/v1/auth/password",
-        json!({"current_password": "wrong wrong", "new_password": "a brand new secret"}),
-    )
-    .await;
+    let (s, _) = c
+        .post(
+            "/api/v1/auth/password",
+            json!({"current_password": "wrong wrong", "new_password": "a brand new secret"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = post(
-        &app,
-        &c,
-        "/api/v1/auth/password",
-        json!({"current_password": "compilers are fun", "new_password": "a brand new secret"}),
-    )
-    .await;
+    let (s, _) = c
+        .post(
+            "/api/v1/auth/password",
+            json!({"current_password": "compilers are fun", "new_password": "a brand new secret"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/login",
-        json!({"username": "grace", "password": "compilers are fun"}),
-    )
-    .await;
+    let (s, _) = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "grace", "password": "compilers are fun"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = post(
-        &app,
-        &anon,
-        "/api/v1/auth/login",
-        json!({"username": "grace", "password": "a brand new secret"}),
-    )
-    .await;
+    let (s, _) = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "grace", "password": "a brand new secret"}),
+        )
+        .await;
     assert_eq!(s, 200);
 
     // An expired session is simply no session: log in again.
@@ -279,7 +232,7 @@ async fn bad_credentials_and_bad_input_get_clear_errors(backend: Backend) {
         .execute(app.state.db.pool())
         .await
         .unwrap();
-    let (s, body) = me(&app, &c).await;
+    let (s, body) = c.me().await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "unauthorized");
     eprintln!("bad input story passed on {}", backend.name());
@@ -300,34 +253,43 @@ async fn roles_guard_every_protected_route(backend: Backend) {
     .await
     .unwrap();
 
-    let anonymous = browser();
-    let learner = browser();
-    post(
-        &app,
-        &learner,
-        "/api/v1/auth/register",
-        json!({"username": "lea", "password": "learning docker"}),
-    )
-    .await;
-    let admin_c = browser();
-    let (s, _) = post(
-        &app,
-        &admin_c,
-        "/api/v1/auth/login",
-        json!({"username": "root", "password": "root password!"}),
-    )
-    .await;
+    let anonymous = Client::new(&app);
+    let learner = Client::new(&app);
+    learner
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "lea", "password": "learning docker"}),
+        )
+        .await;
+    let admin_c = Client::new(&app);
+    let (s, _) = admin_c
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "root", "password": "root password!"}),
+        )
+        .await;
     assert_eq!(s, 200);
 
     // Anonymous callers are told to log in; learners are told they lack the role.
     for path in ["/api/v1/users", "/api/v1/audit", "/api/v1/me"] {
         assert_eq!(
-            anonymous.get(app.url(path)).send().await.unwrap().status(),
+            anonymous
+                .http
+                .get(app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .status(),
             401,
             "{path}"
         );
     }
-    let resp = learner.get(app.url("/api/v1/users")).send().await.unwrap();
+    let resp = learner
+        .http
+        .get(app.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "forbidden");
@@ -337,6 +299,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
     );
     assert_eq!(
         learner
+            .http
             .get(app.url("/api/v1/audit"))
             .send()
             .await
@@ -345,6 +308,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
         403
     );
     let resp = learner
+        .http
         .put(app.url(&format!("/api/v1/users/{}/role", teacher.id)))
         .json(&json!({"role": "admin"}))
         .send()
@@ -352,6 +316,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = anonymous
+        .http
         .post(app.url("/api/v1/auth/password"))
         .json(&json!({"current_password": "x", "new_password": "y"}))
         .send()
@@ -360,10 +325,11 @@ async fn roles_guard_every_protected_route(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     // A guest is an identity, but not a member.
-    let guest = browser();
-    visit_home(&app, &guest).await;
-    assert_eq!(me(&app, &guest).await.0, 200);
+    let guest = Client::new(&app);
+    guest.visit_home().await;
+    assert_eq!(guest.me().await.0, 200);
     let resp = guest
+        .http
         .post(app.url("/api/v1/auth/password"))
         .json(&json!({"current_password": "x", "new_password": "y"}))
         .send()
@@ -373,21 +339,22 @@ async fn roles_guard_every_protected_route(backend: Backend) {
 
     // The admin promotes the teacher, who can then list users but not change roles.
     let resp = admin_c
+        .http
         .put(app.url(&format!("/api/v1/users/{}/role", teacher.id)))
         .json(&json!({"role": "instructor"}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let teacher_c = browser();
-    post(
-        &app,
-        &teacher_c,
-        "/api/v1/auth/login",
-        json!({"username": "teacher", "password": "teach me please"}),
-    )
-    .await;
+    let teacher_c = Client::new(&app);
+    teacher_c
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "teacher", "password": "teach me please"}),
+        )
+        .await;
     let list = teacher_c
+        .http
         .get(app.url("/api/v1/users"))
         .send()
         .await
@@ -409,6 +376,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
         "guests are not listed"
     );
     let resp = teacher_c
+        .http
         .put(app.url(&format!("/api/v1/users/{}/role", admin.id)))
         .json(&json!({"role": "learner"}))
         .send()
@@ -418,6 +386,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
 
     // Admins cannot demote themselves, and the role change is audited.
     let resp = admin_c
+        .http
         .put(app.url(&format!("/api/v1/users/{}/role", admin.id)))
         .json(&json!({"role": "learner"}))
         .send()
@@ -425,6 +394,7 @@ async fn roles_guard_every_protected_route(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let log: Vec<Value> = admin_c
+        .http
         .get(app.url("/api/v1/audit"))
         .send()
         .await
@@ -477,19 +447,19 @@ async fn logins_are_throttled_per_username_and_per_ip() {
     )
     .await
     .unwrap();
-    let c = browser();
+    let c = Client::new(&app);
     for _ in 0..3 {
-        let (s, _) = post(
-            &app,
-            &c,
-            "/api/v1/auth/login",
-            json!({"username": "target", "password": "guess guess"}),
-        )
-        .await;
+        let (s, _) = c
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": "target", "password": "guess guess"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     // Even the right password is refused while the username is throttled.
     let resp = c
+        .http
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({"username": "target", "password": "the real password"}))
         .send()
@@ -511,23 +481,21 @@ async fn logins_are_throttled_per_username_and_per_ip() {
 
     // Other usernames from the same address still work until the IP allowance is spent…
     for _ in 0..2 {
-        let (s, _) = post(
-            &app,
-            &c,
-            "/api/v1/auth/login",
-            json!({"username": "someone", "password": "guess guess"}),
-        )
-        .await;
+        let (s, _) = c
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": "someone", "password": "guess guess"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     // …then every login from this address waits.
-    let (s, _) = post(
-        &app,
-        &c,
-        "/api/v1/auth/login",
-        json!({"username": "another", "password": "guess guess"}),
-    )
-    .await;
+    let (s, _) = c
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "another", "password": "guess guess"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     let events: Vec<String> = audit::recent(&app.state.db, 50)
         .await
@@ -544,14 +512,13 @@ async fn logins_are_throttled_per_username_and_per_ip() {
 async fn registrations_are_throttled_per_ip() {
     let app = app_on(Backend::Sqlite, |c| c.auth.register_per_ip = 2).await;
     for (i, expected) in [(1, 201), (2, 201), (3, 429)] {
-        let c = browser();
-        let (s, body) = post(
-            &app,
-            &c,
-            "/api/v1/auth/register",
-            json!({"username": format!("user{i}"), "password": "long enough password"}),
-        )
-        .await;
+        let c = Client::new(&app);
+        let (s, body) = c
+            .post(
+                "/api/v1/auth/register",
+                json!({"username": format!("user{i}"), "password": "long enough password"}),
+            )
+            .await;
         assert_eq!(s.as_u16(), expected, "{body}");
     }
 }
@@ -562,8 +529,9 @@ async fn session_cookies_are_http_only_lax_server_side_and_rotate_on_login() {
     service::create_user(&app.state.db, "sam", "sam's password", Role::Learner, 10)
         .await
         .unwrap();
-    let c = browser();
+    let c = Client::new(&app);
     let first = c
+        .http
         .get(app.url("/"))
         .header(header::ACCEPT, "text/html")
         .send()
@@ -587,6 +555,7 @@ async fn session_cookies_are_http_only_lax_server_side_and_rotate_on_login() {
     assert!(drydock::db::sessions::count(&app.state.db).await.unwrap() >= 1);
 
     let login = c
+        .http
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({"username": "sam", "password": "sam's password"}))
         .send()
@@ -605,7 +574,8 @@ async fn session_cookies_are_http_only_lax_server_side_and_rotate_on_login() {
         c.public_url = Some("https://drydock.example".into())
     })
     .await;
-    let resp = browser()
+    let resp = Client::new(&https)
+        .http
         .get(https.url("/"))
         .header(header::ACCEPT, "text/html")
         .send()
@@ -620,7 +590,7 @@ async fn cross_site_posts_are_refused() {
     service::create_user(&app.state.db, "vic", "victim password", Role::Learner, 10)
         .await
         .unwrap();
-    let c = browser();
+    let c = Client::new(&app);
     let creds = json!({"username": "vic", "password": "victim password"});
 
     for (name, value) in [
@@ -629,6 +599,7 @@ async fn cross_site_posts_are_refused() {
         ("referer", "https://evil.example/page"),
     ] {
         let resp = c
+            .http
             .post(app.url("/api/v1/auth/login"))
             .header(name, value)
             .json(&creds)
@@ -640,13 +611,14 @@ async fn cross_site_posts_are_refused() {
         assert_eq!(body["error"], "cross_site_request");
     }
     assert_eq!(
-        me(&app, &c).await.0,
+        c.me().await.0,
         StatusCode::UNAUTHORIZED,
         "the refused login did nothing"
     );
 
     // The same request from this site goes through.
     let resp = c
+        .http
         .post(app.url("/api/v1/auth/login"))
         .header("origin", format!("http://{}", app.addr))
         .json(&creds)
@@ -656,11 +628,12 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(resp.status(), 200);
     // Logging someone out from another site is refused as well.
     let resp = c
+        .http
         .post(app.url("/api/v1/auth/logout"))
         .header("origin", "https://evil.example")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert_eq!(me(&app, &c).await.0, 200);
+    assert_eq!(c.me().await.0, 200);
 }

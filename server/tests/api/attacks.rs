@@ -4,7 +4,6 @@
 //! asserted against the real server, engine and databases.
 
 use std::{
-    net::IpAddr,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -13,14 +12,14 @@ use std::{
 };
 
 use drydock::db::Backend;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{
+    client::Client,
     grading::{describe, docker, exercise, grading_leftovers},
-    labs::Learner,
     spawn_app, spawn_app_with, test_config,
-    workshops::{registered, with_role, EventStream},
+    workshops::EventStream,
     TestDatabase,
 };
 
@@ -49,28 +48,11 @@ impl CountingListener {
     }
 }
 
-/// A client with its own cookies whose connections come from `ip` (any
-/// 127.0.0.0/8 address is this machine's loopback).
-fn client_from(ip: &str) -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-async fn post(client: &Client, url: &str, body: Value) -> (StatusCode, Value) {
-    let resp = client.post(url).json(&body).send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// A Dockerfile submission to the curriculum's `harden-image` exercise.
-async fn submit_dockerfile(learner: &Learner, dockerfile: &str) -> (StatusCode, Value) {
+async fn submit_dockerfile(learner: &Client, dockerfile: &str) -> (StatusCode, Value) {
     learner
-        .post(
-            "/api/v1/exercises/harden-image/submissions",
+        .submit(
+            "harden-image",
             json!({"kind": "dockerfile", "dockerfile": dockerfile, "files": {}}),
         )
         .await
@@ -105,7 +87,7 @@ fn resident_bytes() -> u64 {
 async fn add_urls_and_unfinished_stages_reach_neither_the_network_nor_a_foreign_image() {
     let app = spawn_app(TestDatabase::sqlite()).await;
     let listener = CountingListener::start().await;
-    let learner = registered(&app, "mallory").await;
+    let learner = Client::registered(&app, "mallory").await;
     let url = format!("http://127.0.0.1:{}/latest/meta-data", listener.port);
     let spellings = [
         format!("ADD {url} /r"),
@@ -245,11 +227,11 @@ async fn builds_are_for_accounts_run_in_the_sandbox_and_stay_within_their_caps()
     let app = spawn_app(TestDatabase::sqlite()).await;
 
     // A guest cannot build at all.
-    let guest = Learner::arrive(&app).await;
+    let guest = Client::arrive(&app).await;
     let (status, body) = submit_dockerfile(&guest, "FROM drydock/busybox:1\n").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
-    let learner = registered(&app, "builder").await;
+    let learner = Client::registered(&app, "builder").await;
     // RUN steps run under gVisor, whose kernel greets in dmesg.
     let (status, body) = submit_dockerfile(
         &learner,
@@ -302,7 +284,7 @@ async fn builds_are_for_accounts_run_in_the_sandbox_and_stay_within_their_caps()
     let mut config = test_config(&db);
     config.grading.build_runtime = "runsc-that-is-not-the-default".into();
     let app = spawn_app_with(db, config).await;
-    let learner = registered(&app, "builder").await;
+    let learner = Client::registered(&app, "builder").await;
     let (status, body) = submit_dockerfile(&learner, "FROM drydock/busybox:1\n").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
@@ -372,36 +354,35 @@ async fn what_a_container_prints_can_fail_a_check_but_never_pass_one() {
 #[tokio::test]
 async fn every_client_has_its_own_address_and_a_class_can_share_one() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let url = |p: &str| app.url(p);
-    let alice = registered(&app, "alice").await;
+    let alice = Client::registered(&app, "alice").await;
     drop(alice);
 
     // Someone at 127.0.0.2 guesses alice's password, over and over.
-    let attacker = client_from("127.0.0.2");
+    let attacker = Client::from_ip(&app, "127.0.0.2");
     let mut refused = 0;
     for _ in 0..30 {
-        let (status, _) = post(
-            &attacker,
-            &url("/api/v1/auth/login"),
-            json!({"username": "alice", "password": "wrong guess"}),
-        )
-        .await;
+        let (status, _) = attacker
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": "alice", "password": "wrong guess"}),
+            )
+            .await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
         }
     }
     assert!(refused > 0, "thirty quick guesses were never slowed down");
     // Alice, at 127.0.0.3, is not locked out.
-    let alice = client_from("127.0.0.3");
-    let (status, body) = post(
-        &alice,
-        &url("/api/v1/auth/login"),
-        json!({"username": "alice", "password": "a long password"}),
-    )
-    .await;
+    let alice = Client::from_ip(&app, "127.0.0.3");
+    let (status, body) = alice
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": "a long password"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The audit log names the guesser's address, not "unknown".
-    let admin = with_role(&app, "root", drydock::db::users::Role::Admin).await;
+    let admin = Client::with_role(&app, "root", drydock::db::users::Role::Admin).await;
     let (_, audit) = admin.get("/api/v1/audit").await;
     let failed: Vec<&Value> = audit
         .as_array()
@@ -414,11 +395,12 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
 
     // Someone who mistypes a dozen times gets a short, growing wait, never
     // a lock: the right password works from the same address once it is over.
-    let typist = client_from("127.0.0.8");
+    let typist = Client::from_ip(&app, "127.0.0.8");
     let mut waits = Vec::new();
     for _ in 0..12 {
         let resp = typist
-            .post(url("/api/v1/auth/login"))
+            .http
+            .post(app.url("/api/v1/auth/login"))
             .json(&json!({"username": "alice", "password": "mistyped"}))
             .send()
             .await
@@ -438,18 +420,19 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
         "{waits:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, body) = post(
-        &typist,
-        &url("/api/v1/auth/login"),
-        json!({"username": "alice", "password": "a long password"}),
-    )
-    .await;
+    let (status, body) = typist
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "alice", "password": "a long password"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // A forged X-Forwarded-For from an untrusted peer changes nothing.
-    let forger = client_from("127.0.0.4");
+    let forger = Client::from_ip(&app, "127.0.0.4");
     let resp = forger
-        .post(url("/api/v1/auth/login"))
+        .http
+        .post(app.url("/api/v1/auth/login"))
         .header("x-forwarded-for", "198.51.100.99")
         .json(&json!({"username": "nobody", "password": "x"}))
         .send()
@@ -466,8 +449,9 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
     let mut config = test_config(&db);
     config.trusted_proxies = vec!["127.0.0.5".into()];
     let app = spawn_app_with(db, config).await;
-    let proxy = client_from("127.0.0.5");
+    let proxy = Client::from_ip(&app, "127.0.0.5");
     let resp = proxy
+        .http
         .post(app.url("/api/v1/auth/login"))
         .header("x-forwarded-for", "6.6.6.6, 198.51.100.7")
         .json(&json!({"username": "nobody", "password": "x"}))
@@ -475,14 +459,14 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let admin = with_role(&app, "root", drydock::db::users::Role::Admin).await;
+    let admin = Client::with_role(&app, "root", drydock::db::users::Role::Admin).await;
     let (_, audit) = admin.get("/api/v1/audit").await;
     assert!(audit.to_string().contains("198.51.100.7"), "{audit}");
     assert!(!audit.to_string().contains("6.6.6.6"), "{audit}");
 
     // A class of 40 behind one school address: with the workshop's join
     // code, all of them register and join at once.
-    let teacher = with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
+    let teacher = Client::with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
     let (status, created) = teacher
         .post(
             "/api/v1/workshops",
@@ -495,25 +479,15 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
     let mut joins = Vec::new();
     for n in 0..40 {
         let code = code.clone();
-        let base = app.url("");
+        let student = Client::from_ip(&app, "127.0.0.6");
         joins.push(tokio::spawn(async move {
-            let student = client_from("127.0.0.6");
-            student
-                .get(format!("{base}/"))
-                .header("accept", "text/html")
-                .send()
-                .await
-                .unwrap();
-            let (status, body) = post(
-                &student,
-                &format!("{base}/api/v1/auth/register"),
+            student.visit_home().await;
+            let (status, body) = student.post("/api/v1/auth/register",
                 json!({"username": format!("student{n}"), "password": "a long password", "join_code": code}),
             )
             .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
-            let (status, body) = post(
-                &student,
-                &format!("{base}/api/v1/workshops/join"),
+            let (status, body) = student.post("/api/v1/workshops/join",
                 json!({"code": code}),
             )
             .await;
@@ -527,12 +501,12 @@ async fn every_client_has_its_own_address_and_a_class_can_share_one() {
     // Without a code, the same address is still limited.
     let mut limited = false;
     for n in 0..15 {
-        let (status, _) = post(
-            &client_from("127.0.0.6"),
-            &app.url("/api/v1/auth/register"),
-            json!({"username": format!("nocode{n}"), "password": "a long password"}),
-        )
-        .await;
+        let (status, _) = Client::from_ip(&app, "127.0.0.6")
+            .post(
+                "/api/v1/auth/register",
+                json!({"username": format!("nocode{n}"), "password": "a long password"}),
+            )
+            .await;
         limited |= status == StatusCode::TOO_MANY_REQUESTS;
     }
     assert!(limited, "registrations without a code were never limited");
@@ -557,34 +531,24 @@ async fn scripted_guests_cannot_crowd_out_learners() {
 
     // Twenty-five cookie-less page views from one address make ten guests.
     let before = guests_now().await;
-    let scripted = client_from("127.0.0.7");
     for _ in 0..25 {
-        let resp = Client::builder()
-            .local_address("127.0.0.7".parse::<IpAddr>().unwrap())
-            .build()
-            .unwrap()
-            .get(app.url("/"))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "the page is still served");
+        // A new client each time: a script that never keeps the cookie.
+        Client::from_ip(&app, "127.0.0.7").visit_home().await;
     }
-    drop(scripted);
     assert_eq!(guests_now().await - before, 10);
 
     // Guests from many addresses ask for every lab slot; they get half.
     let mut guests = Vec::new();
     for n in 0..8 {
-        let client = client_from(&format!("127.0.1.{}", n + 1));
+        let client = Client::from_ip(&app, &format!("127.0.1.{}", n + 1));
         client
+            .http
             .get(app.url("/"))
             .header("accept", "text/html")
             .send()
             .await
             .unwrap();
-        let (status, body) =
-            post(&client, &app.url("/api/v1/labs"), json!({"lab": "sandbox"})).await;
+        let (status, body) = client.post("/api/v1/labs", json!({"lab": "sandbox"})).await;
         assert!(
             status == StatusCode::CREATED || status == StatusCode::ACCEPTED,
             "{status} {body}"
@@ -597,8 +561,8 @@ async fn scripted_guests_cannot_crowd_out_learners() {
         .count();
     assert_eq!(running, 2, "guests hold at most half of the capacity");
     // A registered learner still starts at once.
-    let learner = registered(&app, "real-learner").await;
-    let (status, body) = learner.start("sandbox").await;
+    let learner = Client::registered(&app, "real-learner").await;
+    let (status, body) = learner.start_lab("sandbox").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "running");
     let lab = body["id"].as_str().unwrap().to_string();
@@ -626,7 +590,7 @@ async fn scripted_guests_cannot_crowd_out_learners() {
 
 async fn attempts_are_counted_atomically(backend: Backend) {
     let app = spawn_app(TestDatabase::of(backend).await).await;
-    let learner = registered(&app, "guesser").await;
+    let learner = Client::registered(&app, "guesser").await;
     // leaked-password allows 10 attempts; fifty guesses arrive at once.
     let mut guesses = Vec::new();
     for n in 0..50 {
@@ -662,7 +626,7 @@ async fn attempts_are_counted_atomically(backend: Backend) {
     assert_eq!(numbers, (1..=10).collect());
 
     // A guest's gradings that need the engine run one at a time.
-    let guest = Learner::arrive(&app).await;
+    let guest = Client::arrive(&app).await;
     let mut both = Vec::new();
     for _ in 0..2 {
         let http = guest.http.clone();
@@ -844,14 +808,14 @@ async fn the_grading_container_is_built_from_an_allow_list() {
 
 // 9 --------------------------------------------------------------------------
 
-async fn join(learner: &Learner, code: &str) {
+async fn join(learner: &Client, code: &str) {
     let (status, body) = learner
         .post("/api/v1/workshops/join", json!({"code": code}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-async fn user_id(learner: &Learner) -> i64 {
+async fn user_id(learner: &Client) -> i64 {
     learner.get("/api/v1/me").await.1["id"].as_i64().unwrap()
 }
 
@@ -862,7 +826,7 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
     config.content_dir = crate::common::labs::lab_content();
     config.labs.capacity = 6;
     let app = spawn_app_with(db, config).await;
-    let teacher = with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
+    let teacher = Client::with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
 
     // reserved_labs beyond the server's capacity is refused.
     let (status, body) = teacher
@@ -885,7 +849,7 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
     let events = app.url(&format!("/api/v1/workshops/{id}/events"));
 
     // A removed learner's stream ends.
-    let removed = registered(&app, "removed").await;
+    let removed = Client::registered(&app, "removed").await;
     join(&removed, &code).await;
     let mut stream = EventStream::open(&removed, &events).await.unwrap();
     stream
@@ -904,7 +868,7 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
         .await;
 
     // One person holds a few streams open at most.
-    let tabs = registered(&app, "many-tabs").await;
+    let tabs = Client::registered(&app, "many-tabs").await;
     join(&tabs, &code).await;
     let mut open = Vec::new();
     for _ in 0..8 {
@@ -917,7 +881,7 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
     drop(open);
 
     // A stream ends when its session logs out.
-    let leaver = registered(&app, "leaver").await;
+    let leaver = Client::registered(&app, "leaver").await;
     join(&leaver, &code).await;
     let mut stream = EventStream::open(&leaver, &events).await.unwrap();
     stream
@@ -930,8 +894,8 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
         .await;
 
     // A password change ends the account's other sessions.
-    let phone = registered(&app, "two-devices").await;
-    let laptop = Learner::arrive(&app).await;
+    let phone = Client::registered(&app, "two-devices").await;
+    let laptop = Client::arrive(&app).await;
     let (status, _) = laptop
         .post(
             "/api/v1/auth/login",
@@ -956,10 +920,10 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
 
     // Shadowing: only the workshop's labs, only what comes after the watch
     // begins, and only while the workshop runs.
-    let learner = registered(&app, "watched").await;
+    let learner = Client::registered(&app, "watched").await;
     join(&learner, &code).await;
     let uid = user_id(&learner).await;
-    let (status, body) = learner.start("second").await;
+    let (status, body) = learner.start_lab("second").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let shadow = format!("/api/v1/workshops/{id}/learners/{uid}/terminal");
     assert_eq!(
@@ -987,7 +951,7 @@ async fn access_ends_where_it_should_streams_shadows_sessions() {
         .post(&format!("/api/v1/workshops/{id}/end"), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = learner.start("sandbox").await;
+    let (status, _) = learner.start_lab("sandbox").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(teacher.terminal_at(&shadow).await.err(), Some(409));
     let (status, _) = teacher
@@ -1017,7 +981,7 @@ async fn build_output_cannot_name_someone_elses_image_for_removal() {
     let untagged = docker(&["commit", &container]);
     docker(&["rm", &container]);
     let short = untagged.trim_start_matches("sha256:")[..12].to_string();
-    let learner = registered(&app, "namer").await;
+    let learner = Client::registered(&app, "namer").await;
     let (status, body) = submit_dockerfile(
         &learner,
         &format!("FROM drydock/busybox:1\nRUN echo ' ---> {short}'; echo '---> {short}'; false\n"),
@@ -1036,24 +1000,24 @@ async fn build_output_cannot_name_someone_elses_image_for_removal() {
 #[tokio::test]
 async fn guest_work_joins_an_account_under_the_accounts_rules() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let teacher = with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
+    let teacher = Client::with_role(&app, "teacher", drydock::db::users::Role::Instructor).await;
     // An account with 8 of its 10 attempts used.
-    let account = registered(&app, "returning").await;
+    let account = Client::registered(&app, "returning").await;
     for n in 0..8 {
         let (status, body) = account
-            .post(
-                "/api/v1/exercises/leaked-password/submissions",
+            .submit(
+                "leaked-password",
                 json!({"kind": "flag", "value": format!("account-{n}")}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     // As a guest, the same person makes 5 more.
-    let guest = Learner::arrive(&app).await;
+    let guest = Client::arrive(&app).await;
     for n in 0..5 {
         let (status, _) = guest
-            .post(
-                "/api/v1/exercises/leaked-password/submissions",
+            .submit(
+                "leaked-password",
                 json!({"kind": "flag", "value": format!("guest-{n}")}),
             )
             .await;
@@ -1075,8 +1039,8 @@ async fn guest_work_joins_an_account_under_the_accounts_rules() {
         "no more than the limit"
     );
     let (status, _) = guest
-        .post(
-            "/api/v1/exercises/leaked-password/submissions",
+        .submit(
+            "leaked-password",
             json!({"kind": "flag", "value": "one more"}),
         )
         .await;
@@ -1093,15 +1057,15 @@ async fn guest_work_joins_an_account_under_the_accounts_rules() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let strict = registered(&app, "strict").await;
+    let strict = Client::registered(&app, "strict").await;
     let (status, body) = strict
         .post("/api/v1/workshops/join", json!({"code": created["code"]}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let guest = Learner::arrive(&app).await;
+    let guest = Client::arrive(&app).await;
     let (status, _) = guest
-        .post(
-            "/api/v1/exercises/leaked-password/submissions",
+        .submit(
+            "leaked-password",
             json!({"kind": "flag", "value": "late as a guest"}),
         )
         .await;
@@ -1123,7 +1087,7 @@ async fn guest_work_joins_an_account_under_the_accounts_rules() {
 async fn a_rebinding_page_is_another_site() {
     let app = spawn_app(TestDatabase::sqlite()).await;
     let port = app.addr.port();
-    let client = client_from("127.0.0.1");
+    let client = Client::from_ip(&app, "127.0.0.1");
     for (origin, host) in [
         (
             format!("http://evil.example:{port}"),
@@ -1136,6 +1100,7 @@ async fn a_rebinding_page_is_another_site() {
         ),
     ] {
         let resp = client
+            .http
             .post(app.url("/api/v1/auth/login"))
             .header("origin", &origin)
             .header("host", &host)
@@ -1146,6 +1111,7 @@ async fn a_rebinding_page_is_another_site() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin} / {host}");
     }
     let resp = client
+        .http
         .post(app.url("/api/v1/auth/login"))
         .header("origin", format!("http://localhost:{port}"))
         .json(&json!({"username": "x", "password": "y"}))

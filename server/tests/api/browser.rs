@@ -519,7 +519,7 @@ async fn wait_for_score(
 
 #[tokio::test]
 async fn an_instructor_watches_a_learners_score_arrive_live() {
-    use crate::common::labs::Learner;
+    use crate::common::client::Client;
     use drydock::{accounts::service::create_user, db::users::Role};
     use serde_json::json;
     use std::time::{Duration, Instant};
@@ -537,7 +537,7 @@ async fn an_instructor_watches_a_learners_score_arrive_live() {
     .unwrap();
 
     // The instructor plans the workshop (through the API) …
-    let teacher = Learner::arrive(&app).await;
+    let teacher = Client::arrive(&app).await;
     let (status, body) = teacher
         .post(
             "/api/v1/auth/login",
@@ -590,7 +590,7 @@ async fn an_instructor_watches_a_learners_score_arrive_live() {
     assert_eq!(shown, code);
 
     // A learner joins from another session and appears as a row.
-    let lea = Learner::arrive(&app).await;
+    let lea = Client::arrive(&app).await;
     let (status, body) = lea
         .post(
             "/api/v1/auth/register",

@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
+    client::Client,
     grading::{
         bad_request, containers_running, describe, docker, every_image_check, every_run_check,
         exercise, grade_cases, grading_leftovers, ids_of, Case, SECRET,
     },
-    labs::Learner,
     spawn_app, workspace_root, TestApp, TestDatabase,
 };
 use drydock::db::{self, Backend};
@@ -657,7 +657,7 @@ fn check<'a>(view: &'a Value, id: &str) -> &'a Value {
 
 async fn a_learner_hardens_a_run_command_over_the_api(backend: Backend) {
     let app = spawn_app(TestDatabase::of(backend).await).await;
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
 
     let (status, list) = learner.get("/api/v1/exercises").await;
     assert_eq!(status, 200, "{list}");
@@ -737,7 +737,7 @@ async fn a_learner_hardens_a_run_command_over_the_api(backend: Backend) {
     assert_eq!(history[1]["id"], weak["id"]);
 
     // Attempts are private.
-    let stranger = Learner::arrive(&app).await;
+    let stranger = Client::arrive(&app).await;
     let (status, theirs) = stranger.get(SUBMISSIONS).await;
     assert_eq!(status, 200);
     assert_eq!(theirs, json!([]));
@@ -776,10 +776,7 @@ async fn a_learner_hardens_a_run_command_over_the_api(backend: Backend) {
         "{body}"
     );
     let (status, body) = learner
-        .post(
-            "/api/v1/exercises/no-such-exercise/submissions",
-            json!({"kind": "flag", "value": "x"}),
-        )
+        .submit("no-such-exercise", json!({"kind": "flag", "value": "x"}))
         .await;
     assert_eq!(status, 404, "{body}");
     assert!(
@@ -854,7 +851,7 @@ async fn a_learner_hardens_a_run_command_over_the_api_on_postgres() {
 #[tokio::test]
 async fn stale_grades_are_regraded_and_the_command_line_grades_a_file() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
     let (status, weak) = learner
         .post(
             SUBMISSIONS,
@@ -938,7 +935,7 @@ async fn stale_grades_are_regraded_and_the_command_line_grades_a_file() {
 #[tokio::test]
 async fn a_learner_strips_setuid_bits_in_the_lab_and_the_grader_checks_from_outside() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
     let submit = "/api/v1/exercises/strip-setuid-lab/submissions";
 
     let (status, body) = learner.post(submit, json!({"kind": "lab"})).await;
@@ -951,7 +948,7 @@ async fn a_learner_strips_setuid_bits_in_the_lab_and_the_grader_checks_from_outs
         "{body}"
     );
 
-    let (status, lab) = learner.start("image-security").await;
+    let (status, lab) = learner.start_lab("image-security").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
     learner

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    labs::{lab_app, lab_containers, remove_lab_containers, Learner},
+    client::Client,
+    labs::{lab_app, lab_containers, remove_lab_containers},
     TestDatabase,
 };
 use drydock::db::Backend;
@@ -15,10 +16,10 @@ use serde_json::json;
 async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
     let gvisor = app.state.engine.offers_gvisor().await.unwrap();
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
 
     let started = Instant::now();
-    let (status, lab) = learner.start("sandbox").await;
+    let (status, lab) = learner.start_lab("sandbox").await;
     assert_eq!(status, 201, "{lab}");
     assert_eq!(lab["lab"], "sandbox");
     assert_eq!(lab["status"], "running");
@@ -117,13 +118,13 @@ async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
 
 async fn reset_and_stop(backend: Backend) {
     let app = lab_app(TestDatabase::of(backend).await, 10).await;
-    let learner = Learner::arrive(&app).await;
-    let (status, lab) = learner.start("sandbox").await;
+    let learner = Client::arrive(&app).await;
+    let (status, lab) = learner.start_lab("sandbox").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
 
     // Asking again for the same lab returns the running one.
-    let (status, same) = learner.start("sandbox").await;
+    let (status, same) = learner.start_lab("sandbox").await;
     assert_eq!(status, 200, "{same}");
     assert_eq!(same["id"], lab["id"]);
 
@@ -194,15 +195,15 @@ async fn a_lab_is_reset_extended_and_stopped_on_postgres() {
 async fn one_lab_per_learner_and_a_queue_when_capacity_is_full() {
     let app = lab_app(TestDatabase::sqlite(), 1).await;
     let (ann, ben, cat) = (
-        Learner::arrive(&app).await,
-        Learner::arrive(&app).await,
-        Learner::arrive(&app).await,
+        Client::arrive(&app).await,
+        Client::arrive(&app).await,
+        Client::arrive(&app).await,
     );
-    let (status, a) = ann.start("sandbox").await;
+    let (status, a) = ann.start_lab("sandbox").await;
     assert_eq!(status, 201, "{a}");
 
     // A second lab for the same learner is refused, with what to do.
-    let (status, body) = ann.start("second").await;
+    let (status, body) = ann.start_lab("second").await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("Sandbox"),
@@ -210,11 +211,11 @@ async fn one_lab_per_learner_and_a_queue_when_capacity_is_full() {
     );
 
     // Capacity is 1: the others wait in line and see their place.
-    let (status, b) = ben.start("sandbox").await;
+    let (status, b) = ben.start_lab("sandbox").await;
     assert_eq!(status, 202, "{b}");
     assert_eq!(b["status"], "queued");
     assert_eq!(b["position"], 1);
-    let (status, c) = cat.start("second").await;
+    let (status, c) = cat.start_lab("second").await;
     assert_eq!(status, 202, "{c}");
     assert_eq!(c["position"], 2);
 
@@ -249,9 +250,9 @@ async fn one_lab_per_learner_and_a_queue_when_capacity_is_full() {
 #[tokio::test]
 async fn another_learner_cannot_see_or_touch_a_lab() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
-    let owner = Learner::arrive(&app).await;
-    let other = Learner::arrive(&app).await;
-    let (_, lab) = owner.start("sandbox").await;
+    let owner = Client::arrive(&app).await;
+    let other = Client::arrive(&app).await;
+    let (_, lab) = owner.start_lab("sandbox").await;
     let id = lab["id"].as_str().unwrap();
 
     let (status, _) = other.get(&format!("/api/v1/labs/{id}")).await;
@@ -292,8 +293,8 @@ async fn another_learner_cannot_see_or_touch_a_lab() {
 #[tokio::test]
 async fn a_terminal_cannot_be_opened_from_another_site() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
-    let owner = Learner::arrive(&app).await;
-    let (_, lab) = owner.start("sandbox").await;
+    let owner = Client::arrive(&app).await;
+    let (_, lab) = owner.start_lab("sandbox").await;
     let id = lab["id"].as_str().unwrap();
     let resp = owner
         .http
@@ -313,8 +314,8 @@ async fn a_terminal_cannot_be_opened_from_another_site() {
 #[tokio::test]
 async fn the_reaper_ends_labs_past_their_time_and_crashed_containers_come_back() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
-    let learner = Learner::arrive(&app).await;
-    let (_, lab) = learner.start("sandbox").await;
+    let learner = Client::arrive(&app).await;
+    let (_, lab) = learner.start_lab("sandbox").await;
     let id = lab["id"].as_str().unwrap().to_string();
     let mut term = learner.terminal(&id).await.unwrap();
     term.expect("sandbox:").await;
@@ -349,7 +350,7 @@ async fn the_reaper_ends_labs_past_their_time_and_crashed_containers_come_back()
     assert!(lab_containers(&app).await.is_empty());
 
     // Idle: no input for longer than the lab allows.
-    let (_, lab) = learner.start("sandbox").await;
+    let (_, lab) = learner.start_lab("sandbox").await;
     let id = lab["id"].as_str().unwrap().to_string();
     sqlx::query("UPDATE lab_sessions SET last_active_at = $1 WHERE id = $2")
         .bind(drydock::db::now_ms() - 11 * 60_000)
@@ -374,8 +375,8 @@ async fn the_reaper_ends_labs_past_their_time_and_crashed_containers_come_back()
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
-    let learner = Learner::arrive(&app).await;
-    let (status, body) = learner.start("no-such-lab").await;
+    let learner = Client::arrive(&app).await;
+    let (status, body) = learner.start_lab("no-such-lab").await;
     assert_eq!(status, 404, "{body}");
     assert!(body["message"].as_str().unwrap().contains("no-such-lab"));
     let resp = learner
@@ -419,9 +420,9 @@ async fn measure_echoes(
 #[tokio::test]
 async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour() {
     let app = lab_app(TestDatabase::sqlite(), 10).await;
-    let (ann, ben) = (Learner::arrive(&app).await, Learner::arrive(&app).await);
-    let (_, a) = ann.start("sandbox").await;
-    let (_, b) = ben.start("sandbox").await;
+    let (ann, ben) = (Client::arrive(&app).await, Client::arrive(&app).await);
+    let (_, a) = ann.start_lab("sandbox").await;
+    let (_, b) = ben.start_lab("sandbox").await;
     let a_id = a["id"].as_str().unwrap().to_string();
     let mut term = ann.terminal(&a_id).await.unwrap();
     term.expect("sandbox:").await;
@@ -528,9 +529,9 @@ async fn every_lab_in_the_curriculum_starts_and_every_hands_on_lesson_has_one() 
         }
     }
     assert!(catalog.labs.len() >= 6, "{:?}", catalog.labs.keys());
-    let learner = Learner::arrive(&app).await;
+    let learner = Client::arrive(&app).await;
     for id in catalog.labs.keys() {
-        let (status, lab) = learner.start(id).await;
+        let (status, lab) = learner.start_lab(id).await;
         assert_eq!(status, 201, "{id}: {lab}");
         let session = lab["id"].as_str().unwrap().to_string();
         let mut term = learner.terminal(&session).await.unwrap();
@@ -544,7 +545,7 @@ async fn every_lab_in_the_curriculum_starts_and_every_hands_on_lesson_has_one() 
         );
     }
     // The secret lab leaks its password through PID 1's environment.
-    let (_, lab) = learner.start("data-security").await;
+    let (_, lab) = learner.start_lab("data-security").await;
     let mut term = learner.terminal(lab["id"].as_str().unwrap()).await.unwrap();
     let out = term
         .output_of("tr '\\0' '\\n' < /proc/1/environ | grep PASSWORD")

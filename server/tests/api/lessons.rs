@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
-use crate::common::{spawn_app, workspace_root, TestApp, TestDatabase};
+use crate::common::{client::Client, spawn_app, workspace_root, TestDatabase};
 use drydock::db::Backend;
-use reqwest::{header, Client, StatusCode};
+use reqwest::header;
 use serde_json::{json, Value};
 
 fn drydock(args: &[&str]) -> (bool, String) {
@@ -63,24 +63,6 @@ fn the_checker_reports_each_broken_fixture_with_file_and_line() {
         "a valid anchor is not reported:\n{output}"
     );
     assert!(output.contains("problem(s)"));
-}
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-async fn json(c: &Client, app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let resp = c.get(app.url(path)).send().await.unwrap();
-    (resp.status(), resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(c: &Client, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = c.post(app.url(path)).json(&body).send().await.unwrap();
-    (resp.status(), resp.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -143,7 +125,9 @@ async fn lesson_pages_render_anchors_toc_highlighting_and_callouts() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let (status, body) = json(&app.http, &app, "/api/v1/lessons/security/no-such-lesson").await;
+    let (status, body) = Client::new(&app)
+        .get("/api/v1/lessons/security/no-such-lesson")
+        .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "not_found");
 }
@@ -153,12 +137,13 @@ async fn lesson_pages_render_anchors_toc_highlighting_and_callouts() {
 #[tokio::test]
 async fn lesson_html_and_json_never_contain_the_answers() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let c = client();
+    let c = Client::new(&app);
     let catalog = &app.state.content;
     let mut checked = 0;
     for lesson in &catalog.lessons {
         let path = format!("/lessons/{}/{}", lesson.track, lesson.slug);
         let page = c
+            .http
             .get(app.url(&path))
             .header(header::ACCEPT, "text/html")
             .send()
@@ -167,7 +152,7 @@ async fn lesson_html_and_json_never_contain_the_answers() {
             .text()
             .await
             .unwrap();
-        let (status, api) = json(&c, &app, &format!("/api/v1{path}")).await;
+        let (status, api) = c.get(&format!("/api/v1{path}")).await;
         assert_eq!(status, 200);
         let api_text = api.to_string();
         for q in &lesson.quiz {
@@ -219,51 +204,47 @@ async fn progress_story(backend: Backend) {
     );
 
     // A guest starts learning.
-    let ada = client();
-    ada.get(app.url("/"))
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let (status, verdict) = post(&ada, &app, &quiz_path, json!({"choices": wrong})).await;
+    let ada = Client::new(&app);
+    ada.visit_home().await;
+    let (status, verdict) = ada.post(&quiz_path, json!({"choices": wrong})).await;
     assert_eq!(status, 200, "{verdict}");
     assert_eq!(verdict["correct"], false);
     assert_eq!(verdict["explanation"], question.explanation.as_str());
-    let (_, verdict) = post(&ada, &app, &quiz_path, json!({"choices": right})).await;
+    let (_, verdict) = ada.post(&quiz_path, json!({"choices": right})).await;
     assert_eq!(verdict["correct"], true);
     assert_eq!(verdict["correct_choices"], json!(right));
-    let (status, done) = post(
-        &ada,
-        &app,
-        "/api/v1/lessons/security/container-privileges/complete",
-        json!({"complete": true}),
-    )
-    .await;
+    let (status, done) = ada
+        .post(
+            "/api/v1/lessons/security/container-privileges/complete",
+            json!({"complete": true}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(done["completed"], true);
 
     // Bad answers get clear errors.
-    let (status, body) = post(&ada, &app, &quiz_path, json!({"choices": []})).await;
+    let (status, body) = ada.post(&quiz_path, json!({"choices": []})).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = post(&ada, &app, &quiz_path, json!({"choices": [99]})).await;
+    let (status, body) = ada.post(&quiz_path, json!({"choices": [99]})).await;
     assert_eq!(status, 400);
     assert!(
         body["message"].as_str().unwrap().contains("does not exist"),
         "{body}"
     );
-    let (status, _) = post(
-        &ada,
-        &app,
-        "/api/v1/lessons/security/container-privileges/quiz/no-such-question",
-        json!({"choices": [0]}),
-    )
-    .await;
+    let (status, _) = ada
+        .post(
+            "/api/v1/lessons/security/container-privileges/quiz/no-such-question",
+            json!({"choices": [0]}),
+        )
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = post(&client(), &app, &quiz_path, json!({"choices": right})).await;
+    let (status, _) = Client::new(&app)
+        .post(&quiz_path, json!({"choices": right}))
+        .await;
     assert_eq!(status, 401, "answering needs an identity");
 
     // Her progress shows in the catalog and the lesson; the answer is remembered.
-    let (_, catalog) = json(&ada, &app, "/api/v1/lessons").await;
+    let (_, catalog) = ada.get("/api/v1/lessons").await;
     let security = catalog["tracks"]
         .as_array()
         .unwrap()
@@ -277,7 +258,9 @@ async fn progress_story(backend: Backend) {
         .find(|l| l["slug"] == "container-privileges")
         .unwrap();
     assert_eq!(entry["completed"], true);
-    let (_, page) = json(&ada, &app, "/api/v1/lessons/security/container-privileges").await;
+    let (_, page) = ada
+        .get("/api/v1/lessons/security/container-privileges")
+        .await;
     assert_eq!(page["completed"], true);
     assert_eq!(page["quiz"][0]["answered"]["correct"], true);
     assert_eq!(
@@ -287,26 +270,23 @@ async fn progress_story(backend: Backend) {
     );
 
     // Someone else sees none of it.
-    let bob = client();
-    bob.get(app.url("/"))
-        .header(header::ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
-    let (_, bobs) = json(&bob, &app, "/api/v1/lessons/security/container-privileges").await;
+    let bob = Client::new(&app);
+    bob.visit_home().await;
+    let (_, bobs) = bob
+        .get("/api/v1/lessons/security/container-privileges")
+        .await;
     assert_eq!(bobs["completed"], false);
     assert_eq!(bobs["quiz"][0]["answered"], Value::Null);
 
     // Registering keeps the guest's progress.
-    let (status, _) = post(
-        &ada,
-        &app,
-        "/api/v1/auth/register",
-        json!({"username": "ada", "password": "analytical engine"}),
-    )
-    .await;
+    let (status, _) = ada
+        .post(
+            "/api/v1/auth/register",
+            json!({"username": "ada", "password": "analytical engine"}),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, progress) = json(&ada, &app, "/api/v1/progress").await;
+    let (_, progress) = ada.get("/api/v1/progress").await;
     let sec = progress["tracks"]
         .as_array()
         .unwrap()
@@ -319,22 +299,20 @@ async fn progress_story(backend: Backend) {
     assert_eq!(progress["quiz_answered"], 1);
 
     // A guest who logs in brings their progress along.
-    let (_, _) = post(
-        &bob,
-        &app,
-        "/api/v1/lessons/fundamentals/docker-api/complete",
-        json!({}),
-    )
-    .await;
-    let (status, _) = post(
-        &bob,
-        &app,
-        "/api/v1/auth/login",
-        json!({"username": "ada", "password": "analytical engine"}),
-    )
-    .await;
+    let (_, _) = bob
+        .post(
+            "/api/v1/lessons/fundamentals/docker-api/complete",
+            json!({}),
+        )
+        .await;
+    let (status, _) = bob
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "ada", "password": "analytical engine"}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (_, progress) = json(&bob, &app, "/api/v1/progress").await;
+    let (_, progress) = bob.get("/api/v1/progress").await;
     let fun = progress["tracks"]
         .as_array()
         .unwrap()
@@ -344,13 +322,12 @@ async fn progress_story(backend: Backend) {
     assert_eq!(fun["done"], 1, "{progress}");
 
     // Unmarking works too.
-    let (_, done) = post(
-        &ada,
-        &app,
-        "/api/v1/lessons/security/container-privileges/complete",
-        json!({"complete": false}),
-    )
-    .await;
+    let (_, done) = ada
+        .post(
+            "/api/v1/lessons/security/container-privileges/complete",
+            json!({"complete": false}),
+        )
+        .await;
     assert_eq!(done["completed"], false);
     eprintln!("progress story passed on {}", backend.name());
 }
@@ -368,7 +345,9 @@ async fn progress_is_kept_per_user_on_postgres() {
 #[tokio::test]
 async fn search_finds_the_matching_section() {
     let app = spawn_app(TestDatabase::sqlite()).await;
-    let (status, hits) = json(&app.http, &app, "/api/v1/search?q=capability%20bounding").await;
+    let (status, hits) = Client::new(&app)
+        .get("/api/v1/search?q=capability%20bounding")
+        .await;
     assert_eq!(status, 200);
     let hits = hits.as_array().unwrap();
     assert!(!hits.is_empty());
@@ -382,9 +361,9 @@ async fn search_finds_the_matching_section() {
         .unwrap()
         .to_lowercase()
         .contains("capabilit"));
-    let (_, none) = json(&app.http, &app, "/api/v1/search?q=zzzyqx").await;
+    let (_, none) = Client::new(&app).get("/api/v1/search?q=zzzyqx").await;
     assert_eq!(none, json!([]));
-    let (_, empty) = json(&app.http, &app, "/api/v1/search?q=").await;
+    let (_, empty) = Client::new(&app).get("/api/v1/search?q=").await;
     assert_eq!(empty, json!([]));
     let page = app
         .http

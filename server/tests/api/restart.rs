@@ -7,10 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{
-    labs::{lab_content, Learner},
-    workspace_root,
-};
+use crate::common::{client::Client, labs::lab_content, workspace_root};
 use drydock::{
     db::Db,
     docker::{
@@ -74,8 +71,8 @@ async fn serve(port: u16, db_url: &str, instance: &str) -> Server {
 }
 
 /// A stand-in for the test app so the learner helpers can be reused.
-async fn learner(port: u16) -> Learner {
-    Learner::arrive_at(&format!("http://127.0.0.1:{port}")).await
+async fn learner(port: u16) -> Client {
+    Client::arrive_at(&format!("http://127.0.0.1:{port}")).await
 }
 
 #[tokio::test]
@@ -90,9 +87,9 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
 
     let server = serve(port, &db_url, &instance).await;
     let (keep, lapse) = (learner(port).await, learner(port).await);
-    let (status, kept) = keep.start("sandbox").await;
+    let (status, kept) = keep.start_lab("sandbox").await;
     assert_eq!(status, 201, "{kept}");
-    let (status, lapsed) = lapse.start("second").await;
+    let (status, lapsed) = lapse.start_lab("second").await;
     assert_eq!(status, 201, "{lapsed}");
     let kept_id = kept["id"].as_str().unwrap().to_string();
     let mut term = keep.terminal(&kept_id).await.unwrap();

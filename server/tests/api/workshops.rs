@@ -6,9 +6,10 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    labs::{remove_lab_containers, Learner},
+    client::Client,
+    labs::remove_lab_containers,
     spawn_app,
-    workshops::{cell, registered, with_role, EventStream},
+    workshops::{cell, EventStream},
     TestDatabase,
 };
 use drydock::db::{users::Role, Backend};
@@ -28,7 +29,7 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-async fn user_id(client: &Learner) -> i64 {
+async fn user_id(client: &Client) -> i64 {
     let (status, me) = client.get("/api/v1/me").await;
     assert_eq!(status, StatusCode::OK, "{me}");
     me["id"].as_i64().unwrap()
@@ -44,10 +45,10 @@ fn row_of<'a>(progress: &'a Value, username: &str) -> Option<&'a Value> {
 async fn an_instructor_runs_a_workshop(backend: Backend) {
     let app = spawn_app(TestDatabase::of(backend).await).await;
     let url = |path: &str| app.url(path);
-    let teacher = with_role(&app, "teacher", Role::Instructor).await;
+    let teacher = Client::with_role(&app, "teacher", Role::Instructor).await;
 
     // Learners cannot create workshops.
-    let outsider = registered(&app, "outsider").await;
+    let outsider = Client::registered(&app, "outsider").await;
     let (status, _) = outsider
         .post("/api/v1/workshops", json!({"title": "Mine"}))
         .await;
@@ -94,14 +95,14 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
         .await;
 
     // Three learners join with the code (any case); a guest may not.
-    let guest = Learner::arrive(&app).await;
+    let guest = Client::arrive(&app).await;
     let (status, _) = guest
         .post("/api/v1/workshops/join", json!({"code": code}))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let mut learners = Vec::new();
     for name in ["ada", "bob", "cyd"] {
-        let learner = registered(&app, name).await;
+        let learner = Client::registered(&app, name).await;
         let (status, joined) = learner
             .post(
                 "/api/v1/workshops/join",
@@ -138,7 +139,7 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
     // Labs: the dashboard shows who has one running.
     let mut sessions = Vec::new();
     for (learner, name) in [(ada, "ada"), (bob, "bob")] {
-        let (status, lab) = learner.start("container-privileges").await;
+        let (status, lab) = learner.start_lab("container-privileges").await;
         assert_eq!(status, StatusCode::CREATED, "{lab}");
         sessions.push((learner, lab["id"].as_str().unwrap().to_string()));
         dashboard
@@ -150,8 +151,8 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
 
     // Submissions: each one shows up with its score and failing checks.
     let (status, weak) = ada
-        .post(
-            "/api/v1/exercises/least-privilege-run/submissions",
+        .submit(
+            "least-privilege-run",
             json!({"kind": "run", "command": WEAK}),
         )
         .await;
@@ -179,8 +180,8 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
         .await;
     assert!(stats.data["hardest"].is_string(), "{}", stats.data);
     let (status, _) = ada
-        .post(
-            "/api/v1/exercises/least-privilege-run/submissions",
+        .submit(
+            "least-privilege-run",
             json!({"kind": "run", "command": HARDENED}),
         )
         .await;
@@ -198,8 +199,8 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
         })
         .await;
     let (status, _) = bob
-        .post(
-            "/api/v1/exercises/least-privilege-run/submissions",
+        .submit(
+            "least-privilege-run",
             json!({"kind": "run", "command": WEAK}),
         )
         .await;
@@ -211,8 +212,8 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
         .await;
     // Late, but kept (the workshop accepts late work).
     let (status, flag) = cy
-        .post(
-            "/api/v1/exercises/leaked-password/submissions",
+        .submit(
+            "leaked-password",
             json!({"kind": "flag", "value": "pg-FAKE-drydock-7Qm2vX9rLw4Tn8Kc"}),
         )
         .await;
@@ -433,7 +434,7 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
             .all(|s| s["status"] == "ended"),
         "{ada_labs}"
     );
-    let late = registered(&app, "latecomer").await;
+    let late = Client::registered(&app, "latecomer").await;
     let (status, _) = late
         .post("/api/v1/workshops/join", json!({"code": code}))
         .await;
@@ -459,7 +460,7 @@ async fn approval_deadlines_and_reserved_lab_slots() {
     let mut config = crate::common::test_config(&db);
     config.labs.capacity = 2;
     let app = crate::common::spawn_app_with(db, config).await;
-    let teacher = with_role(&app, "teacher", Role::Instructor).await;
+    let teacher = Client::with_role(&app, "teacher", Role::Instructor).await;
     let (status, created) = teacher
         .post(
             "/api/v1/workshops",
@@ -479,7 +480,7 @@ async fn approval_deadlines_and_reserved_lab_slots() {
     let code = created["code"].as_str().unwrap();
 
     // With approval, a learner waits and sees nothing of the plan yet.
-    let ada = registered(&app, "ada").await;
+    let ada = Client::registered(&app, "ada").await;
     let (_, joined) = ada
         .post("/api/v1/workshops/join", json!({"code": code}))
         .await;
@@ -502,7 +503,7 @@ async fn approval_deadlines_and_reserved_lab_slots() {
     assert_eq!(approved["items"].as_array().unwrap().len(), 2);
 
     // Admins see every workshop as its instructors do.
-    let admin = with_role(&app, "root", Role::Admin).await;
+    let admin = Client::with_role(&app, "root", Role::Admin).await;
     assert_eq!(
         admin
             .get(&format!("/api/v1/workshops/{id}/progress"))
@@ -520,23 +521,20 @@ async fn approval_deadlines_and_reserved_lab_slots() {
 
     // Past the deadline, with no late work accepted, a submission is refused.
     let (status, refused) = ada
-        .post(
-            "/api/v1/exercises/leaked-password/submissions",
-            json!({"kind": "flag", "value": "x"}),
-        )
+        .submit("leaked-password", json!({"kind": "flag", "value": "x"}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert!(refused["message"].as_str().unwrap().contains("deadline"));
 
     // Capacity 2 with 1 slot reserved: an outsider gets the free slot, the
     // next outsider queues, the workshop's learner still gets the reserved one.
-    let first = registered(&app, "first").await;
-    let (status, _) = first.start("container-privileges").await;
+    let first = Client::registered(&app, "first").await;
+    let (status, _) = first.start_lab("container-privileges").await;
     assert_eq!(status, StatusCode::CREATED);
-    let second = registered(&app, "second").await;
-    let (status, queued) = second.start("container-privileges").await;
+    let second = Client::registered(&app, "second").await;
+    let (status, queued) = second.start_lab("container-privileges").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let (status, mine) = ada.start("container-privileges").await;
+    let (status, mine) = ada.start_lab("container-privileges").await;
     assert_eq!(
         status,
         StatusCode::CREATED,

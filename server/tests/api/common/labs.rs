@@ -4,12 +4,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::{cookie::CookieStore, Client, StatusCode};
 use serde_json::{json, Value};
-use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest, Message},
-    MaybeTlsStream, WebSocketStream,
-};
+use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
 use super::{spawn_app_with, test_config, workspace_root, TestApp, TestDatabase};
 
@@ -27,127 +23,6 @@ pub async fn lab_app(db: TestDatabase, capacity: usize) -> TestApp {
     spawn_app_with(db, config).await
 }
 
-/// A learner: a browser-like client with its own session.
-pub struct Learner {
-    pub http: Client,
-    jar: std::sync::Arc<reqwest::cookie::Jar>,
-    base: String,
-}
-
-impl Learner {
-    /// Visits the home page, which gives the learner a (guest) identity.
-    pub async fn arrive(app: &TestApp) -> Self {
-        Self::arrive_at(&app.url("")).await
-    }
-
-    /// [`Learner::arrive`] at a server given by its base URL.
-    pub async fn arrive_at(base: &str) -> Self {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        let http = Client::builder()
-            .cookie_provider(jar.clone())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let resp = http
-            .get(format!("{base}/"))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        Self {
-            http,
-            jar,
-            base: base.to_string(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self.http.get(self.url(path)).send().await.unwrap();
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn delete(&self, path: &str) -> StatusCode {
-        self.http
-            .delete(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
-    /// Starts `lab`; returns the status and the session JSON.
-    pub async fn start(&self, lab: &str) -> (StatusCode, Value) {
-        self.post("/api/v1/labs", json!({ "lab": lab })).await
-    }
-
-    /// Waits until the session reports `status`.
-    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let (code, body) = self.get(&format!("/api/v1/labs/{id}")).await;
-            assert_eq!(code, 200, "{body}");
-            if body["status"] == status {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "session {id} never became {status}: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let url = reqwest::Url::parse(&self.base).unwrap();
-        self.jar
-            .cookies(&url)
-            .map(|c| c.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    }
-
-    /// Opens the terminal of session `id`; `Err` carries the HTTP status of a refusal.
-    pub async fn terminal(&self, id: &str) -> Result<Terminal, u16> {
-        self.terminal_at(&format!("/api/v1/labs/{id}/terminal"))
-            .await
-    }
-
-    /// Opens a terminal WebSocket at `path` (e.g. an instructor's read-only shadow).
-    pub async fn terminal_at(&self, path: &str) -> Result<Terminal, u16> {
-        let ws_url = self.url(path).replacen("http", "ws", 1);
-        let mut request = ws_url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("cookie", self.cookie_header().parse().unwrap());
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Terminal {
-                ws,
-                seen: String::new(),
-                controls: Vec::new(),
-            }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-            Err(e) => panic!("terminal connection failed: {e}"),
-        }
-    }
-}
-
 /// A terminal over the WebSocket: binary frames are bytes, text frames control.
 pub struct Terminal {
     ws: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
@@ -158,6 +33,15 @@ pub struct Terminal {
 }
 
 impl Terminal {
+    /// A terminal over an open WebSocket.
+    pub fn new(ws: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>) -> Self {
+        Self {
+            ws,
+            seen: String::new(),
+            controls: Vec::new(),
+        }
+    }
+
     /// Types `text` (bytes as a binary frame).
     pub async fn send(&mut self, text: &str) {
         self.ws

@@ -2,6 +2,7 @@
 //! PostgreSQL databases, and paths into the workspace.
 
 pub mod browser;
+pub mod client;
 pub mod grading;
 pub mod labs;
 pub mod postgres;

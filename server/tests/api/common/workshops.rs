@@ -5,38 +5,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{labs::Learner, TestApp};
-
-/// A registered learner, logged in.
-pub async fn registered(app: &TestApp, username: &str) -> Learner {
-    let learner = Learner::arrive(app).await;
-    let (status, body) = learner
-        .post(
-            "/api/v1/auth/register",
-            json!({"username": username, "password": "a long password"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    learner
-}
-
-/// An account with `role`, logged in.
-pub async fn with_role(app: &TestApp, username: &str, role: drydock::db::users::Role) -> Learner {
-    drydock::accounts::service::create_user(&app.state.db, username, "a long password", role, 10)
-        .await
-        .unwrap();
-    let client = Learner::arrive(app).await;
-    let (status, body) = client
-        .post(
-            "/api/v1/auth/login",
-            json!({"username": username, "password": "a long password"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    client
-}
+use super::client::Client;
 
 /// One event of a stream.
 #[derive(Debug, Clone)]
@@ -56,7 +27,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// Opens `path` with `client`'s cookies; `Err` carries a refusal's status.
-    pub async fn open(client: &Learner, url: &str) -> Result<Self, StatusCode> {
+    pub async fn open(client: &Client, url: &str) -> Result<Self, StatusCode> {
         let resp = client
             .http
             .get(url)
