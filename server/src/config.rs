@@ -127,6 +127,52 @@ pub struct LabSettings {
     /// Share of `capacity` guests (visitors without an account) may hold
     /// together; past it they queue, and registered learners still start.
     pub guest_share: f64,
+    /// Where the Docker endpoints of labs with `docker = true` live: one
+    /// directory per lab session, holding its socket, bind-mounted into the
+    /// lab. Made absolute at start; the socket's whole path must stay under
+    /// 108 bytes (a Unix socket address limit).
+    pub socket_dir: PathBuf,
+    /// The runtime of lab containers that get a Docker endpoint: gVisor
+    /// that may connect to a host Unix socket (`runsc --network=host
+    /// --host-uds=open`).
+    pub docker_runtime: String,
+    /// The runtime of the containers learners start through the endpoint:
+    /// gVisor on the lab's network, without host socket access.
+    pub child_runtime: String,
+    /// What one lab session may spend through its Docker endpoint.
+    pub docker_budget: DockerBudget,
+}
+
+/// What one lab session may spend across the containers it starts through
+/// its Docker endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DockerBudget {
+    /// Containers (running or not) at once.
+    pub containers: usize,
+    /// Memory of all containers together, in MiB.
+    pub memory_mb: u64,
+    /// Memory of a container that asks for none, in MiB.
+    pub default_memory_mb: u64,
+    /// CPU of one container at most, in cores.
+    pub cpus: f64,
+    /// Processes of one container at most.
+    pub pids: i64,
+    /// Size of a build context, in bytes.
+    pub context_bytes: usize,
+}
+
+impl Default for DockerBudget {
+    fn default() -> Self {
+        Self {
+            containers: 8,
+            memory_mb: 1024,
+            default_memory_mb: 256,
+            cpus: 1.0,
+            pids: 256,
+            context_bytes: 50 << 20,
+        }
+    }
 }
 
 impl Default for LabSettings {
@@ -140,6 +186,10 @@ impl Default for LabSettings {
             scrollback_kib: 64,
             warm_pool: Default::default(),
             guest_share: 0.5,
+            socket_dir: "data/labs".into(),
+            docker_runtime: "runsc-lab".into(),
+            child_runtime: "runsc-net".into(),
+            docker_budget: DockerBudget::default(),
         }
     }
 }
@@ -254,6 +304,15 @@ impl Config {
             return Err(format!(
                 "bind = {} listens beyond this machine, so set public_url (DRYDOCK_PUBLIC_URL) to the address people open, e.g. https://drydock.example.org; Drydock accepts requests only from that origin",
                 self.bind
+            ));
+        }
+        // `<socket_dir>/dl<12 hex>/docker.sock` must fit a Unix socket address.
+        let socket_path =
+            self.labs.socket_dir.as_os_str().len() + "/dl0123456789ab/docker.sock".len();
+        if socket_path >= 108 {
+            return Err(format!(
+                "labs.socket_dir = {:?} is too long: a lab's socket path would be {socket_path} bytes, and Unix sockets allow 107; choose a shorter directory",
+                self.labs.socket_dir
             ));
         }
         if let Some(url) = &self.public_url {

@@ -42,7 +42,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             Err(e) => format!("unknown: {e}"),
         }
     };
-    let (database, engine, builds) = tokio::join!(database, engine, builds);
+    let docker_labs = async {
+        match state.labs.docker_unavailable().await {
+            Ok(None) => "ok".to_string(),
+            Ok(Some(why)) => format!("refused: {why}"),
+            Err(e) => format!("unknown: {e}"),
+        }
+    };
+    let (database, engine, builds, docker_labs) =
+        tokio::join!(database, engine, builds, docker_labs);
 
     let ready = database.is_ok() && engine.is_ok();
     let mut body = json!({
@@ -56,6 +64,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         body["docker_api"] = json!(version.api_version);
         body["gvisor"] = json!(runtimes.iter().any(|r| r == "runsc"));
         body["builds"] = json!(builds);
+        body["docker_labs"] = json!(docker_labs);
     }
     let status = if ready {
         StatusCode::OK

@@ -50,7 +50,11 @@ pub struct Application {
 impl Application {
     /// Connects to the database (migrating it), prepares the engine handle and
     /// binds the listening socket.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        // The engine bind-mounts labs' socket directories: it needs a whole path.
+        if config.labs.socket_dir.is_relative() {
+            config.labs.socket_dir = std::env::current_dir()?.join(&config.labs.socket_dir);
+        }
         config.check().map_err(anyhow::Error::msg)?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
@@ -81,6 +85,15 @@ impl Application {
             content.clone(),
             config.clone(),
         ));
+        if content.labs.values().any(|l| l.def.docker) {
+            match tokio::time::timeout(Duration::from_secs(5), labs.docker_unavailable()).await {
+                Ok(Ok(Some(why))) => tracing::warn!("{why}"),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "could not check the engine's runtimes for labs with Docker")
+                }
+                _ => {}
+            }
+        }
         // Reconciles lab containers, then enforces time limits and the queue.
         tokio::spawn(labs.clone().run_background());
         let grading = Arc::new(grading::service::GradingService::new(

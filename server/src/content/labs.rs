@@ -98,6 +98,12 @@ pub(super) fn load_labs(loader: &mut Loader, dir: &Path) -> BTreeMap<String, Lab
                 );
             }
         }
+        if def.docker && def.network == crate::content::model::LabNetworkKind::Internal {
+            problem(
+                "network",
+                "a lab with docker = true gets a private network of its own; remove network".into(),
+            );
+        }
         for key in def.env.keys() {
             let valid = key.bytes().enumerate().all(|(i, b)| {
                 b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())

@@ -203,6 +203,10 @@ pub struct LabFileDef {
     pub network: LabNetworkKind,
     #[serde(default)]
     pub cap_add: Vec<String>,
+    /// The learner gets the `docker` CLI, served by the lab's own Docker
+    /// endpoint (the image must ship the CLI; see content/README.md).
+    #[serde(default)]
+    pub docker: bool,
     pub welcome: String,
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,

@@ -18,6 +18,8 @@ pub enum AuditEvent {
     UserCreated,
     /// Someone asked for a lab (or its terminal) that is not theirs.
     LabRefused,
+    /// A lab's Docker endpoint refused a request (detail: what was refused).
+    LabDockerRefused,
 }
 
 impl AuditEvent {
@@ -32,6 +34,7 @@ impl AuditEvent {
             AuditEvent::RoleChanged => "role_changed",
             AuditEvent::UserCreated => "user_created",
             AuditEvent::LabRefused => "lab_refused",
+            AuditEvent::LabDockerRefused => "lab_docker_refused",
         }
     }
 }

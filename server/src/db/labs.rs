@@ -197,6 +197,22 @@ pub async fn extend(db: &Db, id: &str, extra_ms: i64) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// The session whose id starts with the 12 hex digits `hex` (the namespace
+/// of its Docker objects), if this database has one.
+pub async fn by_namespace(db: &Db, hex: &str) -> Result<Option<LabSession>> {
+    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let pattern = format!("{}-{}-%", &hex[..8], &hex[8..]);
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM lab_sessions WHERE id LIKE $1"
+    ))
+    .bind(pattern)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Ends a session with a reason the learner will read; false if it had already ended.
 pub async fn end(db: &Db, id: &str, reason: &str) -> Result<bool> {
     let done = sqlx::query(

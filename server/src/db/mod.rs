@@ -3,6 +3,7 @@
 //! types (times as epoch milliseconds) so one set serves both.
 
 pub mod audit;
+pub mod lab_images;
 pub mod labs;
 pub mod progress;
 pub mod sessions;

@@ -2,7 +2,10 @@
 //! Containers are reached only through the API — exec, attach, inspect —
 //! never through their network addresses.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use bollard::{
     exec::{CreateExecOptions, StartExecResults},
@@ -109,6 +112,11 @@ impl Engine {
             timeout,
             address: crate::docker::http::EngineAddress::parse(host).ok(),
         })
+    }
+
+    /// Where the engine listens, for plain HTTP calls (`None` over TLS).
+    pub fn address(&self) -> Option<crate::docker::http::EngineAddress> {
+        self.address.clone()
     }
 
     /// The client, speaking the newest API version both sides know. Older
@@ -341,8 +349,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates the `internal` (no route out) network `name` unless it exists.
-    pub async fn ensure_internal_network(&self, name: &str) -> Result<()> {
+    /// Creates the `internal` (no route out) network `name` unless it
+    /// exists, with Drydock's mark and `extra` labels.
+    pub async fn ensure_internal_network(&self, name: &str, extra: &[(&str, &str)]) -> Result<()> {
         let api = self.api().await?;
         match self.within_busy(api.inspect_network(name, None)).await? {
             Ok(_) => return Ok(()),
@@ -354,10 +363,11 @@ impl Engine {
         let request = bollard::models::NetworkCreateRequest {
             name: name.to_string(),
             internal: Some(true),
-            labels: Some(HashMap::from([(
-                labels::MANAGED.to_string(),
-                "true".to_string(),
-            )])),
+            labels: Some(
+                std::iter::once((labels::MANAGED.to_string(), "true".to_string()))
+                    .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect(),
+            ),
             ..Default::default()
         };
         match self.within_busy(api.create_network(request)).await? {
@@ -745,6 +755,104 @@ impl Engine {
             .await??
             .into_iter()
             .map(|i| i.id)
+            .collect())
+    }
+
+    /// Ids of Drydock networks carrying every one of these labels.
+    pub async fn networks_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        use bollard::query_parameters::ListNetworksOptionsBuilder;
+        let api = self.api().await?;
+        let filters = managed_with(labels);
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        Ok(self
+            .within_busy(api.list_networks(Some(options)))
+            .await??
+            .into_iter()
+            .filter_map(|n| n.id)
+            .collect())
+    }
+
+    /// Removes a network (its containers are disconnected first); a
+    /// missing one is fine.
+    pub async fn remove_network(&self, id: &str) -> Result<()> {
+        let api = self.api().await?;
+        if let Ok(Ok(found)) = self.within_busy(api.inspect_network(id, None)).await {
+            for container in found.containers.unwrap_or_default().into_keys() {
+                let request = bollard::models::NetworkDisconnectRequest {
+                    container,
+                    force: Some(true),
+                };
+                let _ = self.within_busy(api.disconnect_network(id, request)).await;
+            }
+        }
+        match self.within_busy(api.remove_network(id)).await? {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The values label `key` takes on Drydock's containers, volumes and
+    /// networks (e.g. every lab session that still owns something).
+    /// Only objects carrying every one of `labels` count.
+    pub async fn label_values(
+        &self,
+        key: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<HashSet<String>> {
+        use bollard::query_parameters::{ListNetworksOptionsBuilder, ListVolumesOptionsBuilder};
+        let api = self.api().await?;
+        let mut filters = managed_with(labels);
+        filters.entry("label").or_default().push(key.to_string());
+        let mut values = HashSet::new();
+        let containers = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        for c in self
+            .within_busy(api.list_containers(Some(containers)))
+            .await??
+        {
+            values.extend(c.labels.and_then(|mut l| l.remove(key)));
+        }
+        let volumes = ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        for v in self
+            .within_busy(api.list_volumes(Some(volumes)))
+            .await??
+            .volumes
+            .unwrap_or_default()
+        {
+            values.extend(v.labels.get(key).cloned());
+        }
+        let networks = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        for n in self
+            .within_busy(api.list_networks(Some(networks)))
+            .await??
+        {
+            values.extend(n.labels.and_then(|mut l| l.remove(key)));
+        }
+        Ok(values)
+    }
+
+    /// Every tag on the engine that starts with `prefix`.
+    pub async fn tags_under(&self, prefix: &str) -> Result<Vec<String>> {
+        use bollard::query_parameters::ListImagesOptionsBuilder;
+        let api = self.api().await?;
+        let options = ListImagesOptionsBuilder::default().build();
+        Ok(self
+            .within_busy(api.list_images(Some(options)))
+            .await??
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .filter(|t| t.starts_with(prefix))
             .collect())
     }
 

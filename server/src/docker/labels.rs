@@ -21,6 +21,15 @@ pub const POOL: &str = "drydock.pool";
 pub const GRADING: &str = "drydock.grading";
 /// What the grading sandbox set or changed (comma-separated fields).
 pub const IMPOSED: &str = "drydock.imposed";
+/// On a container, volume or network a learner made through a lab's Docker
+/// endpoint (value: the lab session). Set only by Drydock's proxy.
+pub const CHILD_OF: &str = "drydock.child-of";
+/// Memory (bytes) the proxy granted a learner's container, counted against
+/// the lab's budget.
+pub const MEMORY: &str = "drydock.memory";
+/// Ports (`8080/tcp,…`) a learner's container asked to publish: what the
+/// lab's browser preview may open.
+pub const PORTS: &str = "drydock.ports";
 /// The context hash a lab image was built from.
 pub const IMAGE_HASH: &str = "drydock.image.hash";
 /// The image directory a lab image was built from.

@@ -10,5 +10,6 @@ pub mod http;
 pub mod images;
 pub mod labels;
 pub mod policy;
+pub mod proxy;
 pub mod runtime;
 pub mod shell;

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
 
-use super::{labels, runtime::GVISOR};
+use super::{
+    labels,
+    runtime::{is_gvisor, GVISOR_HOST_THREADS},
+};
 pub use crate::config::SandboxLimits;
 
 /// How a sandbox may reach the network.
@@ -44,10 +47,11 @@ pub struct SandboxPolicy {
     pub extra_labels: Vec<(String, String)>,
     /// Environment variables beyond HOME and PATH (`NAME=value`).
     pub env: Vec<String>,
+    /// Host directories mounted read-only: (host path, container path).
+    pub read_only_binds: Vec<(String, String)>,
+    /// Names the container answers to on its internal network.
+    pub network_aliases: Vec<String>,
 }
-
-/// Host threads allowed to a gVisor sandbox on top of the learner's processes.
-const GVISOR_HOST_THREADS: i64 = 512;
 
 /// UID and GID of the unprivileged account in Drydock's lab images.
 pub const LAB_UID: u32 = 1000;
@@ -72,6 +76,8 @@ impl SandboxPolicy {
             labels,
             extra_labels: Vec::new(),
             env: Vec::new(),
+            read_only_binds: Vec::new(),
+            network_aliases: Vec::new(),
         }
     }
 
@@ -112,7 +118,7 @@ impl SandboxPolicy {
         // sandbox with RLIMIT_NPROC (per sandbox in gVisor; with runc it
         // would be shared by every container running as the same uid), and
         // the host limit only stops runaway sandbox threads.
-        let pids_limit = if self.runtime.as_deref() == Some(GVISOR) {
+        let pids_limit = if is_gvisor(self.runtime.as_deref()) {
             ulimits.push(ResourcesUlimits {
                 name: Some("nproc".into()),
                 soft: Some(self.limits.pids),
@@ -150,6 +156,12 @@ impl SandboxPolicy {
             }),
             privileged: Some(false),
             publish_all_ports: Some(false),
+            binds: (!self.read_only_binds.is_empty()).then(|| {
+                self.read_only_binds
+                    .iter()
+                    .map(|(host, inside)| format!("{host}:{inside}:ro"))
+                    .collect()
+            }),
             ..Default::default()
         }
     }
@@ -173,6 +185,20 @@ impl SandboxPolicy {
             labels: Some(self.label_map()),
             network_disabled: Some(self.network == SandboxNetwork::None),
             host_config: Some(self.host_config()),
+            networking_config: match &self.network {
+                SandboxNetwork::Internal(name) if !self.network_aliases.is_empty() => {
+                    Some(bollard::models::NetworkingConfig {
+                        endpoints_config: Some(HashMap::from([(
+                            name.clone(),
+                            bollard::models::EndpointSettings {
+                                aliases: Some(self.network_aliases.clone()),
+                                ..Default::default()
+                            },
+                        )])),
+                    })
+                }
+                _ => None,
+            },
             ..Default::default()
         }
     }

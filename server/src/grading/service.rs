@@ -118,15 +118,11 @@ impl GradingService {
     /// configured build runtime. Otherwise the sentence that says why
     /// builds are refused (shown by `/readyz` and to learners).
     pub async fn build_sandbox(&self) -> Result<std::result::Result<(), String>> {
-        let wanted = &self.config.grading.build_runtime;
-        let default = self.engine.default_runtime().await?.unwrap_or_default();
-        Ok(if &default == wanted {
-            Ok(())
-        } else {
-            Err(format!(
-                "Image builds are switched off on this server: the Docker engine runs build steps with its default runtime, {default:?}, not the sandbox runtime {wanted:?}. An administrator can set \"default-runtime\": \"{wanted}\" in /etc/docker/daemon.json (see Drydock's README, \"The sandbox runtime\")."
-            ))
-        })
+        Ok(crate::docker::runtime::builds_sandboxed(
+            &self.engine,
+            &self.config.grading.build_runtime,
+        )
+        .await?)
     }
 
     async fn engine_security(&self) -> Result<&[String]> {

@@ -2,6 +2,7 @@
 //! reaper, reconciliation after a restart) and the terminal bridge. The
 //! containers themselves come from `docker/`.
 
+pub mod docker;
 pub mod routes;
 pub mod service;
 pub mod terminal;

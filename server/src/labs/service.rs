@@ -14,7 +14,10 @@ use std::{
 use drydock_app::api_labs::{LabSessionView, LabSummary};
 use tokio::sync::{Mutex as AsyncMutex, Notify};
 
-use super::terminal::{ShellSpec, TerminalHub};
+use super::{
+    docker::LabDocker,
+    terminal::{ShellSpec, TerminalHub},
+};
 use crate::{
     config::Config,
     content::{model::Lab, Catalog},
@@ -72,6 +75,8 @@ pub struct LabService {
     catalog: Arc<Catalog>,
     config: Arc<Config>,
     runtime: RuntimeSelection,
+    /// The Docker endpoints of labs with `docker = true`.
+    docker: LabDocker,
     /// Serialises admission decisions (quota and capacity checks).
     admit: AsyncMutex<()>,
     /// Serialises container swaps with the reaper, so a reset in progress
@@ -88,12 +93,14 @@ pub struct LabService {
 
 impl LabService {
     pub fn new(db: Db, engine: Arc<Engine>, catalog: Arc<Catalog>, config: Arc<Config>) -> Self {
+        let docker = LabDocker::new(db.clone(), engine.clone(), config.clone());
         Self {
             db,
             engine,
             catalog,
             config,
             runtime: RuntimeSelection::default(),
+            docker,
             admit: AsyncMutex::new(()),
             lifecycle: AsyncMutex::new(()),
             hubs: Mutex::new(HashMap::new()),
@@ -101,6 +108,11 @@ impl LabService {
             wake: Arc::new(Notify::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Why labs with Docker cannot run on this server, if so.
+    pub async fn docker_unavailable(&self) -> Result<Option<String>> {
+        self.docker.unavailable().await
     }
 
     /// Lab containers this server runs at once.
@@ -460,7 +472,7 @@ impl LabService {
             .collect();
         if lab.def.network == crate::content::model::LabNetworkKind::Internal {
             let network = format!("drydock-lab-{}", lab.id);
-            self.engine.ensure_internal_network(&network).await?;
+            self.engine.ensure_internal_network(&network, &[]).await?;
             policy.network = SandboxNetwork::Internal(network);
         }
         Ok(policy)
@@ -469,7 +481,13 @@ impl LabService {
     /// A ready container for session `id`: from the warm pool when one is
     /// waiting, otherwise a new one, seeded with the lab's files and setup.
     async fn launch(&self, id: &str, user_id: i64, lab: &Lab) -> Result<String> {
-        if let Some(container) = self.take_pooled(&lab.id).await {
+        // A lab with Docker is fitted to its session: never pooled.
+        let pooled = if lab.def.docker {
+            None
+        } else {
+            self.take_pooled(&lab.id).await
+        };
+        if let Some(container) = pooled {
             if let Err(err) = self
                 .engine
                 .rename(&container, &format!("drydock-{id}"))
@@ -480,6 +498,9 @@ impl LabService {
             return Ok(container);
         }
         let mut policy = self.policy(lab, &user_id.to_string(), id).await?;
+        if lab.def.docker {
+            self.docker.equip(&mut policy, id, user_id).await?;
+        }
         policy.extra_labels.push((
             labels::EXPIRES_AT.into(),
             (now_ms() + i64::from(lab.def.time_limit_minutes) * 60_000).to_string(),
@@ -539,6 +560,9 @@ impl LabService {
         if let Some(old) = &session.container_id {
             self.engine.remove(old).await?;
         }
+        if lab.def.docker {
+            self.docker.clear(&session.id, false).await;
+        }
         let container = match self.launch(&session.id, session.user_id, &lab).await {
             Ok(c) => c,
             Err(err) => {
@@ -568,6 +592,9 @@ impl LabService {
         if let Some(container) = &session.container_id {
             self.engine.remove(container).await?;
         }
+        if self.lab(&session.lab).is_none_or(|l| l.def.docker) {
+            self.docker.clear(&session.id, true).await;
+        }
         db::labs::end(&self.db, &session.id, reason).await?;
         let hub = self.hubs.lock().expect("hub map lock").remove(&session.id);
         if let Some(hub) = hub {
@@ -596,11 +623,11 @@ impl LabService {
         let mut removed = 0;
         for c in &containers {
             let Some(id) = c.id.as_deref() else { continue };
-            // Grading containers belong to the grader, which cleans up its own.
-            if c.labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(labels::GRADING))
-            {
+            // Grading containers belong to the grader, which cleans up its
+            // own; a lab's Docker children go with their lab (below).
+            if c.labels.as_ref().is_some_and(|l| {
+                l.contains_key(labels::GRADING) || l.contains_key(labels::CHILD_OF)
+            }) {
                 continue;
             }
             if wanted.contains(id) {
@@ -636,6 +663,14 @@ impl LabService {
             lost,
             "lab containers reconciled"
         );
+        let running: Vec<(String, i64)> = db::labs::active(&self.db)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == LabStatus::Running)
+            .filter(|s| self.lab(&s.lab).is_some_and(|l| l.def.docker))
+            .map(|s| (s.id, s.user_id))
+            .collect();
+        self.docker.reconcile(&running).await?;
         self.reap().await
     }
 
@@ -846,7 +881,7 @@ impl LabService {
     /// Tops up the warm pool to the configured size per lab.
     pub async fn refill_pool(&self) -> Result<()> {
         for (lab_id, &want) in &self.config.labs.warm_pool {
-            let Some(lab) = self.lab(lab_id).cloned() else {
+            let Some(lab) = self.lab(lab_id).cloned().filter(|l| !l.def.docker) else {
                 continue;
             };
             loop {

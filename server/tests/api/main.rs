@@ -10,6 +10,7 @@ mod browser;
 mod engine;
 mod grading;
 mod http;
+mod lab_docker;
 mod labs;
 mod lessons;
 mod restart;

@@ -70,6 +70,11 @@ pub fn test_config(db: &TestDatabase) -> Config {
         // Each test server reconciles only its own lab containers.
         labs: drydock::config::LabSettings {
             instance: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            // Labs' Docker endpoints: a short directory of the test's own.
+            socket_dir: std::env::temp_dir().join(format!(
+                "dd-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..10]
+            )),
             ..Default::default()
         },
         ..Config::default()
@@ -117,6 +122,24 @@ pub fn remove_instance_containers(instance: &str) {
             .args(["rm", "-f"])
             .args(&ids)
             .output();
+    }
+    // What labs with Docker made: networks and volumes carry the instance too.
+    for kind in ["network", "volume"] {
+        let listed = std::process::Command::new("docker")
+            .args([kind, "ls", "-q", "--filter"])
+            .arg(format!("label=drydock.instance={instance}"))
+            .output();
+        let Ok(listed) = listed else { continue };
+        let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !names.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args([kind, "rm"])
+                .args(&names)
+                .output();
+        }
     }
 }
 

@@ -1,0 +1,229 @@
+//! Labs with `docker = true`: the lab container gets the Docker endpoint of
+//! its session (a policy proxy, see `docker::proxy`) mounted at
+//! `/run/drydock`, and a private internal network on which the learner's
+//! own containers find it (as `lab`) and each other. Whatever the session
+//! made on the engine goes when it ends, is reset, expires or is reaped,
+//! and after a crash at the next reconciliation.
+
+use std::{collections::HashSet, sync::Arc};
+
+use crate::{
+    config::Config,
+    db::{self, Db},
+    docker::{
+        engine::Engine,
+        labels,
+        policy::{SandboxNetwork, SandboxPolicy},
+        proxy::{Proxies, ProxyLedger, ProxyScope, SessionNames, LAB_NETWORK, MOUNT_POINT},
+        runtime,
+    },
+    error::{Error, Result},
+};
+
+/// The lab capability's side of the proxy: images made and refusals, in
+/// the database.
+struct DbLedger {
+    db: Db,
+}
+
+#[async_trait::async_trait]
+impl ProxyLedger for DbLedger {
+    async fn image_made(&self, session: &str, id: &str) {
+        if let Err(err) = db::lab_images::record(&self.db, session, id).await {
+            tracing::error!(session, image = id, error = %err, "could not record a lab's image");
+        }
+    }
+
+    async fn images_made(&self, session: &str) -> HashSet<String> {
+        match db::lab_images::of_session(&self.db, session).await {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(err) => {
+                tracing::error!(session, error = %err, "could not read a lab's images");
+                HashSet::new()
+            }
+        }
+    }
+
+    async fn refused(&self, owner: i64, session: &str, what: &str) {
+        let detail = format!("lab session {session}: {what}");
+        if let Err(err) = db::audit::record(
+            &self.db,
+            db::audit::AuditEvent::LabDockerRefused,
+            Some(owner),
+            None,
+            None,
+            &detail,
+        )
+        .await
+        {
+            tracing::error!(session, error = %err, "could not audit a refused Docker request");
+        }
+    }
+
+    async fn forget(&self, session: &str) {
+        if let Err(err) = db::lab_images::forget(&self.db, session).await {
+            tracing::error!(session, error = %err, "could not forget a lab's images");
+        }
+    }
+
+    async fn sessions(&self) -> HashSet<String> {
+        db::lab_images::sessions(&self.db)
+            .await
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The Docker endpoints of this server's labs.
+pub struct LabDocker {
+    db: Db,
+    proxies: Proxies,
+    engine: Arc<Engine>,
+    config: Arc<Config>,
+}
+
+impl LabDocker {
+    pub fn new(db: Db, engine: Arc<Engine>, config: Arc<Config>) -> Self {
+        let proxies = Proxies::new(
+            engine.clone(),
+            engine.address(),
+            config.labs.socket_dir.clone(),
+            Arc::new(DbLedger { db: db.clone() }),
+        );
+        Self {
+            db,
+            proxies,
+            engine,
+            config,
+        }
+    }
+
+    /// Why labs with Docker cannot run on this server, if so (for the
+    /// learner who starts one, `/readyz` and `drydock serve`).
+    pub async fn unavailable(&self) -> Result<Option<String>> {
+        if let Some(why) = self.proxies.unavailable() {
+            return Ok(Some(why));
+        }
+        let labs = &self.config.labs;
+        Ok(runtime::docker_labs_unavailable(
+            &self.engine,
+            &labs.docker_runtime,
+            &labs.child_runtime,
+        )
+        .await?)
+    }
+
+    async fn scope(&self, session: &str, owner: i64) -> Result<ProxyScope> {
+        Ok(ProxyScope {
+            session: session.to_string(),
+            owner,
+            instance: self.config.labs.instance.clone(),
+            child_runtime: Some(self.config.labs.child_runtime.clone()),
+            budget: self.config.labs.docker_budget.clone(),
+            builds_allowed: runtime::builds_sandboxed(
+                &self.engine,
+                &self.config.grading.build_runtime,
+            )
+            .await?,
+        })
+    }
+
+    /// Opens `session`'s endpoint and network, and fits `policy` (the lab
+    /// container's sandbox) to them: the runtime that may reach the host
+    /// socket, the session's network, the endpoint mounted read-only.
+    pub async fn equip(&self, policy: &mut SandboxPolicy, session: &str, owner: i64) -> Result<()> {
+        if let Some(why) = self.unavailable().await? {
+            return Err(Error::Unavailable(why));
+        }
+        let network = self.network(session).await?;
+        let dir = self.proxies.open(self.scope(session, owner).await?).await?;
+        policy.runtime = Some(self.config.labs.docker_runtime.clone());
+        policy.network = SandboxNetwork::Internal(network);
+        policy.network_aliases = vec![LAB_NETWORK.to_string()];
+        policy.read_only_binds = vec![(dir.display().to_string(), MOUNT_POINT.to_string())];
+        Ok(())
+    }
+
+    /// The session's private network (no route out), created if missing.
+    async fn network(&self, session: &str) -> Result<String> {
+        let network = SessionNames::of(session).network();
+        self.engine
+            .ensure_internal_network(
+                &network,
+                &[
+                    (labels::CHILD_OF, session),
+                    (labels::INSTANCE, &self.config.labs.instance),
+                ],
+            )
+            .await?;
+        Ok(network)
+    }
+
+    /// Everything `session` made goes; with `close`, its endpoint too (a
+    /// reset keeps it, the fresh container mounts the same directory).
+    /// Failures are logged: the next reconciliation tries again.
+    pub async fn clear(&self, session: &str, close: bool) {
+        if close {
+            self.proxies.close(session);
+        }
+        match self.proxies.purge(session).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(session, removed = n, "lab's Docker objects removed"),
+            Err(err) => {
+                tracing::warn!(session, error = %err, "could not remove all of a lab's Docker objects")
+            }
+        }
+    }
+
+    /// After a restart: reopens the endpoints of `running` sessions
+    /// (session, owner) and removes what every other session left.
+    pub async fn reconcile(&self, running: &[(String, i64)]) -> Result<()> {
+        let keep: HashSet<String> = running.iter().map(|(s, _)| s.clone()).collect();
+        for (session, owner) in running {
+            if !self.proxies.is_open(session) {
+                self.network(session).await?;
+                self.proxies
+                    .open(self.scope(session, *owner).await?)
+                    .await?;
+            }
+        }
+        let mut cleared = 0;
+        for session in self.proxies.owners(&self.config.labs.instance).await? {
+            if !keep.contains(&session) {
+                self.clear(&session, true).await;
+                cleared += 1;
+            }
+        }
+        let prefixes: HashSet<String> = keep
+            .iter()
+            .map(|s| SessionNames::of(s).prefix().to_string())
+            .collect();
+        // Tags of ended sessions: only of sessions this server knows (other
+        // installations may share the engine).
+        for (prefix, tags) in self.proxies.stray_tags(&prefixes).await? {
+            let ours = db::labs::by_namespace(&self.db, &prefix[2..]).await?;
+            if ours.is_none_or(|s| s.status == db::labs::LabStatus::Running) {
+                continue;
+            }
+            for tag in tags {
+                if let Err(err) = self.proxies.remove_tag(&tag).await {
+                    tracing::warn!(tag, error = %err, "could not remove a stray lab image");
+                }
+            }
+        }
+        // Socket directories of sessions that are over (the directory is
+        // this installation's own).
+        if let Ok(entries) = std::fs::read_dir(self.proxies.root()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !prefixes.contains(&name) && crate::docker::proxy::is_session_prefix(&name) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        if cleared > 0 {
+            tracing::info!(sessions = cleared, "Docker objects of ended labs removed");
+        }
+        Ok(())
+    }
+}
