@@ -22,6 +22,9 @@ pub struct LabSummary {
     pub pids: i64,
     /// `none` or `internal`.
     pub network: String,
+    /// Whether the lab has the docker CLI and a Docker endpoint of its own.
+    #[serde(default)]
+    pub docker: bool,
     /// Lessons that use this lab: (path, title).
     pub lessons: Vec<(String, String)>,
 }
@@ -47,6 +50,20 @@ pub struct LabSessionView {
     pub idle_minutes: u32,
     /// Why the session ended, in words for the learner.
     pub end_reason: Option<String>,
+    /// Ports the learner published (`docker run -p`), opened through Drydock.
+    #[serde(default)]
+    pub previews: Vec<PreviewLink>,
+}
+
+/// A port of one of the learner's containers, to open in the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewLink {
+    /// The container's name, as the learner gave it.
+    pub container: String,
+    pub port: u16,
+    /// Where the browser opens it (same origin; only the owner and their
+    /// workshop's instructors get an answer).
+    pub url: String,
 }
 
 /// What asking for a lab led to.

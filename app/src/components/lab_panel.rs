@@ -8,7 +8,7 @@ use crate::{
     api::error_text,
     api_labs::{
         extend_lab, get_lab, get_lab_session, reset_lab, start_lab, stop_lab, LabDetail,
-        LabSessionView, LabSummary, StartResult,
+        LabSessionView, LabSummary, PreviewLink, StartResult,
     },
 };
 
@@ -130,12 +130,31 @@ fn LabControls(detail: LabDetail) -> impl IntoView {
         let id = id.clone();
         async move { get_lab_session(id).await }
     });
+    // Previews change while the lab runs; the session itself only when its
+    // state does (setting it re-renders the panel around the terminal).
+    let previews = RwSignal::new(
+        session
+            .get_untracked()
+            .map(|s| s.previews)
+            .unwrap_or_default(),
+    );
     Effect::new(move |_| {
-        if let Some(Ok(v)) = refresh.value().get() {
-            session.set(Some(v));
+        if let Some(Ok(mut v)) = refresh.value().get() {
+            let links = std::mem::take(&mut v.previews);
+            if previews.get_untracked() != links {
+                previews.set(links);
+            }
+            let mut current = session.get_untracked();
+            if let Some(c) = current.as_mut() {
+                c.previews.clear();
+            }
+            if current.as_ref() != Some(&v) {
+                session.set(Some(v));
+            }
         }
     });
     let ticks = StoredValue::new(0u32);
+    let docker = lab.docker;
     every(1000, move || {
         now.set(now_ms());
         let Some(s) = session.get_untracked() else {
@@ -145,6 +164,8 @@ fn LabControls(detail: LabDetail) -> impl IntoView {
         ticks.set_value(n);
         let due = match s.status.as_str() {
             "queued" | "starting" => n.is_multiple_of(2),
+            // Labs with Docker: often enough to show a new `-p` port soon.
+            "running" if docker => n.is_multiple_of(5),
             "running" => n.is_multiple_of(15),
             _ => false,
         };
@@ -226,8 +247,40 @@ fn LabControls(detail: LabDetail) -> impl IntoView {
                     }
                 }
             }}
+            {move || (docker && session.try_get().flatten().is_some_and(|s| s.status == "running")).then(|| view! {
+                <Previews links=previews/>
+            })}
             <p class="form-error" role="alert">{move || error.try_get().flatten().unwrap_or_default()}</p>
         </div>
+    }
+}
+
+/// The ports the learner published with `docker run -p`, as links.
+#[component]
+fn Previews(links: RwSignal<Vec<PreviewLink>>) -> impl IntoView {
+    view! {
+        <section class="lab-previews" aria-live="polite">
+            <h3>"Previews"</h3>
+            {move || {
+                let list = links.try_get().unwrap_or_default();
+                if list.is_empty() {
+                    view! {
+                        <p class="muted small-text">"Publish a port, e.g. "<code>"docker run -d --name web -p 8080:8080 drydock/webapp:1"</code>", and it appears here to open in your browser."</p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <ul>
+                            {list.into_iter().map(|l| view! {
+                                <li><a href=l.url.clone() target="_blank" rel="noopener" data-preview=format!("{}:{}", l.container, l.port)>
+                                    {format!("port {} of {}", l.port, l.container)}
+                                </a></li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }
+            }}
+            <p class="muted small-text">"-p publishes nothing on the host: Drydock opens the port from inside the container, through the Docker API, and only you and your workshop's instructors can open these links."</p>
+        </section>
     }
 }
 
@@ -241,8 +294,10 @@ fn LabIntro(summary: LabSummary, ended: Option<String>) -> impl IntoView {
         </div>
         <p class="muted small-text lab-limits">
             {format!(
-                "{} min limit · stops after {} min without input · {} MiB memory · {} CPU · {} processes · network: {}",
-                summary.time_limit_minutes, summary.idle_minutes, summary.memory_mb, summary.cpus, summary.pids, summary.network
+                "{} min limit · stops after {} min without input · {} MiB memory · {} CPU · {} processes · network: {}{}",
+                summary.time_limit_minutes, summary.idle_minutes, summary.memory_mb, summary.cpus, summary.pids,
+                if summary.docker { "private, for your containers" } else { summary.network.as_str() },
+                if summary.docker { " · docker: your own endpoint, no daemon" } else { "" }
             )}
         </p>
     }

@@ -286,6 +286,60 @@ impl Engine {
         Ok(out)
     }
 
+    /// Runs `cmd` in `container` with `input` on its stdin and returns
+    /// its stdout, at most `cap` bytes, within `limit` (a relay such as
+    /// `nc 127.0.0.1 8080` for a port preview: the exec is the way into the
+    /// container's network namespace, never its address).
+    pub async fn exec_piped(
+        &self,
+        container: &str,
+        cmd: &[&str],
+        input: &[u8],
+        cap: usize,
+        limit: Duration,
+    ) -> Result<Vec<u8>> {
+        use tokio::io::AsyncWriteExt;
+        let api = self.api().await?;
+        let exec = self
+            .within_busy(api.create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(false),
+                    ..Default::default()
+                },
+            ))
+            .await??;
+        let StartExecResults::Attached {
+            mut output,
+            input: mut stdin,
+        } = self.within_busy(api.start_exec(&exec.id, None)).await??
+        else {
+            return Ok(Vec::new());
+        };
+        let relay = async {
+            let broken = |e: std::io::Error| EngineError::Unreachable(format!("exec input: {e}"));
+            stdin.write_all(input).await.map_err(broken)?;
+            stdin.flush().await.map_err(broken)?;
+            let mut out = Vec::new();
+            while let Some(chunk) = output.next().await {
+                if let bollard::container::LogOutput::StdOut { message } = chunk? {
+                    let room = cap.saturating_sub(out.len());
+                    out.extend_from_slice(&message[..message.len().min(room)]);
+                    if message.len() > room {
+                        break;
+                    }
+                }
+            }
+            Ok::<_, EngineError>(out)
+        };
+        tokio::time::timeout(limit, relay)
+            .await
+            .map_err(|_| EngineError::Timeout(limit))?
+    }
+
     /// Starts `cmd` in a container with a TTY and stdin attached, as `user`.
     pub async fn open_shell(
         &self,

@@ -7,6 +7,8 @@
 
 use std::{collections::HashSet, sync::Arc};
 
+use drydock_app::api_labs::PreviewLink;
+
 use crate::{
     config::Config,
     db::{self, Db},
@@ -226,4 +228,106 @@ impl LabDocker {
         }
         Ok(())
     }
+
+    /// The ports the learner published in `session` (`docker run -p`),
+    /// as links the lab panel shows.
+    pub async fn previews(&self, session: &str) -> Vec<PreviewLink> {
+        let names = SessionNames::of(session);
+        let Ok(children) = self
+            .engine
+            .list_labelled(&[(labels::CHILD_OF, session)])
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut links = Vec::new();
+        for child in children {
+            if child
+                .state
+                .as_ref()
+                .is_none_or(|s| s.to_string() != "running")
+            {
+                continue;
+            }
+            let ports = child
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::PORTS))
+                .cloned()
+                .unwrap_or_default();
+            let Some(name) = child.names.as_ref().and_then(|n| n.first()) else {
+                continue;
+            };
+            let name = names.strip(name.trim_start_matches('/'));
+            for port in ports
+                .split(',')
+                .filter_map(|p| p.split('/').next()?.parse::<u16>().ok())
+            {
+                links.push(PreviewLink {
+                    url: format!("/labs/{session}/preview/{name}/{port}/"),
+                    container: name.clone(),
+                    port,
+                });
+            }
+        }
+        links.sort_by(|a, b| (&a.container, a.port).cmp(&(&b.container, b.port)));
+        links.dedup();
+        links
+    }
+
+    /// Sends `request` (raw HTTP) to port `port` of the learner's container
+    /// `name` and returns the raw answer. The way in is an exec of `nc`
+    /// inside the container, never a connection to its address; only a
+    /// port the learner published is opened.
+    pub async fn relay(
+        &self,
+        session: &str,
+        name: &str,
+        port: u16,
+        request: &[u8],
+    ) -> Result<Vec<u8>> {
+        let gone = || {
+            Error::NotFound(format!(
+                "No container {name} publishes port {port} in this lab."
+            ))
+        };
+        if !crate::docker::proxy::valid_object_name(name) {
+            return Err(gone());
+        }
+        let engine_name = SessionNames::of(session).object(name);
+        let info = match self.engine.inspect(&engine_name).await {
+            Ok(info) => info,
+            Err(_) => return Err(gone()),
+        };
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let published = labels.get(labels::PORTS).is_some_and(|ports| {
+            ports
+                .split(',')
+                .any(|p| p.split('/').next() == Some(&port.to_string()))
+        });
+        if labels.get(labels::CHILD_OF).map(String::as_str) != Some(session) || !published {
+            return Err(gone());
+        }
+        if info.state.and_then(|s| s.running) != Some(true) {
+            return Err(Error::Conflict(format!(
+                "The container {name} is not running; start it with docker start {name}."
+            )));
+        }
+        let target = port.to_string();
+        self.engine
+            .exec_piped(&engine_name, &["nc", "127.0.0.1", &target], request, PREVIEW_CAP, PREVIEW_TIMEOUT)
+            .await
+            .map_err(|e| {
+                tracing::debug!(session, name, port, error = %e, "preview relay failed");
+                Error::Unavailable(format!(
+                    "The preview could not reach port {port} of {name}: the relay runs nc inside the container (images built on drydock/busybox have it) and the server must answer within {} s.",
+                    PREVIEW_TIMEOUT.as_secs()
+                ))
+            })
+    }
 }
+
+/// The largest preview answer relayed.
+const PREVIEW_CAP: usize = 8 << 20;
+/// How long a preview answer may take.
+const PREVIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -3,6 +3,7 @@
 //! containers themselves come from `docker/`.
 
 pub mod docker;
+pub mod preview;
 pub mod routes;
 pub mod service;
 pub mod terminal;

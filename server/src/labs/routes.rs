@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use axum::{
+    extract::Query,
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
         Path, State,
     },
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
     Json, Router,
 };
 use drydock_app::api_labs::LabSessionView;
@@ -37,7 +38,75 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/labs/{id}/reset", post(reset))
         .route("/api/v1/labs/{id}/extend", post(extend))
         .route("/api/v1/labs/{id}/terminal", get(terminal))
+        .route("/labs/{id}/preview/{container}/{port}/", any(preview_root))
+        .route(
+            "/labs/{id}/preview/{container}/{port}/{*rest}",
+            any(preview),
+        )
 }
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    /// An instructor opens a learner's preview through their workshop.
+    workshop: Option<String>,
+}
+
+async fn preview_root(
+    state: State<AppState>,
+    caller: Identity,
+    Path((id, container, port)): Path<(String, String, u16)>,
+    query: Query<PreviewQuery>,
+    request: axum::extract::Request,
+) -> Result<Response> {
+    preview(
+        state,
+        caller,
+        Path((id, container, port, String::new())),
+        query,
+        request,
+    )
+    .await
+}
+
+/// A port the learner published (`docker run -p`), opened in the browser:
+/// the request goes to the container through an exec of a relay inside it
+/// (never to its address), and the answer comes back sandboxed (its own
+/// origin, no access to Drydock's cookies or pages).
+async fn preview(
+    State(state): State<AppState>,
+    caller: Identity,
+    Path((id, container, port, rest)): Path<(String, String, u16, String)>,
+    Query(query): Query<PreviewQuery>,
+    request: axum::extract::Request,
+) -> Result<Response> {
+    let session = match state.labs.owned(caller.user.id, &id).await {
+        Ok(session) => session,
+        Err(refused) => match &query.workshop {
+            Some(workshop) => {
+                state
+                    .workshops
+                    .watchable_session(&caller.user, workshop, &id)
+                    .await?
+            }
+            None => return Err(refused),
+        },
+    };
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, PREVIEW_BODY_CAP)
+        .await
+        .map_err(|_| {
+            Error::BadRequest(format!(
+                "A preview request may carry at most {} KiB.",
+                PREVIEW_BODY_CAP / 1024
+            ))
+        })?;
+    let raw = super::preview::request(&parts, &rest, port, &body)?;
+    let answer = state.labs.preview(&session, &container, port, &raw).await?;
+    Ok(super::preview::response(&answer))
+}
+
+/// The largest request body a preview passes on.
+const PREVIEW_BODY_CAP: usize = 1 << 20;
 
 #[derive(Deserialize)]
 struct StartRequest {

@@ -399,7 +399,31 @@ impl LabService {
             extend_minutes,
             idle_minutes: lab.map_or(0, |l| l.def.idle_minutes),
             end_reason: session.end_reason.clone(),
+            previews: if session.status == LabStatus::Running && lab.is_some_and(|l| l.def.docker) {
+                self.docker.previews(&session.id).await
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// Relays one HTTP request to port `port` of the learner's container
+    /// `container` in running session `session` (access checked by the caller).
+    pub async fn preview(
+        &self,
+        session: &LabSession,
+        container: &str,
+        port: u16,
+        request: &[u8],
+    ) -> Result<Vec<u8>> {
+        if session.status != LabStatus::Running
+            || !self.lab(&session.lab).is_some_and(|l| l.def.docker)
+        {
+            return Err(Error::NotFound("This lab has no preview running.".into()));
+        }
+        self.docker
+            .relay(&session.id, container, port, request)
+            .await
     }
 
     /// The catalog view of a lab.
@@ -421,6 +445,7 @@ impl LabService {
                 crate::content::model::LabNetworkKind::None => "none".into(),
                 crate::content::model::LabNetworkKind::Internal => "internal".into(),
             },
+            docker: lab.def.docker,
             lessons: lab
                 .lessons
                 .iter()

@@ -426,6 +426,32 @@ impl WorkshopService {
             })
     }
 
+    /// A learner's running workshop lab session `session`, for an
+    /// instructor of workshop `id` to open its previews.
+    pub async fn watchable_session(
+        &self,
+        actor: &User,
+        id: &str,
+        session: &str,
+    ) -> Result<db::labs::LabSession> {
+        let w = self.as_instructor(actor, id).await?;
+        let not_here = || Error::NotFound("No such lab session in this workshop.".into());
+        let found = db::labs::by_id(&self.db, session)
+            .await?
+            .ok_or_else(not_here)?;
+        let member = db::workshops::member(&self.db, id, found.user_id).await?;
+        if !member
+            .is_some_and(|m| m.role == MemberRole::Learner && m.status == MemberStatus::Active)
+        {
+            return Err(not_here());
+        }
+        let running = self.running_workshop_lab(&w, found.user_id).await?;
+        if running.id != found.id {
+            return Err(not_here());
+        }
+        Ok(running)
+    }
+
     /// The terminal of a learner's workshop lab, for an instructor to watch.
     pub async fn watchable_terminal(
         &self,

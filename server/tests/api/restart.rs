@@ -46,11 +46,27 @@ fn free_port() -> u16 {
 
 /// Starts the real `drydock serve` binary and waits until it answers.
 async fn serve(port: u16, db_url: &str, instance: &str) -> Server {
+    serve_content(port, db_url, instance, &lab_content()).await
+}
+
+/// [`serve`] with another content directory (labs' sockets under the
+/// database's directory).
+async fn serve_content(
+    port: u16,
+    db_url: &str,
+    instance: &str,
+    content: &std::path::Path,
+) -> Server {
+    let sockets = std::path::Path::new(db_url.trim_start_matches("sqlite://"))
+        .parent()
+        .unwrap()
+        .join("labs");
     let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
         .arg("serve")
         .env("DRYDOCK_BIND", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", db_url)
-        .env("DRYDOCK_CONTENT_DIR", lab_content())
+        .env("DRYDOCK_LABS__SOCKET_DIR", sockets)
+        .env("DRYDOCK_CONTENT_DIR", content)
         .env("DRYDOCK_SITE_ROOT", workspace_root().join("target/site"))
         .env("DRYDOCK_LABS__INSTANCE", instance)
         .env("DRYDOCK_LABS__REAP_INTERVAL_SECS", "1")
@@ -167,4 +183,76 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
 
     drop(server);
     engine.remove_labelled(&mine).await.unwrap();
+}
+
+#[tokio::test]
+async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let engine = Engine::connect(None, Duration::from_secs(10)).unwrap();
+    let content = workspace_root().join("content");
+    let port = free_port();
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let (keep, lapse) = (learner(port).await, learner(port).await);
+    let mut sessions = Vec::new();
+    for who in [&keep, &lapse] {
+        let (status, lab) = who.start_lab("docker-cli").await;
+        assert_eq!(status, 201, "{lab}");
+        let id = lab["id"].as_str().unwrap().to_string();
+        let mut term = who.terminal(&id).await.unwrap();
+        let out = term
+            .output_of("docker volume create vol >/dev/null && docker run -d --name kept -v vol:/v drydock/busybox:1 sleep 600 >/dev/null && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && docker ps -q | wc -l")
+            .await;
+        assert!(out.contains("\n1"), "{out}");
+        term.close().await;
+        sessions.push(id);
+    }
+    let owned = |session: String| {
+        let engine = &engine;
+        async move {
+            let mine = [("drydock.child-of", session.as_str())];
+            let prefix = drydock::docker::proxy::SessionNames::of(&session).image_prefix();
+            engine.list_labelled(&mine).await.unwrap().len()
+                + engine.volumes_labelled(&mine).await.unwrap().len()
+                + engine.networks_labelled(&mine).await.unwrap().len()
+                + engine.tags_under(&prefix).await.unwrap().len()
+        }
+    };
+    assert!(owned(sessions[1].clone()).await >= 4);
+
+    // Crash; one lab's time runs out while the server is down.
+    drop(server);
+    let db = Db::connect(&db_url).await.unwrap();
+    sqlx::query("UPDATE lab_sessions SET expires_at = $1 WHERE id = $2")
+        .bind(drydock::db::now_ms() - 1000)
+        .bind(&sessions[1])
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while owned(sessions[1].clone()).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the ended lab's objects are still there"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The live lab's CLI works again through its reopened endpoint.
+    let mut term = keep.terminal(&sessions[0]).await.unwrap();
+    let out = term
+        .output_of("docker ps --format '{{.Names}}'; docker images mine --format '{{.Repository}}:{{.Tag}}'")
+        .await;
+    assert!(out.contains("\nkept") && out.contains("mine:1"), "{out}");
+    term.close().await;
+    assert_eq!(
+        keep.delete(&format!("/api/v1/labs/{}", sessions[0])).await,
+        204
+    );
+    assert_eq!(owned(sessions[0].clone()).await, 0);
+    drop(server);
 }

@@ -280,6 +280,11 @@ impl SessionProxy {
         if let Some(Value::Object(vols)) = field(top, "Volumes")? {
             let mut anonymous = Map::new();
             for path in vols.keys() {
+                if !path.starts_with('/') {
+                    return Err(Refused::bad(format!(
+                        "{path:?} is not a path in the container; a named volume is -v NAME:/path, with a name of two characters or more"
+                    )));
+                }
                 refuse_proc_path("a volume", path)?;
                 anonymous.insert(path.clone(), json!({}));
             }
