@@ -65,9 +65,11 @@ bench-lessons: site
 	cargo bench -p drydock --bench lesson_page
 
 # Lab start (cold and warm pool) vs `docker run`, idle-lab memory, and
-# keystroke echo vs a raw docker exec (release build).
+# keystroke echo vs a raw docker exec; then the docker CLI inside a lab
+# through its endpoint vs the host's CLI (release build).
 bench-labs: images
 	cargo bench -p drydock --bench labs
+	cargo bench -p drydock --bench lab_docker
 
 # A run-config exercise graded end to end vs `docker run`, and a small
 # Dockerfile exercise graded end to end (release build).

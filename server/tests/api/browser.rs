@@ -663,3 +663,67 @@ async fn an_instructor_watches_a_learners_score_arrive_live() {
     browser.close().await;
     crate::common::labs::remove_lab_containers(&app).await;
 }
+
+#[tokio::test]
+async fn a_learner_opens_the_preview_of_a_published_port_and_nobody_else_can() {
+    let db = TestDatabase::sqlite();
+    let mut config = crate::common::test_config(&db);
+    config.labs.reap_interval_secs = 1;
+    let app = crate::common::spawn_app_with(db, config).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/labs/docker-cli")).await.unwrap();
+    // Until hydration the button does nothing; press it until the lab runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while c.find(Locator::Css(".terminal")).await.is_err() {
+        if let Ok(start) = c.find(Locator::Css("button.start-lab")).await {
+            let _ = start.click().await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lab never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    browser.wait_for(".terminal[data-state='connected']").await;
+    wait_for_terminal_text(c, "docker-cli:").await;
+    browser.wait_for(".lab-previews").await;
+    c.find(Locator::Css(".xterm-helper-textarea"))
+        .await
+        .unwrap()
+        .send_keys("docker run -d --name web -p 8080:8080 drydock/webapp:1\u{E007}")
+        .await
+        .unwrap();
+    let link = browser.wait_for("a[data-preview='web:8080']").await;
+    assert_eq!(link.text().await.unwrap(), "port 8080 of web");
+    let href = link.attr("href").await.unwrap().unwrap();
+
+    c.goto(&app.url(&href)).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c.title().await.unwrap_or_default() != "webapp" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the preview never showed the web app"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let _ = c.refresh().await;
+    }
+
+    // Another visitor, in a browser of their own, gets nothing.
+    let other = Browser::start().await;
+    other.client.goto(&app.url(&href)).await.unwrap();
+    let body = other
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("webapp"), "{body}");
+    other.close().await;
+
+    browser.close().await;
+    crate::common::labs::remove_lab_containers(&app).await;
+}
