@@ -246,7 +246,7 @@ mod tests {
             .map(|e| e.unwrap().header().mode().unwrap())
             .collect();
         assert_eq!(modes.len(), 3);
-        assert!(modes.iter().all(|m| m & 0o7000 == 0), "{modes:o?}");
+        assert!(modes.iter().all(|m| m & 0o7000 == 0), "{modes:?}");
     }
 
     #[test]

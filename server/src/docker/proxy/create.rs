@@ -24,7 +24,6 @@ const SHM_BYTES: i64 = 64 << 20;
 /// Largest json-file log, per file and files.
 const LOG_MAX_BYTES: i64 = 10 << 20;
 const LOG_MAX_FILES: i64 = 5;
-/// Host threads a gVisor sandbox needs on top of the learner's processes.
 
 /// A field of a JSON object, whatever the case of its key (the engine
 /// matches keys that way). Two spellings with different values are refused.
