@@ -90,8 +90,11 @@ impl Participant {
 
     /// Submits an attempt at `exercise`.
     async fn submit(&self, exercise: &str, submission: Value) -> Result<(u16, Value), String> {
-        self.post(&format!("/api/v1/exercises/{exercise}/submissions"), submission)
-            .await
+        self.post(
+            &format!("/api/v1/exercises/{exercise}/submissions"),
+            submission,
+        )
+        .await
     }
 }
 
