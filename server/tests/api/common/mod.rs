@@ -102,6 +102,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.state.labs.shutdown();
         remove_instance_containers(&self.state.config.labs.instance);
+        let _ = std::fs::remove_dir_all(&self.state.config.labs.socket_dir);
     }
 }
 
