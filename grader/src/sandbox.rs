@@ -359,7 +359,7 @@ pub mod imposed {
 }
 
 /// A log size as `--log-opt max-size` takes it (`10m`, `512k`, `1g`, bytes).
-fn parse_log_size(text: &str) -> Option<i64> {
+pub fn parse_log_size(text: &str) -> Option<i64> {
     let t = text.trim().to_ascii_lowercase();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = digits.parse().ok()?;

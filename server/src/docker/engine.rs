@@ -175,11 +175,17 @@ impl Engine {
 
     /// Names of the OCI runtimes the engine offers (`runc`, `runsc` …).
     pub async fn runtimes(&self) -> Result<Vec<String>> {
+        Ok(self.runtime_facts().await?.0)
+    }
+
+    /// The runtimes the engine offers (sorted) and its default one, from
+    /// one `info` call.
+    pub async fn runtime_facts(&self) -> Result<(Vec<String>, Option<String>)> {
         let api = self.api().await?;
         let info = self.within(api.info()).await??;
         let mut names: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
         names.sort();
-        Ok(names)
+        Ok((names, info.default_runtime))
     }
 
     /// Whether gVisor is registered with the engine.

@@ -52,38 +52,34 @@ impl RuntimeSelection {
 /// (which the classic builder runs `RUN` steps with) is `wanted`.
 /// Otherwise the sentence that says why builds are refused, for `/readyz`,
 /// the grader and the labs' `docker build`.
-pub async fn builds_sandboxed(
-    engine: &Engine,
-    wanted: &str,
-) -> Result<Result<(), String>, EngineError> {
-    let default = engine.default_runtime().await?.unwrap_or_default();
-    Ok(if default == wanted {
+pub fn builds_sandboxed(default: Option<&str>, wanted: &str) -> Result<(), String> {
+    let default = default.unwrap_or_default();
+    if default == wanted {
         Ok(())
     } else {
         Err(format!(
             "Image builds are switched off on this server: the Docker engine runs build steps with its default runtime, {default:?}, not the sandbox runtime {wanted:?}. An administrator can set \"default-runtime\": \"{wanted}\" in /etc/docker/daemon.json (see Drydock's README, \"The sandbox runtime\")."
         ))
-    })
+    }
 }
 
 /// Why the engine cannot run labs that get a Docker endpoint, if so: the
 /// lab container's runtime (gVisor allowed to connect to a host socket)
 /// and the children's (gVisor on the lab network, no host sockets) must
 /// both be registered.
-pub async fn docker_labs_unavailable(
-    engine: &Engine,
+pub fn docker_labs_unavailable(
+    offered: &[String],
     lab_runtime: &str,
     child_runtime: &str,
-) -> Result<Option<String>, EngineError> {
-    let offered = engine.runtimes().await?;
+) -> Option<String> {
     let missing: Vec<&str> = [lab_runtime, child_runtime]
         .into_iter()
         .filter(|r| !offered.iter().any(|o| o == r))
         .collect();
-    Ok((!missing.is_empty()).then(|| {
+    (!missing.is_empty()).then(|| {
         format!(
             "Labs with Docker are switched off on this server: the Docker engine lacks the runtime(s) {}. An administrator adds to /etc/docker/daemon.json under \"runtimes\": \"{lab_runtime}\": {{\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=host\", \"--host-uds=open\"]}} and \"{child_runtime}\": {{\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=host\"]}}, then reloads the engine (see Drydock's README, \"Docker inside labs\").",
             missing.join(", ")
         )
-    }))
+    })
 }

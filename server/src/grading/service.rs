@@ -118,11 +118,11 @@ impl GradingService {
     /// configured build runtime. Otherwise the sentence that says why
     /// builds are refused (shown by `/readyz` and to learners).
     pub async fn build_sandbox(&self) -> Result<std::result::Result<(), String>> {
+        let default = self.engine.default_runtime().await?;
         Ok(crate::docker::runtime::builds_sandboxed(
-            &self.engine,
+            default.as_deref(),
             &self.config.grading.build_runtime,
-        )
-        .await?)
+        ))
     }
 
     async fn engine_security(&self) -> Result<&[String]> {

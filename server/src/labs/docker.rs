@@ -103,42 +103,51 @@ impl LabDocker {
     /// Why labs with Docker cannot run on this server, if so (for the
     /// learner who starts one, `/readyz` and `drydock serve`).
     pub async fn unavailable(&self) -> Result<Option<String>> {
-        if let Some(why) = self.proxies.unavailable() {
-            return Ok(Some(why));
-        }
-        let labs = &self.config.labs;
-        Ok(runtime::docker_labs_unavailable(
-            &self.engine,
-            &labs.docker_runtime,
-            &labs.child_runtime,
-        )
-        .await?)
+        Ok(self.readiness().await?.0)
     }
 
-    async fn scope(&self, session: &str, owner: i64) -> Result<ProxyScope> {
-        Ok(ProxyScope {
+    /// From one look at the engine: why labs with Docker cannot run (if
+    /// so), and whether their builds may run.
+    async fn readiness(&self) -> Result<(Option<String>, std::result::Result<(), String>)> {
+        let (offered, default) = self.engine.runtime_facts().await?;
+        let labs = &self.config.labs;
+        let why = self.proxies.unavailable().or_else(|| {
+            runtime::docker_labs_unavailable(&offered, &labs.docker_runtime, &labs.child_runtime)
+        });
+        let builds =
+            runtime::builds_sandboxed(default.as_deref(), &self.config.grading.build_runtime);
+        Ok((why, builds))
+    }
+
+    fn scope(
+        &self,
+        session: &str,
+        owner: i64,
+        builds_allowed: std::result::Result<(), String>,
+    ) -> ProxyScope {
+        ProxyScope {
             session: session.to_string(),
             owner,
             instance: self.config.labs.instance.clone(),
             child_runtime: Some(self.config.labs.child_runtime.clone()),
             budget: self.config.labs.docker_budget.clone(),
-            builds_allowed: runtime::builds_sandboxed(
-                &self.engine,
-                &self.config.grading.build_runtime,
-            )
-            .await?,
-        })
+            builds_allowed,
+        }
     }
 
     /// Opens `session`'s endpoint and network, and fits `policy` (the lab
     /// container's sandbox) to them: the runtime that may reach the host
     /// socket, the session's network, the endpoint mounted read-only.
     pub async fn equip(&self, policy: &mut SandboxPolicy, session: &str, owner: i64) -> Result<()> {
-        if let Some(why) = self.unavailable().await? {
+        let (why, builds) = self.readiness().await?;
+        if let Some(why) = why {
             return Err(Error::Unavailable(why));
         }
         let network = self.network(session).await?;
-        let dir = self.proxies.open(self.scope(session, owner).await?).await?;
+        let dir = self
+            .proxies
+            .open(self.scope(session, owner, builds))
+            .await?;
         policy.runtime = Some(self.config.labs.docker_runtime.clone());
         policy.network = SandboxNetwork::Internal(network);
         policy.network_aliases = vec![LAB_NETWORK.to_string()];
@@ -181,11 +190,16 @@ impl LabDocker {
     /// (session, owner) and removes what every other session left.
     pub async fn reconcile(&self, running: &[(String, i64)]) -> Result<()> {
         let keep: HashSet<String> = running.iter().map(|(s, _)| s.clone()).collect();
-        for (session, owner) in running {
-            if !self.proxies.is_open(session) {
+        let reopen: Vec<&(String, i64)> = running
+            .iter()
+            .filter(|(s, _)| !self.proxies.is_open(s))
+            .collect();
+        if !reopen.is_empty() {
+            let (_, builds) = self.readiness().await?;
+            for (session, owner) in reopen {
                 self.network(session).await?;
                 self.proxies
-                    .open(self.scope(session, *owner).await?)
+                    .open(self.scope(session, *owner, builds.clone()))
                     .await?;
             }
         }

@@ -15,7 +15,7 @@ use crate::docker::{
     labels,
     runtime::{is_gvisor, GVISOR_HOST_THREADS},
 };
-use drydock_grader::sandbox::{normalise_cap, DEFAULT_CAPS, ULIMITS};
+use drydock_grader::sandbox::{normalise_cap, parse_log_size, DEFAULT_CAPS, ULIMITS};
 
 /// Most one tmpfs mount of a learner's container may hold, in MiB.
 const TMPFS_MB: i64 = 64;
@@ -575,7 +575,7 @@ impl SessionProxy {
                     let size = opts
                         .get("max-size")
                         .and_then(Value::as_str)
-                        .and_then(log_size)
+                        .and_then(parse_log_size)
                         .filter(|b| *b > 0 && *b <= LOG_MAX_BYTES)
                         .map_or_else(|| "10m".to_string(), |b| format!("{}k", b / 1024));
                     let files = opts
@@ -764,7 +764,7 @@ fn tmpfs_options(opts: &str) -> Result<String, Refused> {
     for opt in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
             Some(("size", v)) => {
-                if log_size(v).is_some_and(|b| b > 0 && b <= TMPFS_MB << 20) {
+                if parse_log_size(v).is_some_and(|b| b > 0 && b <= TMPFS_MB << 20) {
                     size = v.to_string();
                 }
             }
@@ -782,22 +782,6 @@ fn tmpfs_options(opts: &str) -> Result<String, Refused> {
     }
     out.push(format!("size={size}"));
     Ok(out.join(","))
-}
-
-/// A size such as `10m`, `512k`, `1g` or bytes.
-fn log_size(text: &str) -> Option<i64> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits.parse().ok()?;
-    let mult = match unit.trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 /// A health check with its timings bounded.

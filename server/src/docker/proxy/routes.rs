@@ -204,18 +204,20 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         )),
         (_, ["images", rest @ ..]) if !rest.is_empty() => p.image_route(&method, rest, &query).await,
 
-        // --- volumes ---
-        (&Method::GET, ["volumes"]) => {
+        // --- volumes and networks: lists and prunes see the session's own ---
+        (&Method::GET, [kind @ ("volumes" | "networks")]) => {
             let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
-            p.forward(Method::GET, &format!("/volumes{q}"), None, empty(), Relay::Json).await
+            p.forward(Method::GET, &format!("/{kind}{q}"), None, empty(), Relay::Json).await
         }
+        (&Method::POST, [kind @ ("volumes" | "networks"), "prune"]) => {
+            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
+            p.forward(Method::POST, &format!("/{kind}/prune{q}"), None, empty(), Relay::Json).await
+        }
+
+        // --- volumes ---
         (&Method::POST, ["volumes", "create"]) => {
             let body = read_body(req.into_body(), JSON_BODY).await?;
             p.create_volume(&body).await
-        }
-        (&Method::POST, ["volumes", "prune"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
-            p.forward(Method::POST, &format!("/volumes/prune{q}"), None, empty(), Relay::Json).await
         }
         (&Method::GET, ["volumes", name]) => {
             let name = p.own_volume(name).await?;
@@ -228,17 +230,9 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         }
 
         // --- networks ---
-        (&Method::GET, ["networks"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
-            p.forward(Method::GET, &format!("/networks{q}"), None, empty(), Relay::Json).await
-        }
         (&Method::POST, ["networks", "create"]) => {
             let body = read_body(req.into_body(), JSON_BODY).await?;
             p.create_network(&body).await
-        }
-        (&Method::POST, ["networks", "prune"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
-            p.forward(Method::POST, &format!("/networks/prune{q}"), None, empty(), Relay::Json).await
         }
         (&Method::GET, ["networks", id]) => {
             let id = p.own_network_id(id).await?;

@@ -185,13 +185,7 @@ impl Refused {
 /// An error in the Docker API's format: `{"message": …}` with exactly
 /// `Content-Type: application/json` (the CLI prints the message then).
 pub fn refusal(status: StatusCode, message: &str) -> Response<OutBody> {
-    let body = serde_json::json!({ "message": message }).to_string();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(full(body))
-        .expect("a valid response")
+    json_response(status, &serde_json::json!({ "message": message }))
 }
 
 /// A JSON answer.
