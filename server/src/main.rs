@@ -316,7 +316,7 @@ async fn grade(
             Submission::Dockerfile { dockerfile: text, files }
         }
         ExerciseKind::Flag => Submission::Flag { value: text },
-        ExerciseKind::Lab => anyhow::bail!(
+        ExerciseKind::Lab | ExerciseKind::LabContainers => anyhow::bail!(
             "{exercise_id} checks a learner's running lab; it can only be graded through the web application"
         ),
     };

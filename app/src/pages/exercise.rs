@@ -110,7 +110,7 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
             "flag" => Submission::Flag {
                 value: text.get_untracked(),
             },
-            "lab" => Submission::Lab {},
+            "lab" | "lab-containers" => Submission::Lab {},
             _ if as_compose.get_untracked() => Submission::Compose {
                 service: text.get_untracked(),
             },
@@ -172,6 +172,10 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
                         move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }
                     }>
                         {match kind.as_str() {
+                            "lab-containers" => view! {
+                                <p>"Start the container in your lab with the docker command, then check it. Drydock reads the running container through the engine and asks it the exercise's questions; nothing you type is trusted."</p>
+                                {lab.clone().map(|(id, title)| view! { <p><A href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</A></p> })}
+                            }.into_any(),
                             "lab" => view! {
                                 <p>"Make the changes in your lab, then check it. Drydock reads your lab container from outside; nothing you type is trusted."</p>
                                 {lab.clone().map(|(id, title)| view! { <p><A href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</A></p> })}
@@ -204,7 +208,7 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
                             <button type="submit" class="button primary" disabled=move || pending.get() || out_of_attempts()>
                                 {move || if pending.get() {
                                     "Grading…"
-                                } else if kind == "lab" {
+                                } else if kind == "lab" || kind == "lab-containers" {
                                     "Check my lab"
                                 } else {
                                     "Grade it"

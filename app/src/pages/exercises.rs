@@ -14,6 +14,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "compose" => "Compose service",
         "dockerfile" => "Dockerfile",
         "lab" => "Lab task",
+        "lab-containers" => "Your containers",
         "flag" => "Find the value",
         _ => "Exercise",
     }

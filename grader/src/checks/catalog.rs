@@ -14,6 +14,9 @@ pub enum CheckArea {
     Image,
     /// The state of a learner's lab container.
     Lab,
+    /// What a learner's own container (started in a Docker lab) holds,
+    /// read through the engine.
+    Live,
     /// A value the learner found.
     Flag,
 }
@@ -91,7 +94,7 @@ checks! {
         HostNs = "RUN-HOST-NS", "No host namespaces";
         NoDevices = "RUN-NO-DEVICES", "No host devices";
         Network = "RUN-NETWORK", "No network, or a user-defined one";
-        Ports = "RUN-PORTS", "Ports bound to one address, above 1024";
+        Ports = "RUN-PORTS", "Ports bound to one address, above 1024", "publish": Int;
         Memory = "RUN-MEMORY", "Memory limited, no unlimited swap", "max_mb": Int;
         Cpu = "RUN-CPU", "CPU capped", "max_cpus_milli": Int;
         Pids = "RUN-PIDS", "Process count limited", "max": Int;
@@ -142,6 +145,16 @@ checks! {
 }
 
 checks! {
+    /// A learner's own container, started with the docker CLI in a lab:
+    /// what its volumes and its program answer, read through the engine.
+    LiveCheck: Live {
+        NamedVolume = "LIVE-NAMED-VOLUME", "Data on a named volume", "path": Str;
+        DataOutlives = "LIVE-DATA-OUTLIVES", "Data older than the container", "path": Str;
+        Answers = "LIVE-ANSWERS", "Answers with the data you stored", "command": StrList, "expect": Str, "user": Str;
+    }
+}
+
+checks! {
     /// Flags: a value the learner found, compared on the server.
     FlagCheck: Flag {
         Match = "FLAG-MATCH", "The value you found";
@@ -154,6 +167,7 @@ pub enum CheckId {
     Run(RunCheck),
     Image(ImageCheck),
     Lab(LabCheck),
+    Live(LiveCheck),
     Flag(FlagCheck),
 }
 
@@ -165,6 +179,7 @@ impl CheckId {
             .map(|c| CheckId::Run(*c))
             .chain(ImageCheck::ALL.iter().map(|c| CheckId::Image(*c)))
             .chain(LabCheck::ALL.iter().map(|c| CheckId::Lab(*c)))
+            .chain(LiveCheck::ALL.iter().map(|c| CheckId::Live(*c)))
             .chain(FlagCheck::ALL.iter().map(|c| CheckId::Flag(*c)))
     }
 
@@ -174,6 +189,7 @@ impl CheckId {
             CheckId::Run(c) => c.id(),
             CheckId::Image(c) => c.id(),
             CheckId::Lab(c) => c.id(),
+            CheckId::Live(c) => c.id(),
             CheckId::Flag(c) => c.id(),
         }
     }
@@ -184,6 +200,7 @@ impl CheckId {
             CheckId::Run(c) => c.title(),
             CheckId::Image(c) => c.title(),
             CheckId::Lab(c) => c.title(),
+            CheckId::Live(c) => c.title(),
             CheckId::Flag(c) => c.title(),
         }
     }
@@ -194,6 +211,7 @@ impl CheckId {
             CheckId::Run(c) => c.params(),
             CheckId::Image(c) => c.params(),
             CheckId::Lab(c) => c.params(),
+            CheckId::Live(c) => c.params(),
             CheckId::Flag(c) => c.params(),
         }
     }
@@ -204,6 +222,7 @@ impl CheckId {
             CheckId::Run(_) => CheckArea::Run,
             CheckId::Image(_) => CheckArea::Image,
             CheckId::Lab(_) => CheckArea::Lab,
+            CheckId::Live(_) => CheckArea::Live,
             CheckId::Flag(_) => CheckArea::Flag,
         }
     }
@@ -275,7 +294,12 @@ pub fn validate_params(check: CheckId, params: &toml::Table) -> Result<(), Strin
         }
     }
     for (name, kind) in check.params() {
-        if *kind == Str && check.area() == Lab && !params.contains_key(*name) {
+        let required = match check.area() {
+            Lab => *kind == Str,
+            Live => *name != "user",
+            _ => false,
+        };
+        if required && !params.contains_key(*name) {
             return Err(format!("{} needs the parameter {name:?}", check));
         }
     }
@@ -333,6 +357,7 @@ mod tests {
                 Run => "RUN-",
                 Image => "IMG-",
                 Lab => "LAB-",
+                Live => "LIVE-",
                 Flag => "FLAG-",
             };
             assert!(c.id().starts_with(prefix), "{c}");

@@ -5,5 +5,6 @@
 pub mod catalog;
 pub mod image;
 pub mod lint;
+pub mod live;
 pub mod run;
 pub mod secrets;

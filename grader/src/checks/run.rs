@@ -942,12 +942,12 @@ fn network(
         }
 }
 
-/// `RUN-PORTS`.
+/// `RUN-PORTS`; `publish = 0` means no port may be published at all.
 fn ports(
     ev: &RunEvidence,
     _host: &HostConfig,
     _config: &ContainerConfig,
-    _params: Params<'_>,
+    params: Params<'_>,
 ) -> Verdict {
     let evidence = format!(
         "requested publish = {:?}; publish-all = {}",
@@ -965,6 +965,12 @@ fn ports(
         ev.spec.publish_all
     );
     let mut problems = Vec::new();
+    if params.int("publish", 1) == 0 && (ev.spec.publish_all || !ev.spec.publish.is_empty()) {
+        return Verdict::fail(
+            "This service needs no published port: the containers that use it reach it over their own network. Remove -p and -P.",
+            evidence,
+        );
+    }
     if ev.spec.publish_all {
         problems.push("-P publishes every exposed port on all addresses: publish only what is needed with -p 127.0.0.1:PORT:PORT".to_string());
     }

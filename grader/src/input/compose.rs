@@ -357,9 +357,31 @@ fn kv_list_or_map(key: &str, v: &Value, example: &str) -> R<Vec<(String, Option<
     }
 }
 
+/// Most services one compose submission may hold: each one is started.
+pub const MAX_SERVICES: usize = 4;
+
 /// Parse a compose service: either a bare service mapping or a compose file
 /// whose `services:` holds exactly one service.
 pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
+    let mut services = parse_compose_services(input)?;
+    if services.len() > 1 {
+        let names: Vec<String> = services
+            .iter()
+            .map(|(n, _)| format!("`{}`", short(n)))
+            .collect();
+        return Err(SpecError(format!(
+            "`services` has {} services ({}); Drydock grades exactly one, so keep only the one to grade",
+            services.len(),
+            names.join(", ")
+        )));
+    }
+    Ok(services.remove(0).1)
+}
+
+/// Parse every service of a compose file (at most [`MAX_SERVICES`]), in
+/// file order, with its name; a bare service mapping is one service
+/// called `service`.
+pub fn parse_compose_services(input: &str) -> Result<Vec<(String, RunSpec)>, SpecError> {
     if input.len() > MAX_COMPOSE_BYTES {
         return Err(SpecError(format!(
             "the compose text is longer than {} KiB; shorten it",
@@ -410,35 +432,41 @@ pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
             }
         };
         let list = entries("services", services)?;
-        match list.as_slice() {
-            [] => Err(SpecError(
-                "`services` has no service; put exactly one service under it".into(),
-            )),
-            [(name, svc)] => match svc {
-                Value::Mapping(m) => parse_service(m),
+        if list.is_empty() {
+            return Err(SpecError(
+                "`services` has no service; put at least one service under it".into(),
+            ));
+        }
+        if list.len() > MAX_SERVICES {
+            let names: Vec<String> = list
+                .iter()
+                .take(10)
+                .map(|(n, _)| format!("`{}`", short(n)))
+                .collect();
+            return Err(SpecError(format!(
+                "`services` has {} services ({}); Drydock grades at most {MAX_SERVICES} at once, so keep the ones this exercise is about",
+                list.len(),
+                names.join(", ")
+            )));
+        }
+        list.into_iter()
+            .map(|(name, svc)| match svc {
+                Value::Mapping(m) => {
+                    let spec = parse_service(m)
+                        .map_err(|e| SpecError(format!("service `{}`: {}", short(&name), e.0)))?;
+                    Ok((name, spec))
+                }
                 Value::Null => Err(SpecError(format!(
                     "service `{}` is empty; give it at least image:",
-                    short(name)
+                    short(&name)
                 ))),
                 other => Err(SpecError(format!(
                     "service `{}` must be a mapping, not {}",
-                    short(name),
+                    short(&name),
                     kind_name(other)
                 ))),
-            },
-            many => {
-                let names: Vec<String> = many
-                    .iter()
-                    .take(10)
-                    .map(|(n, _)| format!("`{}`", short(n)))
-                    .collect();
-                Err(SpecError(format!(
-                    "`services` has {} services ({}); Drydock grades exactly one, so keep only the one to grade",
-                    many.len(),
-                    names.join(", ")
-                )))
-            }
-        }
+            })
+            .collect()
     } else {
         for top in ["version", "name"] {
             if root_map.contains_key(top) {
@@ -447,7 +475,7 @@ pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
                 )));
             }
         }
-        parse_service(root_map)
+        Ok(vec![("service".to_string(), parse_service(root_map)?)])
     }
 }
 

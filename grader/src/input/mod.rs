@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod compose;
+pub mod container;
 pub mod dockerfile;
 pub mod run_command;
 pub mod run_spec;

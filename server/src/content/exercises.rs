@@ -10,10 +10,7 @@ use super::{
     model::{Exercise, ExerciseFileDef, ExerciseKind},
     render::render,
 };
-use drydock_grader::{
-    checks::catalog::{self, CheckArea},
-    input::build::valid_context_name,
-};
+use drydock_grader::{checks::catalog, input::build::valid_context_name};
 
 use crate::docker::images::LabImage;
 
@@ -27,6 +24,7 @@ pub(super) fn load_exercises(
     loader: &mut Loader,
     dir: &Path,
     lab_ids: &[String],
+    docker_labs: &BTreeMap<String, bool>,
 ) -> BTreeMap<String, Exercise> {
     let mut exercises = BTreeMap::new();
     let images: BTreeMap<String, String> = LabImage::load_all(&dir.join("images"))
@@ -56,12 +54,7 @@ pub(super) fn load_exercises(
         for (_, message) in &rendered.problems {
             problem("instructions", format!("instructions: {message}"));
         }
-        let area = match def.kind {
-            ExerciseKind::Run | ExerciseKind::Compose => CheckArea::Run,
-            ExerciseKind::Dockerfile => CheckArea::Image,
-            ExerciseKind::Lab => CheckArea::Lab,
-            ExerciseKind::Flag => CheckArea::Flag,
-        };
+        let areas = crate::grading::service::areas_of(def.kind);
         if def.checks.is_empty() {
             problem(
                 "kind",
@@ -74,7 +67,7 @@ pub(super) fn load_exercises(
         let mut seen = Vec::new();
         for check in &def.checks {
             let at = format!("id = \"{}\"", check.id);
-            if check.id.area() != area {
+            if !areas.contains(&check.id.area()) {
                 problem(
                     &at,
                     format!(
@@ -111,7 +104,7 @@ pub(super) fn load_exercises(
         let mut image_tag = None;
         let mut base_tags = Vec::new();
         match def.kind {
-            ExerciseKind::Run | ExerciseKind::Compose => match &def.image {
+            ExerciseKind::Run | ExerciseKind::Compose | ExerciseKind::LabContainers => match &def.image {
                 Some(image) => match images.get(image) {
                     Some(tag) => image_tag = Some(tag.clone()),
                     None => problem(
@@ -121,7 +114,7 @@ pub(super) fn load_exercises(
                 },
                 None => problem(
                     "kind",
-                    "a run or compose exercise needs `image`: the folder under content/images/ to run".into(),
+                    "a run, compose or lab-containers exercise needs `image`: the folder under content/images/ it runs".into(),
                 ),
             },
             ExerciseKind::Dockerfile => {
@@ -153,6 +146,18 @@ pub(super) fn load_exercises(
                 if def.answer.as_deref().is_none_or(|a| a.trim().is_empty()) {
                     problem("kind", "a flag exercise needs `answer`".into());
                 }
+            }
+        }
+        if def.kind == ExerciseKind::LabContainers {
+            match def.lab.as_ref().and_then(|lab| docker_labs.get(lab)) {
+                None if def.lab.is_none() => problem("kind", "a lab-containers exercise needs `lab`: the Docker lab the learner works in".into()),
+                Some(false) => problem("lab", "a lab-containers exercise needs a lab with docker = true: the learner starts the containers with the docker CLI".into()),
+                _ => {}
+            }
+            match &def.container {
+                Some(name) if crate::docker::proxy::valid_object_name(name) => {}
+                Some(name) => problem("container", format!("{name:?} is not a container name")),
+                None => problem("kind", "a lab-containers exercise needs `container`: the name the learner gives the container it grades".into()),
             }
         }
         if let Some(lab) = &def.lab {
@@ -200,6 +205,7 @@ fn rubric_of(def: &ExerciseFileDef) -> String {
     let decisive = serde_json::json!({
         "kind": def.kind,
         "image": def.image,
+        "container": def.container,
         "bases": def.bases,
         "answer": def.answer,
         "pass_points": def.pass_points,

@@ -8,11 +8,13 @@ use std::{
 };
 
 use super::{
+    commands::{image_use, with_tag},
     loader::{line_at, toml_problem, Loader},
     model::{FrontMatter, Lesson, Problem, Question, QuizFile, QuizKind, Track, TracksFile},
-    render::render,
+    render::{render_at, LinkBase},
     Catalog,
 };
+use crate::docker::images::LabImage;
 
 fn ids_in(dir: &Path, ext: &str) -> BTreeSet<String> {
     fs::read_dir(dir)
@@ -83,9 +85,18 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
     let mut labs = super::labs::load_labs(&mut loader, dir);
     let exercises = ids_in(&dir.join("exercises"), ".toml");
     let lab_ids: Vec<String> = ids_in(&dir.join("labs"), ".toml").into_iter().collect();
-    let mut exercise_defs = super::exercises::load_exercises(&mut loader, dir, &lab_ids);
+    let docker_labs = labs
+        .iter()
+        .map(|(id, lab)| (id.clone(), lab.def.docker))
+        .collect();
+    let mut exercise_defs =
+        super::exercises::load_exercises(&mut loader, dir, &lab_ids, &docker_labs);
     let mut media = HashSet::new();
     media_files(&dir.join("media"), &dir.join("media"), &mut media);
+    // Problems of the image definitions themselves are the labs' to report.
+    let lab_images: HashSet<String> = LabImage::load_all(&dir.join("images"))
+        .map(|all| all.into_iter().map(|i| with_tag(&i.tag)).collect())
+        .unwrap_or_default();
 
     let mut lessons: Vec<Lesson> = Vec::new();
     let mut tracks: Vec<Track> = Vec::new();
@@ -270,7 +281,33 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                 }
             }
 
-            let rendered = render(body);
+            let mut rendered = render_at(
+                body,
+                Some(LinkBase {
+                    track: &def.id,
+                    slug,
+                }),
+            );
+            // Every image a run block starts must be a lab image or one the
+            // lesson built (or tagged) in an earlier block.
+            let mut named: HashSet<String> = lab_images.clone();
+            for block in &mut rendered.run_blocks {
+                block.line = body_line + line_at(body, block.offset);
+                let used = image_use(&block.command);
+                for image in &used.started {
+                    if !image.contains('$') && !named.contains(&with_tag(image)) {
+                        loader.problem(
+                            &shown,
+                            block.line,
+                            format!(
+                                "this run block starts {image:?}, which no lab image provides and no earlier block builds; labs have {}",
+                                lab_images.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                    }
+                }
+                named.extend(used.named.iter().map(|n| with_tag(n)));
+            }
             for (offset, message) in &rendered.problems {
                 loader.problem(&shown, body_line + line_at(body, *offset), message.clone());
             }
@@ -300,6 +337,7 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                 sections: rendered.sections,
                 quiz,
                 file: path.clone(),
+                run_blocks: rendered.run_blocks,
             });
         }
         track.lessons.sort_by_key(|&i| lessons[i].meta.order);

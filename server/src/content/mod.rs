@@ -1,6 +1,7 @@
 //! Lessons, quizzes and tracks: loaded from `content/`, validated and
 //! rendered once at start-up (never per request).
 
+pub mod commands;
 pub mod exercises;
 pub mod highlight;
 pub mod labs;

@@ -125,6 +125,8 @@ pub struct Lesson {
     pub sections: Vec<Section>,
     pub quiz: Vec<Question>,
     pub file: PathBuf,
+    /// The `sh run` blocks, in order, with their lines in `file`.
+    pub run_blocks: Vec<super::render::RunBlock>,
 }
 
 impl Lesson {
@@ -251,6 +253,9 @@ pub enum ExerciseKind {
     Dockerfile,
     /// Changes made inside the learner's own lab container.
     Lab,
+    /// Containers the learner started with the docker CLI in a Docker lab.
+    #[serde(rename = "lab-containers")]
+    LabContainers,
     /// A value the learner found.
     Flag,
 }
@@ -263,6 +268,7 @@ impl ExerciseKind {
             ExerciseKind::Compose => "compose",
             ExerciseKind::Dockerfile => "dockerfile",
             ExerciseKind::Lab => "lab",
+            ExerciseKind::LabContainers => "lab-containers",
             ExerciseKind::Flag => "flag",
         }
     }
@@ -298,16 +304,20 @@ pub struct ExerciseFileDef {
     pub kind: ExerciseKind,
     /// Markdown shown above the editor.
     pub instructions: String,
-    /// `run`/`compose`: the image (a folder under `content/images/`) to run.
+    /// `run`/`compose`/`lab-containers`: the image (a folder under
+    /// `content/images/`) the graded container runs.
     #[serde(default)]
     pub image: Option<String>,
     /// `dockerfile`: images (folders under `content/images/`) a FROM may name;
     /// empty means every lab image.
     #[serde(default)]
     pub bases: Vec<String>,
-    /// `lab`/`flag`: the lab the exercise is about.
+    /// `lab`/`flag`/`lab-containers`: the lab the exercise is about.
     #[serde(default)]
     pub lab: Option<String>,
+    /// `lab-containers`: the name the learner gives the container to grade.
+    #[serde(default)]
+    pub container: Option<String>,
     /// Pre-filled editor text.
     #[serde(default)]
     pub starter: String,

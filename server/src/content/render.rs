@@ -31,6 +31,54 @@ pub struct Rendered {
     pub problems: Vec<(usize, String)>,
     /// How many runnable code blocks there are.
     pub runnable: usize,
+    /// The runnable blocks, in order.
+    pub run_blocks: Vec<RunBlock>,
+}
+
+/// A `sh run` block: what the Run button types into the lab terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBlock {
+    /// Byte offset of the block in the Markdown body.
+    pub offset: usize,
+    /// Line in the lesson file (set by the loader; 0 until then).
+    pub line: usize,
+    pub command: String,
+    /// Fenced `sh run refused`: the lesson shows the lab refusing it, so it
+    /// must fail.
+    pub refused: bool,
+}
+
+/// Where a lesson lives, for its relative links (`./03-x.md`, `#anchor`).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkBase<'a> {
+    pub track: &'a str,
+    pub slug: &'a str,
+}
+
+/// A relative link target in a lesson as a site path: `./NN-slug.md#a`
+/// and `NN-slug.md` name a lesson of the same track, `../track/NN-slug.md`
+/// one of another track. `None` for anything else.
+fn lesson_path(target: &str, base: LinkBase<'_>) -> Option<String> {
+    let (path, anchor) = match target.split_once('#') {
+        Some((p, a)) => (p, format!("#{a}")),
+        None => (target, String::new()),
+    };
+    let path = path.strip_prefix("./").unwrap_or(path);
+    let (track, file) = match path.strip_prefix("../") {
+        Some(rest) => rest.split_once('/')?,
+        None => (base.track, path),
+    };
+    let stem = file.strip_suffix(".md")?;
+    let slug = stem
+        .split_once('-')
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(stem, |(_, s)| s);
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (plain(track) && plain(slug)).then(|| format!("/lessons/{track}/{slug}{anchor}"))
 }
 
 /// The anchor id of a heading: lowercase letters and digits, words joined by `-`.
@@ -78,8 +126,14 @@ fn callout(kind: BlockQuoteKind) -> (&'static str, &'static str) {
     }
 }
 
-/// Renders a lesson body.
+/// Renders Markdown that is not a lesson (exercise instructions): relative
+/// links to lesson files are reported, anchors are not checked.
 pub fn render(markdown: &str) -> Rendered {
+    render_at(markdown, None)
+}
+
+/// Renders a lesson body; relative links are resolved against `base`.
+pub fn render_at(markdown: &str, base: Option<LinkBase<'_>>) -> Rendered {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_TASKLISTS
@@ -166,10 +220,11 @@ pub fn render(markdown: &str) -> Rendered {
                 code = Some((info, String::new(), range.start));
             }
             Event::End(TagEnd::CodeBlock) => {
-                let (info, body, _offset) = code.take().unwrap_or_default();
+                let (info, body, offset) = code.take().unwrap_or_default();
                 let mut words = info.split_whitespace();
                 let lang = words.next().unwrap_or("").to_ascii_lowercase();
-                let runnable = words.any(|w| w == "run");
+                let flags: Vec<&str> = words.collect();
+                let runnable = flags.contains(&"run");
                 section.text.push_str(&body);
                 section.text.push('\n');
                 let highlighted = highlight(&body, &lang);
@@ -177,6 +232,12 @@ pub fn render(markdown: &str) -> Rendered {
                 // A runnable block carries its command for the lab terminal.
                 let (class, label, command, run) = if runnable {
                     out.runnable += 1;
+                    out.run_blocks.push(RunBlock {
+                        offset,
+                        line: 0,
+                        command: body.trim_end().to_string(),
+                        refused: flags.contains(&"refused"),
+                    });
                     (
                         " runnable",
                         "Runs in your lab".to_string(),
@@ -209,7 +270,33 @@ pub fn render(markdown: &str) -> Rendered {
                 title,
                 id,
             }) => {
-                let dest = if safe_url(&dest_url) {
+                let relative = !dest_url.starts_with('/') && !dest_url.contains(':');
+                let dest = if dest_url.starts_with('#') {
+                    if let Some(base) = base {
+                        out.links.push((
+                            range.start,
+                            format!("/lessons/{}/{}{}", base.track, base.slug, dest_url),
+                        ));
+                    }
+                    dest_url
+                } else if relative {
+                    match base.and_then(|b| lesson_path(&dest_url, b)) {
+                        Some(path) => {
+                            out.links.push((range.start, path.clone()));
+                            CowStr::from(path)
+                        }
+                        None => {
+                            out.problems.push((
+                                range.start,
+                                format!(
+                                    "relative link {:?}: link a lesson as ./NN-slug.md (same track) or ../track/NN-slug.md, or a site page as /path",
+                                    dest_url.as_ref()
+                                ),
+                            ));
+                            CowStr::from("#")
+                        }
+                    }
+                } else if safe_url(&dest_url) {
                     if dest_url.starts_with('/') {
                         out.links.push((range.start, dest_url.to_string()));
                     }
@@ -281,6 +368,48 @@ pub fn render(markdown: &str) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_links_become_lesson_paths_and_anchors_are_kept_for_checking() {
+        let base = LinkBase {
+            track: "fundamentals",
+            slug: "docker-api",
+        };
+        let r = render_at(
+            "[a](./03-images-and-containers.md#layers) [b](../security/04-container-privileges.md) [c](#top) [d](notes.txt) [e](06-postgresql-in-docker.md)",
+            Some(base),
+        );
+        assert_eq!(
+            r.links.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+            [
+                "/lessons/fundamentals/images-and-containers#layers",
+                "/lessons/security/container-privileges",
+                "/lessons/fundamentals/docker-api#top",
+                "/lessons/fundamentals/postgresql-in-docker",
+            ]
+        );
+        assert!(r
+            .html
+            .contains("href=\"/lessons/fundamentals/images-and-containers#layers\""));
+        assert!(r.html.contains("href=\"#top\""));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].1.contains("notes.txt"));
+        // Outside a lesson, a relative file link has nothing to resolve against.
+        assert_eq!(render("[a](./x.md)").problems.len(), 1);
+    }
+
+    #[test]
+    fn refused_run_blocks_are_marked() {
+        let r = render("```sh run\nid\n```\n\n```sh run refused\ndocker run --privileged x\n```\n");
+        assert_eq!(r.runnable, 2);
+        assert_eq!(
+            r.run_blocks
+                .iter()
+                .map(|b| (b.command.as_str(), b.refused))
+                .collect::<Vec<_>>(),
+            [("id", false), ("docker run --privileged x", true)]
+        );
+    }
 
     #[test]
     fn headings_get_unique_anchors_and_a_toc() {

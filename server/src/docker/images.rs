@@ -45,6 +45,26 @@ struct ImageToml {
     /// Context path → absolute path on this machine.
     #[serde(default)]
     host_files: BTreeMap<String, PathBuf>,
+    /// Context directory → directory on this machine, copied whole (regular
+    /// files, with symbolic links inside it read as the files they name).
+    #[serde(default)]
+    host_dirs: BTreeMap<String, PathBuf>,
+    /// The shared libraries the programs under some host paths need.
+    libraries: Option<LibrariesToml>,
+    /// Host files and directories left out of `host_dirs` and of the
+    /// `libraries` walk (e.g. a module the image does not need, with the
+    /// libraries only it links against).
+    #[serde(default)]
+    exclude: Vec<PathBuf>,
+}
+
+/// `[libraries]`: the `ldd` closure of every ELF file under `of`, placed in
+/// the context at `<into>/<absolute library path>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibrariesToml {
+    into: String,
+    of: Vec<PathBuf>,
 }
 
 /// One lab base image definition.
@@ -56,6 +76,9 @@ pub struct LabImage {
     pub description: String,
     dir: PathBuf,
     host_files: BTreeMap<String, PathBuf>,
+    host_dirs: BTreeMap<String, PathBuf>,
+    libraries: Option<LibrariesToml>,
+    exclude: Vec<PathBuf>,
 }
 
 /// What `build` did.
@@ -83,8 +106,17 @@ impl LabImage {
                 message: "no Dockerfile".into(),
             });
         }
-        for (name, host) in &def.host_files {
-            if name.contains("..") || name.starts_with('/') {
+        let targets = def
+            .host_files
+            .iter()
+            .chain(&def.host_dirs)
+            .map(|(name, host)| (name.as_str(), host.as_path()))
+            .chain(def.libraries.iter().flat_map(|l| {
+                l.of.iter()
+                    .map(move |host| (l.into.as_str(), host.as_path()))
+            }));
+        for (name, host) in targets {
+            if name.contains("..") || name.starts_with('/') || name.is_empty() {
                 return Err(ImageError::Definition {
                     path: path.clone(),
                     message: format!(
@@ -113,6 +145,9 @@ impl LabImage {
             description: def.description,
             dir: dir.to_path_buf(),
             host_files: def.host_files,
+            host_dirs: def.host_dirs,
+            libraries: def.libraries,
+            exclude: def.exclude,
         })
     }
 
@@ -138,6 +173,22 @@ impl LabImage {
         files.remove("image.toml");
         for (name, host) in &self.host_files {
             files.insert(name.clone(), host.clone());
+        }
+        for (name, host) in &self.host_dirs {
+            let mut found = BTreeMap::new();
+            collect_host_tree(host, host, &self.exclude, &mut found)?;
+            for (rel, path) in found {
+                files.insert(format!("{}/{rel}", name.trim_end_matches('/')), path);
+            }
+        }
+        if let Some(libraries) = &self.libraries {
+            for lib in library_closure(&libraries.of, &self.exclude)? {
+                let rel = lib.to_string_lossy().trim_start_matches('/').to_string();
+                files.insert(
+                    format!("{}/{rel}", libraries.into.trim_end_matches('/')),
+                    lib,
+                );
+            }
         }
         let mut builder = tar::Builder::new(Vec::new());
         for (name, path) in &files {
@@ -229,6 +280,96 @@ fn collect_files(
     Ok(())
 }
 
+/// Every regular file under a host directory, following symbolic links to
+/// files (a library's `libx.so.1 → libx.so.1.2` becomes two copies) and
+/// never into directories outside the tree.
+fn collect_host_tree(
+    root: &Path,
+    dir: &Path,
+    exclude: &[PathBuf],
+    out: &mut BTreeMap<String, PathBuf>,
+) -> Result<(), ImageError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ImageError::Io { path, source }
+    };
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if exclude.iter().any(|x| path.starts_with(x)) {
+            continue;
+        }
+        let link = fs::symlink_metadata(&path).map_err(io(&path))?;
+        let meta = fs::metadata(&path);
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        match meta {
+            Ok(m) if m.is_dir() && !link.file_type().is_symlink() => {
+                collect_host_tree(root, &path, exclude, out)?
+            }
+            Ok(m) if m.is_file() => {
+                out.insert(rel, path);
+            }
+            // Dangling links and links to directories are left out.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The shared libraries (and the dynamic loader) that the ELF files under
+/// `roots` load, as `ldd` resolves them on this machine. `ldd` prints the
+/// whole closure for each file, so one pass over the files is enough.
+fn library_closure(roots: &[PathBuf], exclude: &[PathBuf]) -> Result<Vec<PathBuf>, ImageError> {
+    let mut files = BTreeMap::new();
+    for root in roots {
+        if root.is_dir() {
+            collect_host_tree(root, root, exclude, &mut files)?;
+        } else {
+            files.insert(root.to_string_lossy().into_owned(), root.clone());
+        }
+    }
+    let mut libs = std::collections::BTreeSet::new();
+    for path in files.values() {
+        if !is_elf(path) {
+            continue;
+        }
+        let out = std::process::Command::new("ldd")
+            .arg(path)
+            .output()
+            .map_err(|source| ImageError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        libs.extend(parse_ldd(&String::from_utf8_lossy(&out.stdout)));
+    }
+    Ok(libs.into_iter().collect())
+}
+
+/// The resolved paths in `ldd` output: `libx.so.1 => /lib/…/libx.so.1 (0x…)`
+/// and the loader's own `/lib64/ld-linux-x86-64.so.2 (0x…)`.
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let target = line.split_once("=>").map_or(line, |(_, t)| t.trim());
+            let path = target.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
+}
+
 fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     let executable = fs::metadata(path)
@@ -299,6 +440,59 @@ mod tests {
         assert!(
             err.to_string().contains("relative path inside the context"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn ldd_output_gives_resolved_libraries_and_the_loader() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibpq.so.5 => /lib/x86_64-linux-gnu/libpq.so.5 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n\tlibgone.so => not found\n";
+        assert_eq!(
+            parse_ldd(out),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libpq.so.5"),
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn host_directories_and_library_closures_join_the_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        write(host.path(), "share/data.txt", "data");
+        std::os::unix::fs::symlink("data.txt", host.path().join("share/alias")).unwrap();
+        std::os::unix::fs::symlink("/", host.path().join("share/escape")).unwrap();
+        fs::copy("/bin/busybox", host.path().join("tool")).unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
+        write(
+            dir.path(),
+            "image.toml",
+            &format!(
+                "tag = \"drydock/t:1\"\n[host_dirs]\n\"h\" = \"{0}\"\n[libraries]\ninto = \"libs\"\nof = [\"/usr/bin/docker\"]\n",
+                host.path().display()
+            ),
+        );
+        let image = LabImage::load(dir.path()).unwrap();
+        let tar = image.context_tar().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for name in ["h/share/data.txt", "h/share/alias", "h/tool"] {
+            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.contains("escape")), "{names:?}");
+        // Debian's docker client links libc and the loader, nothing else.
+        assert!(
+            names.contains(&"libs/lib/x86_64-linux-gnu/libc.so.6".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.starts_with("libs/lib64/ld-linux")),
+            "{names:?}"
         );
     }
 

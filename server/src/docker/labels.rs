@@ -30,6 +30,11 @@ pub const MEMORY: &str = "drydock.memory";
 /// Ports (`8080/tcp,…`) a learner's container asked to publish: what the
 /// lab's browser preview may open.
 pub const PORTS: &str = "drydock.ports";
+/// What the learner asked for in the settings a lab's Docker endpoint
+/// rewrites (limits, tmpfs, ports, logs): JSON of
+/// `drydock_grader::input::container::LabRequest`, read when grading the
+/// learner's own containers.
+pub const REQUEST: &str = "drydock.request";
 /// The context hash a lab image was built from.
 pub const IMAGE_HASH: &str = "drydock.image.hash";
 /// The image directory a lab image was built from.

@@ -18,7 +18,7 @@ use drydock_grader::{
     Verdict,
 };
 
-use super::runner::{build as dockerfile_build, lab as lab_checks, run as run_config};
+use super::runner::{build as dockerfile_build, lab as lab_checks, live, run as run_config};
 use crate::{
     config::Config,
     content::{
@@ -254,9 +254,12 @@ impl GradingService {
                         MAX_RUN_TEXT / 1024
                     )));
                 }
-                let spec = match submission {
-                    Submission::Run { .. } => run_command::parse_run_command(command),
-                    _ => compose::parse_compose_service(command),
+                // A Compose file may hold several services: each is started
+                // and graded, and a check passes only when every one passes.
+                let specs = match submission {
+                    Submission::Run { .. } => run_command::parse_run_command(command)
+                        .map(|spec| vec![(String::new(), spec)]),
+                    _ => compose::parse_compose_services(command),
                 }
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
                 let tag = exercise.image_tag.clone().unwrap_or_default();
@@ -268,28 +271,48 @@ impl GradingService {
                     id: image.id.unwrap_or_default(),
                 };
                 let runtime = self.runtime().await?;
-                let job = run_config::RunJob {
-                    engine: &self.engine,
-                    settings: &self.config.grading,
-                    runtime: runtime.as_deref(),
-                    target: &target,
-                    labels: self.labels(name),
-                    name: name.to_string(),
-                    wait_health: checks.iter().any(|c| c.id == RunCheck::Health.into()),
-                    engine_security: self.engine_security().await?,
-                };
-                let (evidence, mut notes) = run_config::collect(&job, spec).await?;
-                if evidence.inspect.is_none() {
-                    notes.insert(0, "Drydock did not start this container:".into());
-                    notes.extend(evidence.refusals.iter().map(|r| format!("• {}", r.reason)));
+                let several = specs.len() > 1;
+                let mut graded = Vec::new();
+                let mut notes = Vec::new();
+                for (i, (service, spec)) in specs.into_iter().enumerate() {
+                    let job = run_config::RunJob {
+                        engine: &self.engine,
+                        settings: &self.config.grading,
+                        runtime: runtime.as_deref(),
+                        target: &target,
+                        labels: self.labels(name),
+                        name: if several {
+                            format!("{name}-{i}")
+                        } else {
+                            name.to_string()
+                        },
+                        wait_health: checks.iter().any(|c| c.id == RunCheck::Health.into()),
+                        engine_security: self.engine_security().await?,
+                    };
+                    let (evidence, service_notes) = run_config::collect(&job, spec).await?;
+                    let about = |note: String| {
+                        if several {
+                            format!("Service `{service}`: {note}")
+                        } else {
+                            note
+                        }
+                    };
+                    if evidence.inspect.is_none() {
+                        notes.push(about("Drydock did not start this container:".into()));
+                        notes.extend(evidence.refusals.iter().map(|r| format!("• {}", r.reason)));
+                    }
+                    notes.extend(service_notes.into_iter().map(about));
+                    let verdicts: Vec<Verdict> = (0..checks.len())
+                        .map(|i| match checks[i].id {
+                            CheckId::Run(check) => {
+                                run_checks::evaluate(check, &evidence, params(i))
+                            }
+                            other => not_of_area(other, "a run"),
+                        })
+                        .collect();
+                    graded.push((service, verdicts));
                 }
-                let verdicts = (0..checks.len())
-                    .map(|i| match checks[i].id {
-                        CheckId::Run(check) => run_checks::evaluate(check, &evidence, params(i)),
-                        other => not_of_area(other, "a run"),
-                    })
-                    .collect();
-                Ok((verdicts, notes))
+                Ok((combine_services(graded, checks.len()), notes))
             }
             Submission::Dockerfile { dockerfile, files } => {
                 self.build_sandbox().await?.map_err(Error::Unavailable)?;
@@ -352,6 +375,9 @@ impl GradingService {
                         let title = self.catalog.labs.get(&lab).map_or(lab.clone(), |l| l.def.title.clone());
                         Error::Conflict(format!("Start the lab \"{title}\" and make your changes there first; this exercise checks that lab's container."))
                     })?;
+                if exercise.def.kind == ExerciseKind::LabContainers {
+                    return self.live_verdicts(exercise, &session.id).await;
+                }
                 let container = session.container_id.clone().unwrap_or_default();
                 let user = self
                     .catalog
@@ -371,6 +397,48 @@ impl GradingService {
                 Ok((verdicts, vec!["Drydock looked at your running lab from outside, with the image's own tools.".to_string()]))
             }
         }
+    }
+
+    /// Grades the container a `lab-containers` exercise names in the
+    /// learner's running lab session.
+    async fn live_verdicts(
+        &self,
+        exercise: &Exercise,
+        session: &str,
+    ) -> Result<(Vec<Verdict>, Vec<String>)> {
+        let checks = &exercise.def.checks;
+        let tag = exercise.image_tag.clone().unwrap_or_default();
+        let image = self.engine.image(&tag).await?.ok_or_else(|| {
+            Error::Unavailable(format!("The exercise image {tag} is not built on this server; ask an administrator to run `drydock images build`."))
+        })?;
+        let job = live::LiveJob {
+            engine: &self.engine,
+            settings: &self.config.grading,
+            session,
+            container: exercise.def.container.as_deref().unwrap_or_default(),
+            image_tag: &tag,
+            image_id: image.id.as_deref().unwrap_or_default(),
+            wait_health: checks.iter().any(|c| c.id == RunCheck::Health.into()),
+            engine_security: self.engine_security().await?,
+        };
+        let (target, mut notes) = live::collect(&job).await?;
+        let mut verdicts = Vec::new();
+        for def in checks {
+            let params = Params(&def.params);
+            verdicts.push(match def.id {
+                CheckId::Run(check) => run_checks::evaluate(check, &target.run, params),
+                CheckId::Live(check) => live::evaluate(&self.engine, &target, check, params).await,
+                other => not_of_area(other, "a lab-containers"),
+            });
+        }
+        notes.insert(
+            0,
+            format!(
+                "Drydock read your container {} through the engine, as it runs now.",
+                job.container
+            ),
+        );
+        Ok((verdicts, notes))
     }
 
     /// Grades and stores an attempt by `user`: the one way in for the JSON
@@ -626,6 +694,46 @@ impl GradingService {
     }
 }
 
+/// One verdict per check from the verdicts of each service: a check passes
+/// when it passes for every service, and the message names the services
+/// that fail it.
+fn combine_services(mut graded: Vec<(String, Vec<Verdict>)>, checks: usize) -> Vec<Verdict> {
+    if graded.len() == 1 {
+        return graded.remove(0).1;
+    }
+    (0..checks)
+        .map(|i| {
+            let of = |s: &(String, Vec<Verdict>)| {
+                s.1.get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Verdict::fail("not graded", ""))
+            };
+            let failing: Vec<String> = graded
+                .iter()
+                .filter(|s| !of(s).passed)
+                .map(|s| format!("service `{}`: {}", s.0, of(s).message))
+                .collect();
+            let evidence = graded
+                .iter()
+                .map(|s| format!("{}: {}", s.0, of(s).evidence))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if failing.is_empty() {
+                Verdict::pass(
+                    format!(
+                        "Every service ({}): {}",
+                        graded.len(),
+                        of(&graded[0]).message
+                    ),
+                    evidence,
+                )
+            } else {
+                Verdict::fail(failing.join(" "), evidence)
+            }
+        })
+        .collect()
+}
+
 /// A check listed under an exercise of another kind. The content loader
 /// refuses such exercises, so this is never reached with real content.
 fn not_of_area(check: CheckId, kind: &str) -> Verdict {
@@ -644,7 +752,9 @@ fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
             Submission::Run { .. } | Submission::Compose { .. }
         ),
         ExerciseKind::Dockerfile => matches!(submission, Submission::Dockerfile { .. }),
-        ExerciseKind::Lab => matches!(submission, Submission::Lab {}),
+        ExerciseKind::Lab | ExerciseKind::LabContainers => {
+            matches!(submission, Submission::Lab {})
+        }
         ExerciseKind::Flag => matches!(submission, Submission::Flag { .. }),
     };
     if fits {
@@ -653,7 +763,7 @@ fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
         let want = match exercise.def.kind {
             ExerciseKind::Run | ExerciseKind::Compose => "{\"kind\":\"run\",\"command\":\"docker run …\"} or {\"kind\":\"compose\",\"service\":\"…\"}",
             ExerciseKind::Dockerfile => "{\"kind\":\"dockerfile\",\"dockerfile\":\"…\",\"files\":{…}}",
-            ExerciseKind::Lab => "{\"kind\":\"lab\"}",
+            ExerciseKind::Lab | ExerciseKind::LabContainers => "{\"kind\":\"lab\"}",
             ExerciseKind::Flag => "{\"kind\":\"flag\",\"value\":\"…\"}",
         };
         Err(Error::BadRequest(format!(
@@ -663,13 +773,14 @@ fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
     }
 }
 
-/// The area of checks each exercise kind uses (for authors' tools).
-pub fn area_of(kind: ExerciseKind) -> CheckArea {
+/// The areas of checks each exercise kind may use.
+pub fn areas_of(kind: ExerciseKind) -> &'static [CheckArea] {
     match kind {
-        ExerciseKind::Run | ExerciseKind::Compose => CheckArea::Run,
-        ExerciseKind::Dockerfile => CheckArea::Image,
-        ExerciseKind::Lab => CheckArea::Lab,
-        ExerciseKind::Flag => CheckArea::Flag,
+        ExerciseKind::Run | ExerciseKind::Compose => &[CheckArea::Run],
+        ExerciseKind::Dockerfile => &[CheckArea::Image],
+        ExerciseKind::Lab => &[CheckArea::Lab],
+        ExerciseKind::LabContainers => &[CheckArea::Run, CheckArea::Live],
+        ExerciseKind::Flag => &[CheckArea::Flag],
     }
 }
 

@@ -823,6 +823,60 @@ async fn a_learner_hardens_a_run_command_over_the_api(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{good}");
     assert_eq!(good["report"]["score"], good["report"]["max"], "{good}");
+    // Several services: every one is started and graded, and one service
+    // left unlimited fails the checks it misses, by name.
+    let service = |name: &str, limits: bool| {
+        let mut text = format!("  {name}:\n    image: drydock/webapp:1\n    user: \"1000:1000\"\n    networks: [backend]\n");
+        if limits {
+            text.push_str("    mem_limit: 128m\n    cpus: 0.5\n    pids_limit: 100\n    ulimits:\n      nofile: { soft: 1024, hard: 2048 }\n");
+        }
+        text
+    };
+    let file = |admin_limited: bool| {
+        format!(
+            "services:\n{}{}networks:\n  backend: {{}}\n",
+            service("web", true),
+            service("admin", admin_limited)
+        )
+    };
+    let (status, half) = learner
+        .post(compose, json!({"kind": "compose", "service": file(false)}))
+        .await;
+    assert_eq!(status, 201, "{half}");
+    for id in ["RUN-MEMORY", "RUN-CPU", "RUN-PIDS", "RUN-ULIMITS"] {
+        let c = check(&half, id);
+        assert_eq!(c["passed"], false, "{id}: {half}");
+        let message = c["message"].as_str().unwrap();
+        assert!(
+            message.contains("service `admin`") && !message.contains("service `web`"),
+            "{id}: {c}"
+        );
+    }
+    assert_eq!(check(&half, "RUN-NETWORK")["passed"], true, "{half}");
+    let (status, both) = learner
+        .post(compose, json!({"kind": "compose", "service": file(true)}))
+        .await;
+    assert_eq!(status, 201, "{both}");
+    assert_eq!(both["report"]["score"], both["report"]["max"], "{both}");
+    assert!(
+        check(&both, "RUN-MEMORY")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Every service (2)"),
+        "{both}"
+    );
+    let five = format!(
+        "services:\n{}networks:\n  backend: {{}}\n",
+        ["a", "b", "c", "d", "e"].map(|n| service(n, true)).concat()
+    );
+    let (status, body) = learner
+        .post(compose, json!({"kind": "compose", "service": five}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("at most 4"),
+        "{body}"
+    );
 
     let (_, list) = learner.get("/api/v1/exercises").await;
     let mine = list

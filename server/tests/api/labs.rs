@@ -445,12 +445,13 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
         .find_map(|l| l.split_whitespace().next()?.parse().ok())
         .unwrap();
     assert!(used <= 8, "{out}");
-    // No network but loopback, so no way out.
+    // No network but loopback, so no way out: no other interface, no
+    // route at all (shown without sending anything anywhere).
     let out = term
-        .output_of("ls /sys/class/net; wget -q -T 2 -O- http://1.1.1.1/ ; echo rc=$?")
+        .output_of("ls /sys/class/net; ip route; ip -6 route; echo routes-end")
         .await;
     assert!(!out.contains("eth0"), "{out}");
-    assert!(out.contains("rc=1"), "{out}");
+    assert!(!out.contains("default") && !out.contains(" via "), "{out}");
     // No Docker socket to talk to.
     let out = term
         .output_of("ls /var/run/docker.sock /run/docker.sock 2>&1")

@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod attacks;
 mod browser;
+mod curriculum;
 mod engine;
 mod grading;
 mod http;

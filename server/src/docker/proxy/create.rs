@@ -15,7 +15,10 @@ use crate::docker::{
     labels,
     runtime::{is_gvisor, GVISOR_HOST_THREADS},
 };
-use drydock_grader::sandbox::{normalise_cap, parse_log_size, DEFAULT_CAPS, ULIMITS};
+use drydock_grader::{
+    input::container::LabRequest,
+    sandbox::{normalise_cap, parse_log_size, DEFAULT_CAPS, ULIMITS},
+};
 
 /// Most one tmpfs mount of a learner's container may hold, in MiB.
 const TMPFS_MB: i64 = 64;
@@ -65,6 +68,69 @@ fn bool_field(obj: &Map<String, Value>, name: &str) -> Result<bool, Refused> {
             "{name} must be true or false, not {other}"
         ))),
     }
+}
+
+/// The settings the endpoint rewrites, as the learner sent them.
+fn learner_request(host: &Map<String, Value>) -> Result<LabRequest, Refused> {
+    let positive = |name: &str| -> Result<Option<i64>, Refused> {
+        Ok(int_field(host, name)?.filter(|v| *v > 0))
+    };
+    let mut request = LabRequest {
+        memory: positive("Memory")?,
+        memory_swap: int_field(host, "MemorySwap")?.filter(|v| *v != 0),
+        nano_cpus: positive("NanoCpus")?,
+        cpu_quota: positive("CpuQuota")?,
+        cpu_period: positive("CpuPeriod")?,
+        cpu_shares: positive("CpuShares")?,
+        pids_limit: int_field(host, "PidsLimit")?.filter(|v| *v != 0),
+        publish_all: bool_field(host, "PublishAllPorts")?,
+        ..LabRequest::default()
+    };
+    if let Some(Value::Object(tmpfs)) = field(host, "Tmpfs")? {
+        for (target, options) in tmpfs {
+            let options = options.as_str().unwrap_or_default().to_string();
+            request.tmpfs.push((target.clone(), options));
+        }
+    }
+    if let Some(Value::Array(mounts)) = field(host, "Mounts")? {
+        for m in mounts.iter().filter_map(Value::as_object) {
+            if str_field(m, "Type")?.as_deref() == Some("tmpfs") {
+                let size = m
+                    .get("TmpfsOptions")
+                    .and_then(|o| o.get("SizeBytes"))
+                    .and_then(Value::as_i64)
+                    .map(|b| format!("size={b}"))
+                    .unwrap_or_default();
+                let target = str_field(m, "Target")?.unwrap_or_default();
+                request.tmpfs.push((target, size));
+            }
+        }
+    }
+    if let Some(Value::Object(bindings)) = field(host, "PortBindings")? {
+        for (port, list) in bindings {
+            for binding in list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+            {
+                let ip = str_field(binding, "HostIp")?.unwrap_or_default();
+                let host_port = str_field(binding, "HostPort")?.unwrap_or_default();
+                request.publish.push((ip, host_port, port.clone()));
+            }
+        }
+    }
+    if let Some(Value::Object(log)) = field(host, "LogConfig")? {
+        request.log_driver = str_field(log, "Type")?.filter(|d| !d.is_empty());
+        if let Some(Value::Object(opts)) = field(log, "Config")? {
+            for (k, v) in opts {
+                request
+                    .log_opts
+                    .push((k.clone(), v.as_str().unwrap_or_default().to_string()));
+            }
+        }
+    }
+    Ok(request)
 }
 
 fn int_field(obj: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refused> {
@@ -677,8 +743,13 @@ impl SessionProxy {
             hc.insert("Runtime".into(), json!(runtime));
         }
 
-        // Drydock's labels: who owns it, and what the preview may open.
+        // Drydock's labels: who owns it, what the preview may open, and
+        // what the learner asked for where the lab changed it.
         let mut all_labels = learner_labels;
+        all_labels.insert(
+            labels::REQUEST.into(),
+            json!(learner_request(&host)?.to_label()),
+        );
         all_labels.insert(labels::MANAGED.into(), json!("true"));
         all_labels.insert(labels::INSTANCE.into(), json!(self.scope.instance));
         all_labels.insert(labels::CHILD_OF.into(), json!(self.scope.session));

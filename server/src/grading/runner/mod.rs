@@ -4,4 +4,5 @@
 
 pub mod build;
 pub mod lab;
+pub mod live;
 pub mod run;
