@@ -25,6 +25,12 @@ pub struct LabSummary {
     /// Whether the lab has the docker CLI and a Docker endpoint of its own.
     #[serde(default)]
     pub docker: bool,
+    /// Docker labs: the images a learner can start (tag, description).
+    #[serde(default)]
+    pub images: Vec<(String, String)>,
+    /// Docker labs: what the lab's Docker endpoint never allows (option, why).
+    #[serde(default)]
+    pub rules: Vec<(String, String)>,
     /// Lessons that use this lab: (path, title).
     pub lessons: Vec<(String, String)>,
 }

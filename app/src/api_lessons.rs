@@ -28,6 +28,9 @@ pub struct LessonSummary {
     pub summary: String,
     pub minutes: u32,
     pub completed: bool,
+    /// The lab that goes with the lesson, if any: (id, whether it has `docker`).
+    #[serde(default)]
+    pub lab: Option<(String, bool)>,
 }
 
 /// One lesson page.

@@ -59,6 +59,12 @@ fn TrackCard(track: TrackView) -> impl IntoView {
                         <A href=format!("/lessons/{}/{}", l.track, l.slug)>{l.title}</A>
                         <span class="muted">{format!(" · {} min", l.minutes)}</span>
                         {l.completed.then(|| view! { <span class="done-mark" aria-label="completed">" ✓"</span> })}
+                        {l.lab.clone().map(|(lab, docker)| view! {
+                            <A href=format!("/labs/{lab}") attr:class=if docker { "try-it docker" } else { "try-it" }
+                                attr:title=if docker { "This lesson has a lab with the real docker command" } else { "This lesson has a lab with a shell" }>
+                                {if docker { "▶ Try it: Docker lab" } else { "▶ Try it: lab" }}
+                            </A>
+                        })}
                         <p class="muted small-text">{l.summary}</p>
                     </li>
                 }).collect_view()}

@@ -94,9 +94,10 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
     let mut media = HashSet::new();
     media_files(&dir.join("media"), &dir.join("media"), &mut media);
     // Problems of the image definitions themselves are the labs' to report.
-    let lab_images: HashSet<String> = LabImage::load_all(&dir.join("images"))
-        .map(|all| all.into_iter().map(|i| with_tag(&i.tag)).collect())
+    let image_list: Vec<(String, String)> = LabImage::load_all(&dir.join("images"))
+        .map(|all| all.into_iter().map(|i| (i.tag, i.description)).collect())
         .unwrap_or_default();
+    let lab_images: HashSet<String> = image_list.iter().map(|(t, _)| with_tag(t)).collect();
 
     let mut lessons: Vec<Lesson> = Vec::new();
     let mut tracks: Vec<Track> = Vec::new();
@@ -300,8 +301,14 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
                             &shown,
                             block.line,
                             format!(
-                                "this run block starts {image:?}, which no lab image provides and no earlier block builds; labs have {}",
-                                lab_images.iter().cloned().collect::<Vec<_>>().join(", ")
+                                "this run block starts {image:?}, which no lab image provides and no earlier block builds; {}",
+                                if lab_images.is_empty() {
+                                    "there are no lab images (content/images/)".to_string()
+                                } else {
+                                    let mut tags: Vec<_> = lab_images.iter().cloned().collect();
+                                    tags.sort();
+                                    format!("labs have {}", tags.join(", "))
+                                }
                             ),
                         );
                     }
@@ -398,7 +405,13 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
         .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
     if loader.problems.is_empty() {
-        Ok(Catalog::new(tracks, lessons, labs, exercise_defs))
+        Ok(Catalog::new(
+            tracks,
+            lessons,
+            labs,
+            exercise_defs,
+            image_list,
+        ))
     } else {
         Err(loader.problems)
     }

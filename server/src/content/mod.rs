@@ -25,6 +25,8 @@ pub struct Catalog {
     pub labs: BTreeMap<String, Lab>,
     /// Exercise definitions by id.
     pub exercises: BTreeMap<String, Exercise>,
+    /// The lab images (tag, description) a Docker lab offers, by tag.
+    pub images: Vec<(String, String)>,
     by_key: HashMap<String, usize>,
     /// Stylesheet for highlighted code, generated once.
     pub highlight_css: String,
@@ -36,6 +38,7 @@ impl Catalog {
         lessons: Vec<Lesson>,
         labs: BTreeMap<String, Lab>,
         exercises: BTreeMap<String, Exercise>,
+        images: Vec<(String, String)>,
     ) -> Self {
         let by_key = lessons
             .iter()
@@ -47,6 +50,7 @@ impl Catalog {
             lessons,
             labs,
             exercises,
+            images,
             by_key,
             highlight_css: highlight::stylesheet(),
         }

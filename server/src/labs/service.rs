@@ -446,6 +446,16 @@ impl LabService {
                 crate::content::model::LabNetworkKind::Internal => "internal".into(),
             },
             docker: lab.def.docker,
+            images: if lab.def.docker {
+                self.catalog.images.clone()
+            } else {
+                Vec::new()
+            },
+            rules: if lab.def.docker {
+                crate::docker::proxy::rules()
+            } else {
+                Vec::new()
+            },
             lessons: lab
                 .lessons
                 .iter()

@@ -39,6 +39,12 @@ pub async fn catalog(catalog: &Catalog, db: &Db, user: Option<&User>) -> Result<
                         summary: l.meta.summary.clone(),
                         minutes: l.meta.minutes,
                         completed: done.contains(&l.key()),
+                        lab: l.meta.lab.as_ref().map(|id| {
+                            (
+                                id.clone(),
+                                catalog.labs.get(id).is_some_and(|lab| lab.def.docker),
+                            )
+                        }),
                     }
                 })
                 .collect(),

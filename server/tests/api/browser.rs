@@ -727,3 +727,129 @@ async fn a_learner_opens_the_preview_of_a_published_port_and_nobody_else_can() {
     browser.close().await;
     crate::common::labs::remove_lab_containers(&app).await;
 }
+
+/// Waits up to `secs` for the terminal's screen to show `needle`; returns the screen.
+async fn wait_for_screen(c: &fantoccini::Client, needle: &str, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let text = terminal_text(c).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "terminal never showed {needle:?}; it shows: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_learner_follows_the_postgresql_lesson_with_run_buttons_and_gets_full_marks() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let lesson = app
+        .state
+        .content
+        .lesson("fundamentals", "postgresql-in-docker")
+        .expect("lesson")
+        .clone();
+    assert!(
+        lesson.run_blocks.len() >= 10,
+        "{} run blocks",
+        lesson.run_blocks.len()
+    );
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/lessons/fundamentals/postgresql-in-docker"))
+        .await
+        .unwrap();
+    let toggle = browser.wait_for("button.lab-dock-toggle").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c.find(Locator::Css(".lab-dock.open")).await.is_err() {
+        toggle.click().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lab dock never opened"
+        );
+    }
+    browser
+        .wait_for(".lab-dock button.start-lab")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(90))
+        .for_element(Locator::Css(".terminal[data-state='connected']"))
+        .await
+        .unwrap();
+    wait_for_screen(c, "$ ", 60).await;
+
+    // Every Run button in order, as a reader goes down the page. After each
+    // block the test asks the shell for its status, to know when it ended.
+    let buttons = c
+        .find_all(Locator::Css(".code-block.runnable button.run-in-terminal"))
+        .await
+        .unwrap();
+    assert_eq!(buttons.len(), lesson.run_blocks.len());
+    for (i, block) in lesson.run_blocks.iter().enumerate() {
+        c.execute(
+            "document.querySelectorAll('.code-block.runnable')[arguments[0]].scrollIntoView({block: 'start'});",
+            vec![serde_json::json!(i)],
+        )
+        .await
+        .unwrap();
+        buttons[i].click().await.unwrap();
+        c.execute(
+            "window.drydockTerminal.send(`echo \"BLOCK\"\"${arguments[0]}=$?\"\\n`);",
+            vec![serde_json::json!(i)],
+        )
+        .await
+        .unwrap();
+        let screen = wait_for_screen(c, &format!("BLOCK{i}="), 150).await;
+        let status = screen
+            .rsplit(&format!("BLOCK{i}="))
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>();
+        assert_eq!(
+            status == "0",
+            !block.refused,
+            "block {i} (line {}) exited {status}: {}\n{screen}",
+            block.line,
+            block.command
+        );
+    }
+
+    // The lab now holds what the exercise asks for: full marks.
+    c.goto(&app.url("/exercises/postgres-done-right"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("form.submission[data-hydrated='true']")
+        .await;
+    let button = c
+        .find(Locator::Css("form.submission button[type='submit']"))
+        .await
+        .unwrap();
+    assert_eq!(button.text().await.unwrap(), "Check my lab");
+    button.click().await.unwrap();
+    let report = wait_long(&browser, ".grade-report[data-passed='true']").await;
+    let failing = c
+        .find_all(Locator::Css("li.check[data-passed='false']"))
+        .await
+        .unwrap();
+    assert!(
+        failing.is_empty(),
+        "every check passes: {:?}",
+        report.text().await
+    );
+    browser.close().await;
+    crate::common::labs::remove_lab_containers(&app).await;
+}

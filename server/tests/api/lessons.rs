@@ -55,13 +55,19 @@ fn the_checker_reports_each_broken_fixture_with_file_and_line() {
         "broken-content/lessons/t/08-numbers.md:6: objectives must list 1 to 8 non-empty items",
         "broken-content/lessons/t/notes.txt:1: unexpected file",
         "broken-content/lessons/tracks.toml:1: track \"ghost\" has no folder",
+        "broken-content/lessons/t/09-hands-on.md:11: broken link \"/lessons/t/no-such-lesson\": no lesson \"t/no-such-lesson\"",
+        "broken-content/lessons/t/09-hands-on.md:11: broken link \"/lessons/t/hands-on#no-such-anchor\": lesson \"t/hands-on\" has no heading with anchor #no-such-anchor",
+        "broken-content/lessons/t/09-hands-on.md:11: relative link \"notes.txt\"",
+        "broken-content/lessons/t/09-hands-on.md:13: this run block starts \"alpine:3.22\", which no lab image provides",
     ] {
         assert!(output.contains(expected), "missing {expected:?} in:\n{output}");
     }
-    assert!(
-        !output.contains("t/good#real-heading"),
-        "a valid anchor is not reported:\n{output}"
-    );
+    for fine in ["t/good#real-heading", "hands-on#links", "mine:1"] {
+        assert!(
+            !output.contains(fine),
+            "{fine} is valid and not reported:\n{output}"
+        );
+    }
     assert!(output.contains("problem(s)"));
 }
 

@@ -206,6 +206,30 @@ const NEVER: &[(&str, &str, &str, &str)] = &[
     ("Links", "--link", "containers of the lab find each other by name on the lab network; --link is not needed.", HOST),
 ];
 
+/// What a lab's endpoint never lets through, in a learner's words:
+/// (option, why), for the lab page. The refusals themselves say the same.
+pub fn rules() -> Vec<(String, String)> {
+    let mut rules: Vec<(String, String)> = vec![
+        ("-v /host/path:… (bind mounts)".into(), "a host directory in a container lets its root read and change the host's files; labs mount named volumes and tmpfs only.".into()),
+        ("the Docker socket".into(), "whoever holds the engine's socket is root on the host; not even a lab's own endpoint is mounted into its containers.".into()),
+        ("--network host, --pid host, --ipc host, --uts host, --userns host".into(), "sharing the host's namespaces removes the isolation between the container and the machine.".into()),
+        ("--cap-add SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE …".into(), "these capabilities reach the kernel or the host; only Docker's default set may be added back.".into()),
+        ("--security-opt seccomp=unconfined, apparmor=unconfined".into(), "they switch off a protection of the host kernel; no-new-privileges is the option labs accept.".into()),
+        ("docker pull, push, login, save, load, import".into(), "the lab is offline and its images stay on this machine: use the images docker images lists, or build your own.".into()),
+        ("-p / -P".into(), "nothing is published on the host; the lab panel offers a browser preview of the ports you asked for.".into()),
+        ("more containers or memory than the lab's budget".into(), "a lab's containers share a budget of containers and memory; remove one (docker rm -f NAME) to start another.".into()),
+    ];
+    rules.extend(
+        NEVER
+            .iter()
+            .filter(|(_, flag, _, _)| {
+                !matches!(*flag, "annotations" | "masked paths" | "read-only paths")
+            })
+            .map(|(_, flag, why, _)| (flag.to_string(), why.to_string())),
+    );
+    rules
+}
+
 /// Settings that only make sense inside `HostConfig`; at the top level of
 /// the body the engine would still honour them.
 const HOST_LEVEL: &[&str] = &[

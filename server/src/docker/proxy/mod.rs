@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 
 use super::{engine::Engine, http::EngineAddress, labels};
 
+pub use create::rules;
 pub use names::{is_session_prefix, valid_object_name, SessionNames, LAB_NETWORK};
 
 /// What a lab session may spend across all the containers it starts.

@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 
 use super::{
     forward::Relay,
-    names::{split_tag, valid_image_reference, valid_object_name, with_tag, LAB_NETWORK},
+    names::{
+        split_tag, valid_image_reference, valid_object_name, with_tag, SessionNames, LAB_NETWORK,
+    },
     server::{json_response, read_body, Refused, SessionProxy, API_VERSION},
 };
 use crate::docker::{
@@ -46,13 +48,13 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         (&Method::GET, ["info"]) => p.info().await,
         (&Method::GET, ["system", "df"]) => p.disk_usage().await,
         (&Method::GET, ["events"]) => {
-            let q = query.keep(&["since", "until"]).with_filters(query.filters_with(&p.child_label())?);
+            let q = query.keep(&["since", "until"]).with_filters(query.filters_with(&p.child_label(), &p.names)?);
             p.forward(Method::GET, &format!("/events{q}"), None, empty(), Relay::Lines).await
         }
 
         // --- containers ---
         (&Method::GET, ["containers", "json"]) => {
-            let q = query.keep(&["all", "limit", "size", "before", "since"]).with_filters(query.filters_with(&p.child_label())?);
+            let q = query.keep(&["all", "limit", "size", "before", "since"]).with_filters(query.filters_with(&p.child_label(), &p.names)?);
             p.forward(Method::GET, &format!("/containers/json{q}"), None, empty(), Relay::Json).await
         }
         (&Method::POST, ["containers", "create"]) => {
@@ -60,7 +62,7 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
             p.create_container(&query, &body).await
         }
         (&Method::POST, ["containers", "prune"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
+            let q = Query::default().with_filters(query.filters_with(&p.child_label(), &p.names)?);
             p.forward(Method::POST, &format!("/containers/prune{q}"), None, empty(), Relay::Json).await
         }
         (&Method::GET, ["containers", id, "json"]) => {
@@ -206,11 +208,11 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
 
         // --- volumes and networks: lists and prunes see the session's own ---
         (&Method::GET, [kind @ ("volumes" | "networks")]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
+            let q = Query::default().with_filters(query.filters_with(&p.child_label(), &p.names)?);
             p.forward(Method::GET, &format!("/{kind}{q}"), None, empty(), Relay::Json).await
         }
         (&Method::POST, [kind @ ("volumes" | "networks"), "prune"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label())?);
+            let q = Query::default().with_filters(query.filters_with(&p.child_label(), &p.names)?);
             p.forward(Method::POST, &format!("/{kind}/prune{q}"), None, empty(), Relay::Json).await
         }
 
@@ -350,8 +352,10 @@ impl Query {
         self.set("filters", &filters.to_string())
     }
 
-    /// The request's `filters`, with `label=<label>` added (the engine ANDs labels).
-    pub fn filters_with(&self, label: &str) -> Result<Value, Refused> {
+    /// The request's `filters`, with `label=<label>` added (the engine ANDs
+    /// labels) and the learner's names of containers, volumes and networks
+    /// (`container=web`) turned into the session's engine names.
+    pub fn filters_with(&self, label: &str, names: &SessionNames) -> Result<Value, Refused> {
         let mut filters: Map<String, Value> = match self.get("filters") {
             Some(raw) if !raw.trim().is_empty() => {
                 serde_json::from_str(&raw).map_err(|_| Refused::bad("filters is not JSON"))?
@@ -369,6 +373,31 @@ impl Query {
         };
         labels.insert(label.to_string(), Value::Bool(true));
         filters.insert("label".into(), Value::Object(labels));
+        let engine_name = |value: &str| {
+            // Ids (hex) are the engine's own already.
+            if value.len() >= 12 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                value.to_string()
+            } else {
+                names.object(value.trim_start_matches('/'))
+            }
+        };
+        for key in ["container", "name", "volume", "network"] {
+            let translated = match filters.remove(key) {
+                Some(Value::Object(m)) => {
+                    Value::Object(m.into_iter().map(|(k, v)| (engine_name(&k), v)).collect())
+                }
+                Some(Value::Array(items)) => Value::Array(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|v| Value::String(engine_name(v)))
+                        .collect(),
+                ),
+                Some(other) => other,
+                None => continue,
+            };
+            filters.insert(key.into(), translated);
+        }
         Ok(Value::Object(filters))
     }
 }
@@ -1248,7 +1277,27 @@ fn random_name() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, Query, SessionNames};
+
+    #[test]
+    fn filters_keep_the_session_label_and_name_the_learners_objects() {
+        let names = SessionNames::of("0123456789abcdef");
+        let query = Query::parse(
+            "filters=%7B%22container%22%3A%7B%22web%22%3Atrue%7D%2C%22label%22%3A%5B%22app%3D1%22%5D%2C%22type%22%3A%5B%22container%22%5D%7D",
+        );
+        let filters = query.filters_with("drydock.child-of=s", &names).unwrap();
+        assert_eq!(
+            filters["container"],
+            serde_json::json!({"dl0123456789ab_web": true})
+        );
+        assert_eq!(filters["type"], serde_json::json!(["container"]));
+        assert_eq!(filters["label"]["app=1"], true);
+        assert_eq!(filters["label"]["drydock.child-of=s"], true);
+        let by_id = Query::parse("filters=%7B%22container%22%3A%5B%22a1b2c3d4e5f6a7b8%22%5D%7D")
+            .filters_with("l", &names)
+            .unwrap();
+        assert_eq!(by_id["container"], serde_json::json!(["a1b2c3d4e5f6a7b8"]));
+    }
 
     #[test]
     fn reference_globs_match_like_dockers() {
