@@ -761,6 +761,30 @@ async fn a_learner_follows_the_postgresql_lesson_with_run_buttons_and_gets_full_
     let browser = Browser::start().await;
     let c = &browser.client;
 
+    // The catalog says which lessons have a Docker lab to try…
+    c.goto(&app.url("/lessons")).await.unwrap();
+    let try_it = browser
+        .wait_for("a.try-it.docker[href='/labs/postgresql']")
+        .await;
+    assert_eq!(try_it.text().await.unwrap(), "▶ Try it: Docker lab");
+    // …and the lab's page lists its images and what its endpoint refuses.
+    c.goto(&app.url("/labs/postgresql")).await.unwrap();
+    let inside = browser
+        .wait_for(".docker-inside")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "drydock/postgres:15",
+        "drydock/busybox:1",
+        "What the endpoint refuses",
+    ] {
+        assert!(inside.contains(needle), "{needle} in {inside}");
+    }
+    let rules = c.find_all(Locator::Css(".docker-rules dt")).await.unwrap();
+    assert!(rules.len() >= 10, "{} rules", rules.len());
+
     c.goto(&app.url("/lessons/fundamentals/postgresql-in-docker"))
         .await
         .unwrap();
