@@ -334,7 +334,7 @@ async fn lab_container_exercises_grade_what_the_learner_ran_on_postgres() {
 /// that outlives its container, a client in a second container.
 #[tokio::test]
 async fn the_postgres_image_starts_from_a_password_file_and_keeps_its_data() {
-    let tag = format!("{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let (net, secret, data, db) = (
         format!("ddpg-net-{tag}"),
         format!("ddpg-secret-{tag}"),
