@@ -275,12 +275,17 @@ async fn lab_container_exercises_grade_what_the_learner_ran(backend: Backend) {
 
     // PostgreSQL: the password in the environment, an anonymous volume and
     // a published port first.
+    let pressed_start = Instant::now();
     let (lab, mut t) = open_lab(&learner, "postgresql").await;
     let weak_run = "docker run -d --name db -e POSTGRES_PASSWORD=hunter2hunter2 -e POSTGRES_USER=shop -e POSTGRES_DB=shop -p 5432:5432 drydock/postgres:15";
     sh(&mut t, weak_run).await;
     sh(&mut t, DB_READY).await;
     let insert = "docker exec db psql -U shop -d shop -c \"CREATE TABLE orders (id serial primary key, item text); INSERT INTO orders (item) VALUES ('first order')\"";
     sh(&mut t, insert).await;
+    println!(
+        "postgresql: from Start lab to a database the learner has queried: {:.1} s",
+        pressed_start.elapsed().as_secs_f64()
+    );
     let (_, weak) = check_my_lab(&learner, "postgres-done-right").await;
     assert!(verdict(&weak, "LIVE-ANSWERS"), "{weak}");
     for id in [

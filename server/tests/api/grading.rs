@@ -501,11 +501,13 @@ async fn dangerous_or_broken_submissions_are_refused_with_a_reason() {
         "a YAML error names its line: {message}"
     );
 
-    let two =
-        "services:\n  web:\n    image: drydock/webapp:1\n  db:\n    image: drydock/webapp:1\n";
-    let message = bad_request(grader.grade(&run, &submit_compose(two), None).await);
+    // Several services are graded one by one, up to four of them.
+    let five: String = std::iter::once("services:\n".to_string())
+        .chain(["a", "b", "c", "d", "db"].map(|n| format!("  {n}:\n    image: drydock/webapp:1\n")))
+        .collect();
+    let message = bad_request(grader.grade(&run, &submit_compose(&five), None).await);
     assert!(
-        message.contains("exactly one") && message.contains("`db`"),
+        message.contains("at most 4") && message.contains("`db`"),
         "{message}"
     );
 
