@@ -211,7 +211,14 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// The whole HTTP surface: probes, then the Leptos pages and static files.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(drydock_app::App);
+    // Generated once per process: while Leptos generates a route list it
+    // suspends every page's data loads process-wide, so generating it again
+    // (another server in the same process) stalled pages being rendered.
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES
+        .get_or_init(|| generate_route_list(drydock_app::App))
+        .clone();
     let options = state.leptos_options.clone();
     let backend: Arc<dyn drydock_app::api::ssr::Backend> = Arc::new(accounts::ui::UiBackend {
         state: state.clone(),

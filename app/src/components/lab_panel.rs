@@ -290,7 +290,7 @@ fn LabIntro(summary: LabSummary, ended: Option<String>) -> impl IntoView {
     view! {
         {ended.map(|reason| view! { <p class="lab-ended" role="status">{reason}</p> })}
         <div class="lab-welcome">
-            {summary.welcome.split("\n\n").map(|p| view! { <p>{p.to_string()}</p> }).collect_view()}
+            {summary.welcome.split("\n\n").map(|p| view! { <p>{inline_code(p)}</p> }).collect_view()}
         </div>
         <p class="muted small-text lab-limits">
             {format!(
@@ -306,4 +306,24 @@ fn LabIntro(summary: LabSummary, ended: Option<String>) -> impl IntoView {
 /// Whether a session view is still going (queued, starting or running).
 pub fn is_active(s: &LabSessionView) -> bool {
     s.status != "ended"
+}
+
+/// A paragraph of a lab's welcome text, with `backticked` commands shown
+/// as code (text with an unmatched backtick stays as it is).
+fn inline_code(paragraph: &str) -> impl IntoView {
+    let parts: Vec<String> = paragraph.split('`').map(str::to_string).collect();
+    if parts.len() % 2 == 0 {
+        return vec![paragraph.to_string().into_any()];
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect::<Vec<_>>()
 }

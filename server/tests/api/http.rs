@@ -149,3 +149,63 @@ async fn every_section_is_built_and_unknown_pages_are_404() {
     assert_eq!(resp.status(), 404);
     assert!(resp.text().await.unwrap().contains("Page not found"));
 }
+
+/// Several servers in one process (as in this test binary, or any embedder
+/// that builds the router more than once) must not stall each other's pages.
+/// Building the router generates Leptos's route list, and while that runs
+/// Leptos suspends every page's data loads process-wide; a page rendered in
+/// that moment used to wait forever (the "request never answered" hang).
+#[tokio::test]
+async fn building_another_server_never_stalls_a_page_being_rendered() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let state = app.state.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let builder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut built = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                rt.block_on(async { drop(drydock::router(state.clone())) });
+                built += 1;
+            }
+            built
+        })
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut stalled = Vec::new();
+    for i in 0..40 {
+        let path = if i % 2 == 0 {
+            "/no/such/page"
+        } else {
+            "/lessons/fundamentals/containers-vs-vms"
+        };
+        let answer = async {
+            let resp = client
+                .get(app.url(path))
+                .header("accept", "text/html")
+                .send()
+                .await?;
+            let status = resp.status();
+            resp.text().await.map(|_| status)
+        }
+        .await;
+        if let Err(err) = answer {
+            stalled.push(format!("{path}: {err}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let built = builder.join().unwrap();
+    assert!(built > 0, "the other router was never built");
+    assert!(
+        stalled.is_empty(),
+        "{} of 40 pages stalled while another router was built {built} times: {stalled:?}",
+        stalled.len()
+    );
+}
