@@ -312,7 +312,7 @@ pub fn is_active(s: &LabSessionView) -> bool {
 /// as code (text with an unmatched backtick stays as it is).
 fn inline_code(paragraph: &str) -> impl IntoView {
     let parts: Vec<String> = paragraph.split('`').map(str::to_string).collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return vec![paragraph.to_string().into_any()];
     }
     parts
