@@ -365,17 +365,22 @@ pub const MAX_SERVICES: usize = 4;
 pub fn parse_compose_service(input: &str) -> Result<RunSpec, SpecError> {
     let mut services = parse_compose_services(input)?;
     if services.len() > 1 {
-        let names: Vec<String> = services
-            .iter()
-            .map(|(n, _)| format!("`{}`", short(n)))
-            .collect();
         return Err(SpecError(format!(
             "`services` has {} services ({}); Drydock grades exactly one, so keep only the one to grade",
             services.len(),
-            names.join(", ")
+            service_names(services.iter().map(|(n, _)| n))
         )));
     }
     Ok(services.remove(0).1)
+}
+
+/// Up to ten service names for a message: "`web`, `db`".
+fn service_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names
+        .take(10)
+        .map(|n| format!("`{}`", short(n)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parse every service of a compose file (at most [`MAX_SERVICES`]), in
@@ -438,15 +443,10 @@ pub fn parse_compose_services(input: &str) -> Result<Vec<(String, RunSpec)>, Spe
             ));
         }
         if list.len() > MAX_SERVICES {
-            let names: Vec<String> = list
-                .iter()
-                .take(10)
-                .map(|(n, _)| format!("`{}`", short(n)))
-                .collect();
             return Err(SpecError(format!(
                 "`services` has {} services ({}); Drydock grades at most {MAX_SERVICES} at once, so keep the ones this exercise is about",
                 list.len(),
-                names.join(", ")
+                service_names(list.iter().map(|(n, _)| n))
             )));
         }
         list.into_iter()

@@ -4,6 +4,8 @@
 
 use drydock_grader::input::run_command::parse_run_command;
 
+use crate::docker::proxy::with_tag;
+
 /// Images a block starts (`docker run`, `docker create`) that it did not
 /// name itself earlier, and names it gives to images (`docker build -t`,
 /// `docker tag`, `docker commit`).
@@ -123,16 +125,6 @@ pub fn image_use(script: &str) -> ImageUse {
     found
 }
 
-/// An image reference with its tag spelled out (`busybox` is `busybox:latest`).
-pub fn with_tag(image: &str) -> String {
-    let name = image.rsplit('/').next().unwrap_or(image);
-    if name.contains(':') || image.contains('@') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,12 +144,5 @@ mod tests {
             ["drydock/webapp:1", "drydock/busybox:1", "alpine"]
         );
         assert_eq!(found.named, ["hello:1", "hello:prod", "snapshot:1"]);
-    }
-
-    #[test]
-    fn tags_are_spelled_out() {
-        assert_eq!(with_tag("busybox"), "busybox:latest");
-        assert_eq!(with_tag("drydock/busybox:1"), "drydock/busybox:1");
-        assert_eq!(with_tag("localhost:5000/x"), "localhost:5000/x:latest");
     }
 }

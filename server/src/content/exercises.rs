@@ -23,13 +23,15 @@ const MAX_STARTER_BYTES: usize = 64 * 1024;
 pub(super) fn load_exercises(
     loader: &mut Loader,
     dir: &Path,
+    lab_images: &[LabImage],
     lab_ids: &[String],
     docker_labs: &BTreeMap<String, bool>,
 ) -> BTreeMap<String, Exercise> {
     let mut exercises = BTreeMap::new();
-    let images: BTreeMap<String, String> = LabImage::load_all(&dir.join("images"))
-        .map(|all| all.into_iter().map(|i| (i.name, i.tag)).collect())
-        .unwrap_or_default();
+    let images: BTreeMap<String, String> = lab_images
+        .iter()
+        .map(|i| (i.name.clone(), i.tag.clone()))
+        .collect();
     for found in loader.definitions::<ExerciseFileDef>(dir, "exercises", "exercise") {
         let (id, shown, text, def) = (found.id.as_str(), found.shown, found.text, found.def);
         let line = |needle: &str| -> usize {

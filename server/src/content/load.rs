@@ -8,13 +8,13 @@ use std::{
 };
 
 use super::{
-    commands::{image_use, with_tag},
+    commands::image_use,
     loader::{line_at, toml_problem, Loader},
     model::{FrontMatter, Lesson, Problem, Question, QuizFile, QuizKind, Track, TracksFile},
     render::{render_at, LinkBase},
     Catalog,
 };
-use crate::docker::images::LabImage;
+use crate::docker::{images::LabImage, proxy::with_tag};
 
 fn ids_in(dir: &Path, ext: &str) -> BTreeSet<String> {
     fs::read_dir(dir)
@@ -89,14 +89,16 @@ pub fn load(dir: &Path) -> Result<Catalog, Vec<Problem>> {
         .iter()
         .map(|(id, lab)| (id.clone(), lab.def.docker))
         .collect();
+    // Problems of the image definitions themselves are the labs' to report.
+    let images = LabImage::load_all(&dir.join("images")).unwrap_or_default();
     let mut exercise_defs =
-        super::exercises::load_exercises(&mut loader, dir, &lab_ids, &docker_labs);
+        super::exercises::load_exercises(&mut loader, dir, &images, &lab_ids, &docker_labs);
     let mut media = HashSet::new();
     media_files(&dir.join("media"), &dir.join("media"), &mut media);
-    // Problems of the image definitions themselves are the labs' to report.
-    let image_list: Vec<(String, String)> = LabImage::load_all(&dir.join("images"))
-        .map(|all| all.into_iter().map(|i| (i.tag, i.description)).collect())
-        .unwrap_or_default();
+    let image_list: Vec<(String, String)> = images
+        .iter()
+        .map(|i| (i.tag.clone(), i.description.clone()))
+        .collect();
     let lab_images: HashSet<String> = image_list.iter().map(|(t, _)| with_tag(t)).collect();
 
     let mut lessons: Vec<Lesson> = Vec::new();

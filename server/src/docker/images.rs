@@ -390,6 +390,14 @@ fn toml_from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String
 mod tests {
     use super::*;
 
+    fn entry_names(tar: &[u8]) -> Vec<String> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn write(dir: &Path, name: &str, text: &str) {
         let path = dir.join(name);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -418,13 +426,10 @@ mod tests {
         let image = LabImage::load(dir.path()).unwrap();
         let first = image.context_tar().unwrap();
         assert_eq!(first, image.context_tar().unwrap());
-        let mut archive = tar::Archive::new(first.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, vec!["Dockerfile", "bin/tool", "rootfs/etc/passwd"]);
+        assert_eq!(
+            entry_names(&first),
+            vec!["Dockerfile", "bin/tool", "rootfs/etc/passwd"]
+        );
     }
 
     #[test]
@@ -474,13 +479,7 @@ mod tests {
             ),
         );
         let image = LabImage::load(dir.path()).unwrap();
-        let tar = image.context_tar().unwrap();
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let names = entry_names(&image.context_tar().unwrap());
         for name in ["h/share/data.txt", "h/share/alias", "h/tool"] {
             assert!(names.contains(&name.to_string()), "{name} in {names:?}");
         }

@@ -6,8 +6,10 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    client::Client, grading::docker, labs::Terminal, spawn_app_with, test_config, TestApp,
-    TestDatabase,
+    client::Client,
+    grading::{check, docker},
+    labs::Terminal,
+    spawn_app_with, test_config, TestApp, TestDatabase,
 };
 use drydock::db::Backend;
 use serde_json::{json, Value};
@@ -174,13 +176,7 @@ async fn check_my_lab(learner: &Client, exercise: &str) -> (u16, Value) {
 }
 
 fn verdict(attempt: &Value, id: &str) -> bool {
-    attempt["report"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {attempt}"))["passed"]
-        == true
+    check(attempt, id)["passed"] == true
 }
 
 fn full_marks(attempt: &Value) -> bool {
@@ -415,17 +411,9 @@ async fn the_postgres_image_starts_from_a_password_file_and_keeps_its_data() {
                 "{tool}"
             );
         }
-        docker(&[
-            "exec",
-            &db,
-            "psql",
-            "-U",
-            "shop",
-            "-d",
-            "shop",
-            "-c",
-            "CREATE TABLE t (x int); INSERT INTO t VALUES (42)",
-        ]);
+        let psql =
+            |sql: &str| docker(&["exec", &db, "psql", "-U", "shop", "-d", "shop", "-tAc", sql]);
+        psql("CREATE TABLE t (x int); INSERT INTO t VALUES (42)");
         // The password never reaches the environment.
         let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &db]);
         assert!(!env.contains("s3cret-pw"), "{env}");
@@ -473,20 +461,7 @@ async fn the_postgres_image_starts_from_a_password_file_and_keeps_its_data() {
         // A new container on the same volume finds the row.
         docker(&["rm", "-f", &db]);
         start(&db);
-        assert_eq!(
-            docker(&[
-                "exec",
-                &db,
-                "psql",
-                "-U",
-                "shop",
-                "-d",
-                "shop",
-                "-tAc",
-                "SELECT x FROM t"
-            ]),
-            "42"
-        );
+        assert_eq!(psql("SELECT x FROM t"), "42");
     });
     cleanup();
     if let Err(panic) = result {

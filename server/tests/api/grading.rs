@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use crate::common::{
     client::Client,
     grading::{
-        bad_request, containers_running, describe, docker, every_image_check, every_run_check,
-        exercise, grade_cases, grading_leftovers, ids_of, Case, SECRET,
+        bad_request, check, containers_running, describe, docker, every_image_check,
+        every_run_check, exercise, grade_cases, grading_leftovers, ids_of, Case, SECRET,
     },
     spawn_app, workspace_root, TestApp, TestDatabase,
 };
 use drydock::db::{self, Backend};
 use drydock_app::api_exercises::Submission;
 use drydock_grader::checks::catalog::CheckArea;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The hardened command of `least-privilege-run`, as its instructions ask.
 const HARDENED_RUN: &str = "docker run -d --user 1000:1000 --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp:rw,noexec,nosuid,size=16m --network none --memory 128m --pids-limit 100 drydock/webapp:1";
@@ -647,15 +647,6 @@ async fn a_build_that_overruns_its_time_is_stopped_and_leaves_nothing() {
 }
 
 const SUBMISSIONS: &str = "/api/v1/exercises/least-privilege-run/submissions";
-
-fn check<'a>(view: &'a Value, id: &str) -> &'a Value {
-    view["report"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in {view}"))
-}
 
 async fn a_learner_hardens_a_run_command_over_the_api(backend: Backend) {
     let app = spawn_app(TestDatabase::of(backend).await).await;

@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use super::{engine::Engine, http::EngineAddress, labels};
 
 pub use create::rules;
-pub use names::{is_session_prefix, valid_object_name, SessionNames, LAB_NETWORK};
+pub use names::{is_session_prefix, valid_object_name, with_tag, SessionNames, LAB_NETWORK};
 
 /// What a lab session may spend across all the containers it starts.
 pub use crate::config::DockerBudget as Budget;

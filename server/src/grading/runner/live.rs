@@ -11,7 +11,7 @@ use drydock_grader::{
     checks::{
         catalog::{LiveCheck, Params},
         live::LiveEvidence,
-        run::{Probe, RunEvidence, PROBE_SCRIPT},
+        run::RunEvidence,
     },
     input::container::{spec_of_container, LabRequest},
 };
@@ -139,18 +139,7 @@ pub async fn collect(job: &LiveJob<'_>) -> Result<(LiveTarget, Vec<String>), Err
         ..LiveEvidence::default()
     };
     if running {
-        match job
-            .engine
-            .exec(&engine_name, &["/bin/sh", "-c", PROBE_SCRIPT], Some("0"))
-            .await
-        {
-            Ok(out) if out.exit_code == Some(0) || !out.stdout.is_empty() => {
-                run.probe = Some(Probe::parse(&out.stdout));
-            }
-            Ok(_) | Err(_) => notes.push(
-                "The grader could not look inside your container; checks use what the engine reports.".into(),
-            ),
-        }
+        run.probe = super::run::probe(job.engine, &engine_name, &mut notes).await;
     } else {
         let why = format!(
             "your container {} is not running (it exited with code {})",

@@ -179,30 +179,42 @@ async fn observe(
         .await;
     }
     if evidence.exited.is_none() {
-        match engine
-            .exec(&job.name, &["/bin/sh", "-c", PROBE_SCRIPT], Some("0"))
-            .await
-        {
-            Ok(out) if out.exit_code == Some(0) || !out.stdout.is_empty() => {
-                if out.truncated {
-                    notes.push(format!(
-                        "The container answered the grader's look inside with more than {} KiB; the rest was not read, and checks use what the engine reports.",
-                        crate::docker::engine::READ_CAP / 1024
-                    ));
-                }
-                evidence.probe = Some(Probe::parse(&out.stdout));
+        evidence.probe = probe(engine, &job.name, notes).await;
+    }
+    Ok(())
+}
+
+/// Looks inside a running container's PID 1 as root; what went wrong goes
+/// to `notes`, and the checks then use what the engine reports.
+pub async fn probe(engine: &Engine, container: &str, notes: &mut Vec<String>) -> Option<Probe> {
+    match engine
+        .exec(container, &["/bin/sh", "-c", PROBE_SCRIPT], Some("0"))
+        .await
+    {
+        Ok(out) if out.exit_code == Some(0) || !out.stdout.is_empty() => {
+            if out.truncated {
+                notes.push(format!(
+                    "The container answered the grader's look inside with more than {} KiB; the rest was not read, and checks use what the engine reports.",
+                    crate::docker::engine::READ_CAP / 1024
+                ));
             }
-            Ok(out) => notes.push(format!(
+            Some(Probe::parse(&out.stdout))
+        }
+        Ok(out) => {
+            notes.push(format!(
                 "The grader could not look inside the container (exit {:?}: {}); checks use what the engine reports.",
                 out.exit_code,
                 out.stderr.trim()
-            )),
-            Err(err) => notes.push(format!(
+            ));
+            None
+        }
+        Err(err) => {
+            notes.push(format!(
                 "The grader could not look inside the container ({err}); checks use what the engine reports."
-            )),
+            ));
+            None
         }
     }
-    Ok(())
 }
 
 /// An engine error while creating: the learner's options, in Docker's words.

@@ -342,3 +342,13 @@ pub fn containers_running(marker: &str) -> Vec<String> {
         .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
         .collect()
 }
+
+/// Check `id` of a stored attempt (`{"report": {"checks": […]}}`).
+pub fn check<'a>(view: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    view["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {view}"))
+}
