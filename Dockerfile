@@ -1,14 +1,21 @@
 # Production image of Drydock. Build:  docker build -t drydock .
 # Run (see README "Running in a container" for the Docker-socket trade-off).
 
-# ---- builder: toolchain, cargo-leptos, wasm-bindgen; then the release build
+# ---- builder: the stable toolchain, wasm-bindgen and npm; then the release
+# build of the site (scripts/build-site.sh) and of the server. No cargo-leptos
+# and no nightly toolchain.
 FROM rust:1-bookworm AS builder
-RUN rustup target add wasm32-unknown-unknown \
- && cargo install wasm-bindgen-cli --version 0.2.130 \
- && cargo install cargo-leptos --locked --features no_downloads
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends npm \
+ && rm -rf /var/lib/apt/lists/* \
+ && rustup target add wasm32-unknown-unknown \
+ && cargo install wasm-bindgen-cli --version 0.2.130 --locked
 WORKDIR /src
 COPY . .
-RUN cargo leptos build --release
+ENV LEPTOS_OUTPUT_NAME=drydock
+RUN ./scripts/vendor-js.sh \
+ && ./scripts/build-site.sh release \
+ && cargo build --release -p drydock
 
 # ---- runtime: a slim Debian with the binary, the site and the content
 FROM debian:bookworm-slim

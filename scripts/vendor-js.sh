@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the front-end npm packages (only when package-lock.json is newer
 # than the installed tree) and copies xterm.js's browser builds into
-# public/vendor/xterm/, which cargo-leptos serves as /vendor/xterm/.
+# public/vendor/xterm/, which scripts/build-site.sh copies into the site as /vendor/xterm/.
 # Idempotent and silent when there is nothing to do; works from any directory.
 #
 # Vendored files (UMD builds: a classic <script> defines window.Terminal and
