@@ -88,11 +88,28 @@ impl GradingSettings {
     }
 }
 
+/// How many containers this host starts (or grades in) at once by default:
+/// two per core, at most one per GiB of memory, and at least two.
+pub fn host_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(usize::MAX, |kib| {
+            usize::try_from(kib >> 20).unwrap_or(usize::MAX)
+        });
+    (cores * 2).min(gib).max(2)
+}
+
 impl Default for GradingSettings {
     fn default() -> Self {
         Self {
-            concurrency: 2,
-            queue_timeout_secs: 60,
+            concurrency: host_concurrency(),
+            queue_timeout_secs: 300,
             memory_cap_mb: 256,
             cpus_cap: 1.0,
             pids_cap: 256,
@@ -120,6 +137,10 @@ pub struct LabSettings {
     pub reap_interval_secs: u64,
     /// A queued learner who stops asking for news this long leaves the queue.
     pub queue_timeout_secs: u64,
+    /// Lab containers being created and seeded at once; more starts take
+    /// turns (a whole class starting at once would otherwise flood the
+    /// engine until it refuses requests).
+    pub start_concurrency: usize,
     /// Terminal output kept for reconnecting browsers, in KiB.
     pub scrollback_kib: usize,
     /// Containers kept started and ready per lab id, e.g. `{ "namespaces" = 2 }`.
@@ -183,6 +204,7 @@ impl Default for LabSettings {
             per_user: 1,
             reap_interval_secs: 10,
             queue_timeout_secs: 120,
+            start_concurrency: host_concurrency(),
             scrollback_kib: 64,
             warm_pool: Default::default(),
             guest_share: 0.5,

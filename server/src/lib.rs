@@ -125,6 +125,7 @@ impl Application {
             labs,
             grading,
             workshops,
+            pages: Arc::default(),
         };
         // Expired sessions, and guests gone for longer than the retention
         // time (with their data), are deleted in the background, hourly.
@@ -261,6 +262,7 @@ pub fn router(state: AppState) -> Router {
             move || drydock_app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(drydock_app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), lessons::page_cache::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::ensure_identity))
         .layer(session_layer)
         .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::csrf::refuse_cross_site))

@@ -8,7 +8,7 @@ use leptos::config::LeptosOptions;
 use crate::{
     accounts::throttle::AuthThrottles, config::Config, content::Catalog, db::Db,
     docker::engine::Engine, grading::service::GradingService, labs::service::LabService,
-    workshops::service::WorkshopService,
+    lessons::page_cache::PageCache, workshops::service::WorkshopService,
 };
 
 /// Shared application state; cloning it is cheap.
@@ -27,4 +27,6 @@ pub struct AppState {
     pub grading: Arc<GradingService>,
     /// Workshops, their rosters and live dashboards.
     pub workshops: Arc<WorkshopService>,
+    /// Rendered lesson pages per viewer.
+    pub pages: Arc<PageCache>,
 }

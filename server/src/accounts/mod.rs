@@ -59,24 +59,32 @@ pub async fn ensure_identity(State(state): State<AppState>, req: Request, next: 
         if let Some(session) = req.extensions().get::<Session>().cloned() {
             let (parts, body) = req.into_parts();
             let result = async {
-                if guard::session_user(&state.db, &session).await?.is_none() {
-                    let guard::ClientIp(ip) =
-                        guard::ClientIp::of(&parts, &state.config.trusted_proxies);
-                    if state.throttles.guests_per_ip.attempt(&ip).is_err() {
-                        tracing::debug!(%ip, "no new guest: too many from this address");
-                        return Ok(());
-                    }
-                    let guest = service::create_guest(&state).await?;
-                    session.insert(guard::USER_ID_KEY, guest.id).await?;
-                    tracing::debug!(user_id = guest.id, "new guest identity");
+                if let Some(user) = guard::session_user(&state.db, &session).await? {
+                    return Ok(Some(user.id));
                 }
-                Ok::<_, crate::error::Error>(())
+                let guard::ClientIp(ip) =
+                    guard::ClientIp::of(&parts, &state.config.trusted_proxies);
+                if state.throttles.guests_per_ip.attempt(&ip).is_err() {
+                    tracing::debug!(%ip, "no new guest: too many from this address");
+                    return Ok(None);
+                }
+                let guest = service::create_guest(&state).await?;
+                session.insert(guard::USER_ID_KEY, guest.id).await?;
+                tracing::debug!(user_id = guest.id, "new guest identity");
+                Ok::<_, crate::error::Error>(None)
             }
             .await;
-            if let Err(err) = result {
-                return err.into_response();
+            let mut req = Request::from_parts(parts, body);
+            match result {
+                // Known viewer: the page may come from (or go to) the page cache.
+                Ok(Some(user)) => {
+                    req.extensions_mut()
+                        .insert(crate::lessons::page_cache::Viewer(user));
+                }
+                Ok(None) => {}
+                Err(err) => return err.into_response(),
             }
-            return next.run(Request::from_parts(parts, body)).await;
+            return next.run(req).await;
         }
     }
     next.run(req).await

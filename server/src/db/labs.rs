@@ -96,6 +96,7 @@ pub async fn insert(
     .bind(now)
     .execute(db.pool())
     .await?;
+    db.changes().bump(user_id);
     Ok(by_id(db, id).await?.expect("the row was just inserted"))
 }
 
@@ -153,14 +154,22 @@ pub async fn claim_queued(db: &Db, id: &str) -> Result<bool> {
     .bind(id)
     .execute(db.pool())
     .await?;
-    Ok(done.rows_affected() == 1)
+    owner_changed_if(db, id, done.rows_affected() == 1).await
+}
+
+/// Bumps the session's owner when `changed`; returns `changed`.
+async fn owner_changed_if(db: &Db, id: &str, changed: bool) -> Result<bool> {
+    if changed {
+        super::changes::lab_owner_changed(db, id).await?;
+    }
+    Ok(changed)
 }
 
 /// Records the container a session runs in. The time limit counts from the
 /// first start; a reset keeps it.
 pub async fn set_running(db: &Db, id: &str, container_id: &str, time_limit_ms: i64) -> Result<()> {
     let now = now_ms();
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE lab_sessions SET status = 'running', container_id = $2, \
          started_at = COALESCE(started_at, $3), expires_at = COALESCE(expires_at, $4), \
          last_active_at = $3 WHERE id = $1 AND status <> 'ended'",
@@ -171,7 +180,9 @@ pub async fn set_running(db: &Db, id: &str, container_id: &str, time_limit_ms: i
     .bind(now + time_limit_ms)
     .execute(db.pool())
     .await?;
-    Ok(())
+    owner_changed_if(db, id, done.rows_affected() == 1)
+        .await
+        .map(drop)
 }
 
 /// Notes activity (terminal input, a page asking for the session).
@@ -194,7 +205,7 @@ pub async fn extend(db: &Db, id: &str, extra_ms: i64) -> Result<bool> {
     .bind(extra_ms)
     .execute(db.pool())
     .await?;
-    Ok(done.rows_affected() == 1)
+    owner_changed_if(db, id, done.rows_affected() == 1).await
 }
 
 /// The session whose id starts with the 12 hex digits `hex` (the namespace
@@ -224,5 +235,5 @@ pub async fn end(db: &Db, id: &str, reason: &str) -> Result<bool> {
     .bind(reason)
     .execute(db.pool())
     .await?;
-    Ok(done.rows_affected() == 1)
+    owner_changed_if(db, id, done.rows_affected() == 1).await
 }

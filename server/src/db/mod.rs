@@ -3,6 +3,7 @@
 //! types (times as epoch milliseconds) so one set serves both.
 
 pub mod audit;
+pub mod changes;
 pub mod lab_images;
 pub mod labs;
 pub mod progress;
@@ -11,7 +12,7 @@ pub mod submissions;
 pub mod users;
 pub mod workshops;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
@@ -59,6 +60,7 @@ impl Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    changes: Arc<changes::Changes>,
 }
 
 impl Db {
@@ -85,7 +87,11 @@ impl Db {
                 .execute(&pool)
                 .await?;
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            changes: Arc::default(),
+        })
     }
 
     /// Applies the migrations of this backend that have not run yet.
@@ -110,6 +116,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Per-user versions of what pages show (see [`changes`]).
+    pub fn changes(&self) -> &changes::Changes {
+        &self.changes
     }
 
     /// Closes every connection; used by tests before dropping a database.

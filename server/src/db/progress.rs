@@ -24,6 +24,7 @@ pub async fn set_complete(db: &Db, user_id: i64, lesson: &str, complete: bool) -
             .execute(db.pool())
             .await?;
     }
+    db.changes().bump(user_id);
     Ok(())
 }
 
@@ -70,6 +71,7 @@ pub async fn record_answer(
     .bind(now_ms())
     .execute(db.pool())
     .await?;
+    db.changes().bump(user_id);
     Ok(())
 }
 

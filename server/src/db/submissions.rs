@@ -100,6 +100,7 @@ pub async fn reserve(db: &Db, r: &Reservation<'_>, limit: i64) -> Result<Option<
             discard(db, r.id).await?;
             return Ok(None);
         }
+        db.changes().bump(r.user_id);
         return Ok(Some(attempt));
     }
     Err(crate::error::Error::Unavailable(
@@ -123,7 +124,9 @@ pub async fn complete(db: &Db, id: &str, result: &GradedResult<'_>) -> Result<St
     .await?;
     let sql = format!("SELECT {COLUMNS} FROM submissions WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_one(db.pool()).await?;
-    from_row(&row)
+    let stored = from_row(&row)?;
+    db.changes().bump(stored.user_id);
+    Ok(stored)
 }
 
 /// The outcome stored with an attempt.
@@ -137,10 +140,17 @@ pub struct GradedResult<'a> {
 
 /// Forgets a reserved attempt (its grading could not be done: it does not count).
 pub async fn discard(db: &Db, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM submissions WHERE id = $1 AND state = 'grading'")
-        .bind(id)
-        .execute(db.pool())
-        .await?;
+    // fetch_all, not fetch_optional: a SQLite statement with RETURNING
+    // commits only when stepped to its end.
+    let owners: Vec<(i64,)> = sqlx::query_as(
+        "DELETE FROM submissions WHERE id = $1 AND state = 'grading' RETURNING user_id",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    for (user,) in owners {
+        db.changes().bump(user);
+    }
     Ok(())
 }
 
@@ -240,5 +250,5 @@ pub async fn update_result(
     .bind(id)
     .execute(db.pool())
     .await?;
-    Ok(())
+    super::changes::submitter_changed(db, id).await
 }

@@ -156,6 +156,7 @@ pub async fn set_role(db: &Db, id: i64, role: Role) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::NotFound(format!("no user with id {id}")));
     }
+    db.changes().bump(id);
     Ok(())
 }
 
@@ -193,8 +194,11 @@ pub async fn claim_guest(
             }
             other => Error::Database(other),
         })?;
-    row.ok_or_else(|| Error::NotFound(format!("no guest with id {guest_id}")))?
-        .try_into()
+    let user = row
+        .ok_or_else(|| Error::NotFound(format!("no guest with id {guest_id}")))?
+        .try_into()?;
+    db.changes().bump(guest_id);
+    Ok(user)
 }
 
 /// Replaces a user's password hash and ends every session bound before
@@ -211,6 +215,7 @@ pub async fn set_password_hash(
         .bind(id)
         .execute(db.pool())
         .await?;
+    db.changes().bump(id);
     Ok(())
 }
 
@@ -363,5 +368,7 @@ pub async fn merge_guest_into(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    db.changes().bump(guest_id);
+    db.changes().bump(user_id);
     Ok(dropped)
 }

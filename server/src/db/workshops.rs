@@ -320,6 +320,7 @@ pub async fn put_member(
     .bind(now_ms())
     .execute(db.pool())
     .await?;
+    db.changes().bump(user_id);
     Ok(())
 }
 

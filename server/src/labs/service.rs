@@ -68,6 +68,20 @@ pub enum StartOutcome {
     Busy(LabSessionView),
 }
 
+/// A warm container and the terminal whose shell already runs in it, so a
+/// learner who takes it finds the prompt waiting.
+struct Pooled {
+    container: String,
+    hub: Arc<TerminalHub>,
+}
+
+/// A container ready for a session, with its terminal when it came from the
+/// warm pool.
+struct Launched {
+    container: String,
+    hub: Option<Arc<TerminalHub>>,
+}
+
 /// The lab service; one per server, shared behind an `Arc`.
 pub struct LabService {
     db: Db,
@@ -83,8 +97,10 @@ pub struct LabService {
     /// never looks like a container that vanished.
     lifecycle: AsyncMutex<()>,
     hubs: Mutex<HashMap<String, Arc<TerminalHub>>>,
-    /// Warm containers per lab id.
-    pool: Mutex<HashMap<String, Vec<String>>>,
+    /// Turns for creating and seeding containers (`labs.start_concurrency`).
+    starts: tokio::sync::Semaphore,
+    /// Warm containers per lab id, each with its login shell already open.
+    pool: Mutex<HashMap<String, Vec<Pooled>>>,
     /// Wakes the background loop (a slot freed, a shell ended).
     wake: Arc<Notify>,
     /// Set when the server stops serving: the background loop ends.
@@ -94,6 +110,7 @@ pub struct LabService {
 impl LabService {
     pub fn new(db: Db, engine: Arc<Engine>, catalog: Arc<Catalog>, config: Arc<Config>) -> Self {
         let docker = LabDocker::new(db.clone(), engine.clone(), config.clone());
+        let starts = tokio::sync::Semaphore::new(config.labs.start_concurrency.max(1));
         Self {
             db,
             engine,
@@ -104,6 +121,7 @@ impl LabService {
             admit: AsyncMutex::new(()),
             lifecycle: AsyncMutex::new(()),
             hubs: Mutex::new(HashMap::new()),
+            starts,
             pool: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -204,8 +222,21 @@ impl LabService {
     /// on failure the session ends with the reason.
     async fn bring_up(&self, id: &str, user_id: i64, lab: &Lab) -> Result<String> {
         let started = std::time::Instant::now();
-        match self.launch(id, user_id, lab).await {
-            Ok(container) => {
+        let launched = {
+            let _turn = self.starts.acquire().await;
+            self.launch(id, user_id, lab).await
+        };
+        match launched {
+            Ok(Launched { container, hub }) => {
+                // A pooled shell is the session's terminal before the session
+                // is marked running, so no browser gets a second one.
+                if let Some(hub) = &hub {
+                    hub.adopt(id);
+                    self.hubs
+                        .lock()
+                        .expect("hub map lock")
+                        .insert(id.to_string(), hub.clone());
+                }
                 db::labs::set_running(
                     &self.db,
                     id,
@@ -213,10 +244,14 @@ impl LabService {
                     i64::from(lab.def.time_limit_minutes) * 60_000,
                 )
                 .await?;
-                tracing::info!(session = id, lab = %lab.id, user_id, ms = started.elapsed().as_millis() as u64, "lab running");
-                // Open the shell now, while the browser is still connecting,
-                // so the prompt is waiting when the terminal attaches.
-                if let Some(session) = db::labs::by_id(&self.db, id).await? {
+                tracing::info!(session = id, lab = %lab.id, user_id, ms = started.elapsed().as_millis() as u64, warm = hub.is_some(), "lab running");
+                // Otherwise open the shell now, while the browser is still
+                // connecting, so the prompt is waiting when the terminal attaches.
+                let session = match hub {
+                    Some(_) => None,
+                    None => db::labs::by_id(&self.db, id).await?,
+                };
+                if let Some(session) = session {
                     if let Ok(hub) = self.hub(&session) {
                         tokio::spawn(async move {
                             if let Err(err) = hub.attach().await {
@@ -515,14 +550,14 @@ impl LabService {
 
     /// A ready container for session `id`: from the warm pool when one is
     /// waiting, otherwise a new one, seeded with the lab's files and setup.
-    async fn launch(&self, id: &str, user_id: i64, lab: &Lab) -> Result<String> {
+    async fn launch(&self, id: &str, user_id: i64, lab: &Lab) -> Result<Launched> {
         // A lab with Docker is fitted to its session: never pooled.
         let pooled = if lab.def.docker {
             None
         } else {
             self.take_pooled(&lab.id).await
         };
-        if let Some(container) = pooled {
+        if let Some(Pooled { container, hub }) = pooled {
             if let Err(err) = self
                 .engine
                 .rename(&container, &format!("drydock-{id}"))
@@ -530,7 +565,10 @@ impl LabService {
             {
                 tracing::debug!(error = %err, "could not rename a pooled container");
             }
-            return Ok(container);
+            return Ok(Launched {
+                container,
+                hub: Some(hub),
+            });
         }
         let mut policy = self.policy(lab, &user_id.to_string(), id).await?;
         if lab.def.docker {
@@ -548,7 +586,10 @@ impl LabService {
             let _ = self.engine.remove(&container).await;
             return Err(err);
         }
-        Ok(container)
+        Ok(Launched {
+            container,
+            hub: None,
+        })
     }
 
     /// Writes the lab's files and runs its setup, in one exec as the lab user.
@@ -571,16 +612,17 @@ impl LabService {
         Ok(())
     }
 
-    async fn take_pooled(&self, lab: &str) -> Option<String> {
+    async fn take_pooled(&self, lab: &str) -> Option<Pooled> {
         loop {
             let candidate = self.pool.lock().expect("pool lock").get_mut(lab)?.pop()?;
-            match self.engine.inspect(&candidate).await {
+            match self.engine.inspect(&candidate.container).await {
                 Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
                     self.wake.notify_one();
                     return Some(candidate);
                 }
                 _ => {
-                    let _ = self.engine.remove(&candidate).await;
+                    candidate.hub.close("").await;
+                    let _ = self.engine.remove(&candidate.container).await;
                 }
             }
         }
@@ -598,23 +640,42 @@ impl LabService {
         if lab.def.docker {
             self.docker.clear(&session.id, false).await;
         }
-        let container = match self.launch(&session.id, session.user_id, &lab).await {
-            Ok(c) => c,
+        let Launched {
+            container,
+            hub: pooled,
+        } = match self.launch(&session.id, session.user_id, &lab).await {
+            Ok(launched) => launched,
             Err(err) => {
                 self.finish(session, "The lab could not be restarted. Start it again.")
                     .await?;
                 return Err(err);
             }
         };
-        db::labs::set_running(&self.db, &session.id, &container, 0).await?;
+        // The session's browsers stay with its hub, which opens a shell in
+        // the new container; a pooled shell that came along is not needed.
         let hub = self
             .hubs
             .lock()
             .expect("hub map lock")
             .get(&session.id)
             .cloned();
-        if let Some(hub) = hub {
-            hub.retarget(&container, note).await;
+        match (hub, pooled) {
+            (Some(hub), pooled) => {
+                if let Some(pooled) = pooled {
+                    pooled.close("").await;
+                }
+                db::labs::set_running(&self.db, &session.id, &container, 0).await?;
+                hub.retarget(&container, note).await;
+            }
+            (None, Some(pooled)) => {
+                pooled.adopt(&session.id);
+                self.hubs
+                    .lock()
+                    .expect("hub map lock")
+                    .insert(session.id.clone(), pooled);
+                db::labs::set_running(&self.db, &session.id, &container, 0).await?;
+            }
+            (None, None) => db::labs::set_running(&self.db, &session.id, &container, 0).await?,
         }
         tracing::info!(session = %session.id, "lab container replaced");
         Ok(())
@@ -942,12 +1003,25 @@ impl LabService {
                     let _ = self.engine.remove(&container).await;
                     return Err(err);
                 }
+                // The login shell opens now, off the learner's clock.
+                let hub = TerminalHub::new(
+                    &pool_id,
+                    &container,
+                    self.engine.clone(),
+                    self.db.clone(),
+                    shell_spec(&lab),
+                    self.config.labs.scrollback_kib * 1024,
+                    self.wake.clone(),
+                );
+                if let Err(err) = hub.attach().await {
+                    tracing::debug!(error = %err, "could not open a warm container's shell early");
+                }
                 self.pool
                     .lock()
                     .expect("pool lock")
                     .entry(lab_id.clone())
                     .or_default()
-                    .push(container);
+                    .push(Pooled { container, hub });
             }
         }
         Ok(())

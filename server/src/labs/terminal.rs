@@ -64,7 +64,8 @@ struct Feed {
 
 /// A lab session's terminal.
 pub struct TerminalHub {
-    session: String,
+    /// The lab session it serves (a warm-pool name until a session adopts it).
+    session: Mutex<String>,
     engine: Arc<Engine>,
     db: Db,
     spec: ShellSpec,
@@ -110,7 +111,7 @@ impl TerminalHub {
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(1024);
         Arc::new(Self {
-            session: session.to_string(),
+            session: Mutex::new(session.to_string()),
             engine,
             db,
             spec,
@@ -130,6 +131,15 @@ impl TerminalHub {
             shell_ended,
             watchers: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Hands a hub (from the warm pool, its shell already open) to `session`.
+    pub fn adopt(&self, session: &str) {
+        *self.session.lock().expect("session name lock") = session.to_string();
+    }
+
+    fn session(&self) -> String {
+        self.session.lock().expect("session name lock").clone()
     }
 
     /// Attaches a browser: the output so far, and a feed of what follows.
@@ -165,7 +175,7 @@ impl TerminalHub {
         }
         .await;
         if let Err(err) = written {
-            tracing::debug!(session = %self.session, error = %err, "shell input failed");
+            tracing::debug!(session = %self.session(), error = %err, "shell input failed");
             if let Some(shell) = slot.shell.take() {
                 shell.reader.abort();
             }
@@ -267,8 +277,9 @@ impl TerminalHub {
             due
         };
         if due {
-            if let Err(err) = db::labs::touch(&self.db, &self.session).await {
-                tracing::warn!(session = %self.session, error = %err, "could not record lab activity");
+            let session = self.session();
+            if let Err(err) = db::labs::touch(&self.db, &session).await {
+                tracing::warn!(%session, error = %err, "could not record lab activity");
             }
         }
     }
@@ -301,7 +312,7 @@ impl TerminalHub {
                 match chunk {
                     Ok(bytes) => hub.publish(bytes),
                     Err(err) => {
-                        tracing::debug!(session = %hub.session, error = %err, "shell output ended");
+                        tracing::debug!(session = %hub.session(), error = %err, "shell output ended");
                         break;
                     }
                 }

@@ -33,10 +33,9 @@ use crate::{
     state::AppState,
 };
 
-/// How often a live stream looks for changes.
-const TICK: Duration = Duration::from_millis(500);
-/// How often (in ticks) a live stream checks that its viewer may still see it.
-const ACCESS_EVERY_TICKS: u64 = 4;
+/// How often a live stream checks that its viewer may still see it, when
+/// nothing prompted a check sooner (a session that expired on its own).
+const ACCESS_RECHECK: Duration = Duration::from_secs(20);
 
 /// Routes of the workshops area.
 pub fn router() -> Router<AppState> {
@@ -223,10 +222,17 @@ async fn events(
         let _ticket = ticket;
         let instructor = access == Access::Instructor;
         let mut news = service.subscribe();
-        let mut tick = tokio::time::interval(TICK);
-        let mut ticks = 0u64;
+        let mut live = service.live(&id);
+        // What the other streams already have counts as news for this one.
+        live.mark_changed();
         // A stream outlives the request that checked access: it checks
-        // again now and then, and whenever the roster changes.
+        // again when the roster or the viewer's account changes (a logout,
+        // a new password or role bumps their version), and now and then for
+        // a session that simply expired.
+        let mut recheck = tokio::time::interval(ACCESS_RECHECK);
+        recheck.reset();
+        let mut own = tokio::time::interval(crate::workshops::service::LIVE_TICK);
+        let mut own_version = db.changes().version(user.id);
         let still_allowed = || async {
             let signed_in = match &session_id {
                 Some(sid) => crate::accounts::guard::still_signed_in(&db, sid, user.id)
@@ -240,26 +246,31 @@ async fn events(
                     Ok((_, a)) if a == access
                 )
         };
+        let gone = || {
+            event(
+                "ended",
+                &serde_json::json!({ "message": "You no longer have access to this workshop." }),
+            )
+        };
         let mut rows: Option<HashMap<i64, drydock_app::api_workshops::LearnerRow>> = None;
         let mut stats: HashMap<String, drydock_app::api_workshops::ExerciseStats> = HashMap::new();
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    ticks += 1;
-                    if ticks.is_multiple_of(ACCESS_EVERY_TICKS) && !still_allowed().await {
-                        let _ = tx.send(event("ended", &serde_json::json!({ "message": "You no longer have access to this workshop." }))).await;
+                changed = live.changed() => {
+                    if changed.is_err() {
                         return;
                     }
+                    let Some(shared) = live.borrow_and_update().clone() else { continue };
+                    // Learners see their own row only.
                     let progress = if instructor {
-                        service.progress(&id).await
+                        (*shared).clone()
                     } else {
-                        service.view(&user, &id).await.map(|v| Progress {
+                        Progress {
                             workshop_id: id.clone(),
-                            learners: v.me.into_iter().collect(),
+                            learners: shared.learners.iter().filter(|r| r.user_id == user.id).cloned().collect(),
                             exercises: Vec::new(),
-                        })
+                        }
                     };
-                    let Ok(progress) = progress else { continue };
                     let now: HashMap<i64, _> = progress.learners.iter().map(|r| (r.user_id, r.clone())).collect();
                     let mut out = Vec::new();
                     match &rows {
@@ -288,9 +299,25 @@ async fn events(
                         }
                     }
                 }
+                _ = own.tick() => {
+                    let version = db.changes().version(user.id);
+                    if version != own_version {
+                        own_version = version;
+                        if !still_allowed().await {
+                            let _ = tx.send(gone()).await;
+                            return;
+                        }
+                    }
+                }
+                _ = recheck.tick() => {
+                    if !still_allowed().await {
+                        let _ = tx.send(gone()).await;
+                        return;
+                    }
+                }
                 news = news.recv() => match news {
                     Ok(n) if n.workshop_id == id && n.kind == "roster" && !still_allowed().await => {
-                        let _ = tx.send(event("ended", &serde_json::json!({ "message": "You no longer have access to this workshop." }))).await;
+                        let _ = tx.send(gone()).await;
                         return;
                     }
                     Ok(n) if n.workshop_id == id && (instructor || n.kind != "roster") => {

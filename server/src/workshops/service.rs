@@ -6,6 +6,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
 use drydock_app::{
@@ -16,7 +17,7 @@ use drydock_app::{
     },
 };
 use rand::Rng;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::{
     content::Catalog,
@@ -65,7 +66,18 @@ pub struct WorkshopService {
     events: broadcast::Sender<WorkshopEvent>,
     /// Live streams open per user.
     streams: Arc<std::sync::Mutex<HashMap<i64, usize>>>,
+    /// Per workshop with an open live stream: its progress, computed once
+    /// per change and shared by every stream (see [`WorkshopService::live`]).
+    live: std::sync::Mutex<HashMap<String, LiveSender>>,
 }
+
+type LiveSender = Arc<watch::Sender<Option<Arc<Progress>>>>;
+
+/// How often live progress looks for changes (in memory: no query).
+pub const LIVE_TICK: Duration = Duration::from_millis(500);
+/// Live progress is recomputed at least this often, for what changes with
+/// time alone (a deadline passing) or without a learner's write (the plan).
+const LIVE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Most live streams one person may hold open at once (a few tabs).
 const STREAMS_PER_USER: usize = 8;
@@ -96,6 +108,91 @@ impl WorkshopService {
             labs,
             events: broadcast::channel(256).0,
             streams: Arc::default(),
+            live: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The workshop's progress as it changes, shared by every live stream
+    /// of the workshop. One task per watched workshop computes it: at once,
+    /// then whenever a learner's state changes (their version in
+    /// [`crate::db::changes`], compared in memory every [`LIVE_TICK`]), the
+    /// roster changes, or [`LIVE_REFRESH`] has passed. However many
+    /// dashboards are open, the database sees one computation per change.
+    /// The task ends when the last stream lets go.
+    pub fn live(self: &Arc<Self>, id: &str) -> watch::Receiver<Option<Arc<Progress>>> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = live.get(id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = watch::channel(None);
+        let tx = Arc::new(tx);
+        live.insert(id.to_string(), tx.clone());
+        tokio::spawn(self.clone().follow(id.to_string(), tx));
+        rx
+    }
+
+    async fn follow(self: Arc<Self>, id: String, tx: LiveSender) {
+        let mut news = self.subscribe();
+        let mut tick = tokio::time::interval(LIVE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut learners: Option<Vec<i64>> = None;
+        let mut seen: Option<u64> = None;
+        let mut computed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                n = news.recv() => match n {
+                    Ok(n) if n.workshop_id == id => learners = None,
+                    Err(broadcast::error::RecvError::Lagged(_)) => learners = None,
+                    _ => continue,
+                },
+            }
+            {
+                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                if tx.receiver_count() == 0 {
+                    live.remove(&id);
+                    return;
+                }
+            }
+            if learners.is_none() {
+                learners = match db::workshops::members(&self.db, &id).await {
+                    Ok(members) => Some(
+                        members
+                            .into_iter()
+                            .filter(|m| m.role == MemberRole::Learner)
+                            .map(|m| m.user_id)
+                            .collect(),
+                    ),
+                    Err(err) => {
+                        tracing::warn!(workshop = %id, error = %err, "live progress: roster");
+                        continue;
+                    }
+                };
+                seen = None;
+            }
+            let changes = self.db.changes();
+            let now = learners.iter().flatten().fold(0u64, |acc, &user| {
+                acc.wrapping_mul(0x100_0000_01b3)
+                    .wrapping_add(changes.version(user))
+            });
+            if seen == Some(now) && computed.elapsed() < LIVE_REFRESH {
+                continue;
+            }
+            match self.progress(&id).await {
+                Ok(progress) => {
+                    seen = Some(now);
+                    computed = Instant::now();
+                    tx.send_if_modified(|current| {
+                        if current.as_deref() == Some(&progress) {
+                            return false;
+                        }
+                        *current = Some(Arc::new(progress));
+                        true
+                    });
+                }
+                // An ended or deleted workshop: its streams are told and close.
+                Err(err) => tracing::debug!(workshop = %id, error = %err, "live progress"),
+            }
         }
     }
 

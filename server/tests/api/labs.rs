@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     client::Client,
-    labs::{lab_app, lab_containers, remove_lab_containers},
-    TestDatabase,
+    labs::{lab_app, lab_containers, lab_content, remove_lab_containers},
+    spawn_app_with, test_config, TestDatabase,
 };
 use drydock::db::Backend;
 use serde_json::json;
@@ -563,5 +563,72 @@ async fn every_lab_in_the_curriculum_starts_and_every_hands_on_lesson_has_one() 
     let mut term = learner.terminal(lab["id"].as_str().unwrap()).await.unwrap();
     let out = term.output_of("find ~/app -perm /6000 | sort").await;
     assert_eq!(out.matches("/home/learner/app/").count(), 3, "{out}");
+    remove_lab_containers(&app).await;
+}
+
+/// A warm container enters the pool with its login shell already open: the
+/// learner who takes it gets that shell (started before they asked, so
+/// opening one is not on their clock), with its prompt replayed.
+#[tokio::test]
+async fn a_warm_container_comes_with_its_shell_ready() {
+    let db = TestDatabase::sqlite();
+    let mut config = test_config(&db);
+    config.content_dir = lab_content();
+    config.labs.capacity = 10;
+    config.labs.reap_interval_secs = 1;
+    config.labs.warm_pool.insert("sandbox".into(), 1);
+    let app = spawn_app_with(db, config).await;
+    let pooled = || {
+        app.state
+            .labs
+            .pool_sizes()
+            .get("sandbox")
+            .copied()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pooled() < 1 {
+        assert!(Instant::now() < deadline, "the warm pool did not fill");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let learner = Client::arrive(&app).await;
+    let (status, lab) = learner.start_lab("sandbox").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = learner.terminal(&id).await.expect("owner may attach");
+    let replay = term
+        .read_until_from(0, "sandbox:", Duration::from_secs(2))
+        .await;
+    assert!(
+        replay.contains("sandbox:"),
+        "the prompt is replayed: {replay}"
+    );
+    // Start times in clock ticks: the shell's own, and `cut`'s (now).
+    let out = term
+        .output_of("echo \"AGE $(cut -d' ' -f22 /proc/$$/stat) $(cut -d' ' -f22 /proc/self/stat)\"")
+        .await;
+    let ticks: Vec<i64> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("AGE "))
+        .flat_map(|l| l.split_whitespace().map(|n| n.parse::<i64>().unwrap()))
+        .collect();
+    assert_eq!(ticks.len(), 2, "{out}");
+    assert!(
+        ticks[1] - ticks[0] > 100,
+        "the shell was opened seconds before the learner asked: {out}"
+    );
+    // Typing reaches the adopted shell and counts as the session's activity.
+    let out = term.output_of("echo adopted-$((6 * 7))").await;
+    assert!(out.contains("adopted-42"), "{out}");
+    term.close().await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pooled() < 1 {
+        assert!(Instant::now() < deadline, "the warm pool did not refill");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
     remove_lab_containers(&app).await;
 }

@@ -434,3 +434,93 @@ async fn lesson_images_are_served_with_long_lived_caching() {
         "no path traversal out of content/media"
     );
 }
+
+/// A lesson page is kept per viewer and served again while nothing it shows
+/// has changed; the viewer's own writes, writes made for them in the
+/// background (a lab ending) and a changed role make the next view fresh,
+/// and another learner's writes leave their kept pages alone.
+#[tokio::test]
+async fn a_kept_lesson_page_is_fresh_after_anything_it_shows_changes() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let path = "/lessons/security/container-privileges";
+    let page = |c: &Client| {
+        let req = c.http.get(c.url(path)).header(header::ACCEPT, "text/html");
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let (ann, bob) = (Client::arrive(&app).await, Client::arrive(&app).await);
+    let (_, me) = ann.me().await;
+    let ann_id = me["id"].as_i64().expect("a guest has an id");
+    let changes = app.state.db.changes();
+
+    let first = page(&ann).await;
+    assert!(
+        first.contains("aria-pressed=\"false\""),
+        "not completed yet"
+    );
+    assert_eq!(page(&ann).await, first, "the same page again");
+    page(&bob).await;
+    assert_eq!(app.state.pages.len(), 2, "one page kept per viewer");
+
+    // Ann's own write: her next view shows it; Bob's version did not move.
+    let (_, bob_me) = bob.me().await;
+    let bob_id = bob_me["id"].as_i64().unwrap();
+    let bob_version = changes.version(bob_id);
+    let (status, _) = ann
+        .post(
+            "/api/v1/lessons/security/container-privileges/complete",
+            json!({ "complete": true }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page(&ann).await.contains("aria-pressed=\"true\""));
+    assert_eq!(
+        changes.version(bob_id),
+        bob_version,
+        "Bob's pages stay kept"
+    );
+
+    // Writes made for Ann by the server itself move her version.
+    let v = changes.version(ann_id);
+    let lab = uuid::Uuid::new_v4().to_string();
+    drydock::db::labs::insert(
+        &app.state.db,
+        &lab,
+        ann_id,
+        "first-container",
+        drydock::db::labs::LabStatus::Queued,
+    )
+    .await
+    .unwrap();
+    assert_ne!(changes.version(ann_id), v, "a lab session was added");
+    let v = changes.version(ann_id);
+    assert!(drydock::db::labs::end(&app.state.db, &lab, "test")
+        .await
+        .unwrap());
+    assert_ne!(changes.version(ann_id), v, "the reaper ended her lab");
+    let v = changes.version(ann_id);
+    assert!(!drydock::db::labs::end(&app.state.db, &lab, "again")
+        .await
+        .unwrap());
+    assert_eq!(
+        changes.version(ann_id),
+        v,
+        "nothing changed the second time"
+    );
+    drydock::db::users::set_role(&app.state.db, ann_id, drydock::db::users::Role::Learner)
+        .await
+        .unwrap();
+    assert_ne!(
+        changes.version(ann_id),
+        v,
+        "an administrator changed her role"
+    );
+
+    // After logging out, the same browser is a new visitor, never Ann.
+    let (status, _) = ann.post("/api/v1/auth/logout", json!({})).await;
+    assert!(status.is_success(), "{status}");
+    assert!(page(&ann).await.contains("aria-pressed=\"false\""));
+}
