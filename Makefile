@@ -60,7 +60,7 @@ lint:
 fmt:
 	cargo fmt --all
 
-# Lesson page throughput and p99 vs a static file (release build).
+# Lesson page throughput and p99 vs a static file (release build, no LTO).
 bench-lessons: site
 	cargo bench -p drydock --bench lesson_page
 
@@ -76,8 +76,9 @@ bench-labs: images
 bench-grading: images
 	cargo bench -p drydock --bench grading
 
-# Thirty learners start a lab and submit at once while an instructor watches
-# the live dashboard: errors, lab start, grading and dashboard latency
-# (release build).
+# What watching a workshop costs (database queries/s with 1 vs 10 dashboards
+# open), then 100 learners start a lab, submit and stop at once while an
+# instructor watches the live dashboard: errors, queue places, lab start,
+# grading and dashboard latency (release build, no LTO).
 bench-workshop: images
 	cargo bench -p drydock --bench workshop_load

@@ -91,7 +91,13 @@ pub struct Engine {
     /// The engine for plain HTTP calls; `None` for endpoints Drydock cannot
     /// speak plain HTTP to (TLS).
     address: Option<crate::docker::http::EngineAddress>,
+    /// The runtimes the engine offered when last asked, and when: a start
+    /// checks its runtime against this instead of asking on every start.
+    runtimes_seen: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
 }
+
+/// How long a list of the engine's runtimes is trusted.
+const RUNTIMES_FRESH: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Prepares a connection to `host` (or `DOCKER_HOST`, or the local
@@ -111,7 +117,27 @@ impl Engine {
             negotiated: OnceCell::new(),
             timeout,
             address: crate::docker::http::EngineAddress::parse(host).ok(),
+            runtimes_seen: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Whether the engine offers `runtime`: from the last answer when it is
+    /// recent and names it, otherwise asked again.
+    async fn offers_runtime(&self, runtime: &str) -> Result<bool> {
+        let recent = {
+            let seen = self.runtimes_seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.as_ref().is_some_and(|(at, names)| {
+                at.elapsed() < RUNTIMES_FRESH && names.iter().any(|n| n == runtime)
+            })
+        };
+        if recent {
+            return Ok(true);
+        }
+        let names = self.runtimes().await?;
+        let offered = names.iter().any(|n| n == runtime);
+        *self.runtimes_seen.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), names));
+        Ok(offered)
     }
 
     /// Where the engine listens, for plain HTTP calls (`None` over TLS).
@@ -215,7 +241,7 @@ impl Engine {
     ) -> Result<String> {
         let api = self.api().await?;
         if let Some(runtime) = &policy.runtime {
-            if !self.runtimes().await?.contains(runtime) {
+            if !self.offers_runtime(runtime).await? {
                 return Err(EngineError::MissingRuntime(runtime.clone()));
             }
         }
@@ -607,6 +633,47 @@ impl Engine {
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let api = self.api().await?;
         Ok(self.within_busy(api.start_container(id, None)).await??)
+    }
+
+    /// Follows what a container prints (stdout and stderr, from its start)
+    /// until a line holds `marker`: `Ok(Ok(()))`. When the container stops
+    /// printing first (it exited), `Ok(Err(output))` with what it printed
+    /// (at most [`READ_CAP`] bytes). Gives up after `within`.
+    pub async fn wait_for_output(
+        &self,
+        id: &str,
+        marker: &str,
+        within: Duration,
+    ) -> Result<std::result::Result<(), String>> {
+        use bollard::query_parameters::LogsOptionsBuilder;
+        let api = self.api().await?;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        let mut stream = api.logs(id, Some(options));
+        let mut out = Vec::new();
+        let follow = async {
+            while let Some(chunk) = stream.next().await {
+                let bytes = chunk?.into_bytes();
+                let room = READ_CAP.saturating_sub(out.len());
+                out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if String::from_utf8_lossy(&out).contains(marker) {
+                    return Ok::<_, EngineError>(true);
+                }
+                if bytes.len() > room {
+                    break;
+                }
+            }
+            Ok(false)
+        };
+        match tokio::time::timeout(within, follow).await {
+            Ok(Ok(true)) => Ok(Ok(())),
+            Ok(Ok(false)) => Ok(Err(String::from_utf8_lossy(&out).into_owned())),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(EngineError::Timeout(within)),
+        }
     }
 
     /// The last `lines` lines a container printed (stdout and stderr).

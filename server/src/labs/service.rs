@@ -38,6 +38,8 @@ use crate::{
 
 /// The command that keeps a lab container alive; the reaper ends it.
 const IDLE_CMD: &[&str] = &["sleep", "2147483647"];
+/// A lab's files and setup get this long to be in place.
+const SEED_TIMEOUT: Duration = Duration::from_secs(60);
 /// A start that has not finished after this long is considered failed.
 const STARTING_TIMEOUT_MS: i64 = 120_000;
 
@@ -578,38 +580,48 @@ impl LabService {
             labels::EXPIRES_AT.into(),
             (now_ms() + i64::from(lab.def.time_limit_minutes) * 60_000).to_string(),
         ));
-        let container = self
-            .engine
-            .start_sandbox(&policy, &lab.image_tag, IDLE_CMD)
-            .await?;
-        if let Err(err) = self.seed(&container, lab).await {
-            let _ = self.engine.remove(&container).await;
-            return Err(err);
-        }
+        let container = self.start_seeded(&policy, lab).await?;
         Ok(Launched {
             container,
             hub: None,
         })
     }
 
-    /// Writes the lab's files and runs its setup, in one exec as the lab user.
-    async fn seed(&self, container: &str, lab: &Lab) -> Result<()> {
+    /// Starts a container of `lab` under `policy` and waits until the lab's
+    /// files are written and its setup has run. Both happen in the
+    /// container's own first process, as the lab user, before it settles
+    /// into idling: no exec round trip on the way to the prompt. The process
+    /// prints a one-time marker when done, read from the container's output
+    /// through the engine; a failing step ends the container and its output
+    /// becomes the error.
+    async fn start_seeded(&self, policy: &SandboxPolicy, lab: &Lab) -> Result<String> {
         let Some(script) = seed_script(lab) else {
-            return Ok(());
+            return Ok(self
+                .engine
+                .start_sandbox(policy, &lab.image_tag, IDLE_CMD)
+                .await?);
         };
-        let out = self
+        let marker = format!("drydock-seeded-{}", uuid::Uuid::new_v4().simple());
+        let first = format!("{script}echo {marker}\nexec {}\n", IDLE_CMD.join(" "));
+        let container = self
             .engine
-            .exec(container, &["/bin/sh", "-c", &script], Some(&lab.def.user))
+            .start_sandbox(policy, &lab.image_tag, &["/bin/sh", "-c", &first])
             .await?;
-        if out.exit_code != Some(0) {
-            return Err(Error::Engine(EngineError::Build(format!(
-                "lab {:?} setup failed (exit {:?}): {}",
+        let failure = match self
+            .engine
+            .wait_for_output(&container, &marker, SEED_TIMEOUT)
+            .await
+        {
+            Ok(Ok(())) => return Ok(container),
+            Ok(Err(output)) => Error::Engine(EngineError::Build(format!(
+                "lab {:?} setup failed: {}",
                 lab.id,
-                out.exit_code,
-                out.stderr.trim()
-            ))));
-        }
-        Ok(())
+                tail_of(output.trim(), 600)
+            ))),
+            Err(err) => err.into(),
+        };
+        let _ = self.engine.remove(&container).await;
+        Err(failure)
     }
 
     async fn take_pooled(&self, lab: &str) -> Option<Pooled> {
@@ -995,14 +1007,7 @@ impl LabService {
                 policy
                     .extra_labels
                     .push((labels::POOL.into(), lab.id.clone()));
-                let container = self
-                    .engine
-                    .start_sandbox(&policy, &lab.image_tag, IDLE_CMD)
-                    .await?;
-                if let Err(err) = self.seed(&container, &lab).await {
-                    let _ = self.engine.remove(&container).await;
-                    return Err(err);
-                }
+                let container = self.start_seeded(&policy, &lab).await?;
                 // The login shell opens now, off the learner's clock.
                 let hub = TerminalHub::new(
                     &pool_id,
@@ -1074,6 +1079,15 @@ impl LabService {
             }
         }
     }
+}
+
+/// The last `max` bytes of `text` (on a character boundary).
+fn tail_of(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
 }
 
 /// The login shell's user and environment for `lab`.

@@ -632,3 +632,55 @@ async fn a_warm_container_comes_with_its_shell_ready() {
     assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
     remove_lab_containers(&app).await;
 }
+
+/// A lab whose setup fails (an author's mistake) does not leave a learner
+/// with a half-made lab: the start is refused, the session ends with a
+/// reason, and no container is left behind.
+#[tokio::test]
+async fn a_lab_whose_setup_fails_is_refused_and_leaves_nothing() {
+    let content = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", lab_content().display()))
+        .arg(content.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // The fixture's images folder is a relative link: point it at the same place.
+    let images = content.path().join("images");
+    std::fs::remove_file(&images).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(lab_content().join("images")).unwrap(),
+        &images,
+    )
+    .unwrap();
+    let sandbox = std::fs::read_to_string(content.path().join("labs/sandbox.toml")).unwrap();
+    std::fs::write(
+        content.path().join("labs/broken.toml"),
+        format!("{sandbox}\n[[setup]]\nrun = \"echo the step that breaks >&2; exit 3\"\n"),
+    )
+    .unwrap();
+    let db = TestDatabase::sqlite();
+    let mut config = test_config(&db);
+    config.content_dir = content.path().to_path_buf();
+    let app = spawn_app_with(db, config).await;
+
+    let learner = Client::arrive(&app).await;
+    let (status, body) = learner.start_lab("broken").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    let (_, labs) = learner.get("/api/v1/labs").await;
+    let ended = labs.to_string();
+    assert!(ended.contains("could not be started"), "{ended}");
+    assert!(
+        lab_containers(&app).await.is_empty(),
+        "nothing is left running"
+    );
+    // The working lab next to it still starts.
+    let (status, lab) = learner.start_lab("sandbox").await;
+    assert_eq!(status, 201, "{lab}");
+    remove_lab_containers(&app).await;
+}
