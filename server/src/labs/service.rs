@@ -560,13 +560,17 @@ impl LabService {
             self.take_pooled(&lab.id).await
         };
         if let Some(Pooled { container, hub }) = pooled {
-            if let Err(err) = self
-                .engine
-                .rename(&container, &format!("drydock-{id}"))
-                .await
-            {
-                tracing::debug!(error = %err, "could not rename a pooled container");
-            }
+            // The name is for people reading `docker ps`; nothing waits for it.
+            let (engine, name, target) = (
+                self.engine.clone(),
+                format!("drydock-{id}"),
+                container.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(err) = engine.rename(&target, &name).await {
+                    tracing::debug!(error = %err, "could not rename a pooled container");
+                }
+            });
             return Ok(Launched {
                 container,
                 hub: Some(hub),
@@ -580,39 +584,73 @@ impl LabService {
             labels::EXPIRES_AT.into(),
             (now_ms() + i64::from(lab.def.time_limit_minutes) * 60_000).to_string(),
         ));
-        let container = self.start_seeded(&policy, lab).await?;
-        Ok(Launched {
-            container,
-            hub: None,
-        })
+        self.start_seeded(&policy, lab, id).await
     }
 
-    /// Starts a container of `lab` under `policy` and waits until the lab's
-    /// files are written and its setup has run. Both happen in the
-    /// container's own first process, as the lab user, before it settles
-    /// into idling: no exec round trip on the way to the prompt. The process
-    /// prints a one-time marker when done, read from the container's output
-    /// through the engine; a failing step ends the container and its output
-    /// becomes the error.
-    async fn start_seeded(&self, policy: &SandboxPolicy, lab: &Lab) -> Result<String> {
-        let Some(script) = seed_script(lab) else {
-            return Ok(self
-                .engine
-                .start_sandbox(policy, &lab.image_tag, IDLE_CMD)
-                .await?);
-        };
+    /// A terminal for `container` of `lab`, named after `session`.
+    fn new_hub(&self, session: &str, container: &str, lab: &Lab) -> Arc<TerminalHub> {
+        TerminalHub::new(
+            session,
+            container,
+            self.engine.clone(),
+            self.db.clone(),
+            shell_spec(lab),
+            self.config.labs.scrollback_kib * 1024,
+            self.wake.clone(),
+        )
+    }
+
+    /// Starts a container of `lab` under `policy`, with its terminal (named
+    /// `session`), and waits until the lab's files are written and its setup
+    /// has run. Both happen in the container's own first process, as the lab
+    /// user, before it settles into idling: no exec round trip on the way to
+    /// the prompt. The process prints a one-time marker when done, read from
+    /// the container's output through the engine; a failing step ends the
+    /// container and its output becomes the error.
+    ///
+    /// The login shell opens while the setup runs (nobody can type into it
+    /// before the session is running, which waits for the setup), unless the
+    /// lab may write a shell start-up file: then it opens after the setup,
+    /// and the hub is left to open it (`hub: None`).
+    async fn start_seeded(
+        &self,
+        policy: &SandboxPolicy,
+        lab: &Lab,
+        session: &str,
+    ) -> Result<Launched> {
+        let script = seed_script(lab);
         let marker = format!("drydock-seeded-{}", uuid::Uuid::new_v4().simple());
-        let first = format!("{script}echo {marker}\nexec {}\n", IDLE_CMD.join(" "));
+        let first = script
+            .as_ref()
+            .map(|script| format!("{script}echo {marker}\nexec {}\n", IDLE_CMD.join(" ")));
+        let cmd: Vec<&str> = match &first {
+            Some(first) => vec!["/bin/sh", "-c", first],
+            None => IDLE_CMD.to_vec(),
+        };
         let container = self
             .engine
-            .start_sandbox(policy, &lab.image_tag, &["/bin/sh", "-c", &first])
+            .start_sandbox(policy, &lab.image_tag, &cmd)
             .await?;
-        let failure = match self
-            .engine
-            .wait_for_output(&container, &marker, SEED_TIMEOUT)
-            .await
-        {
-            Ok(Ok(())) => return Ok(container),
+        let hub =
+            (!writes_shell_startup_files(lab)).then(|| self.new_hub(session, &container, lab));
+        let open = async {
+            if let Some(hub) = &hub {
+                if let Err(err) = hub.attach().await {
+                    tracing::debug!(error = %err, "could not open the shell early");
+                }
+            }
+        };
+        let seeded = async {
+            if first.is_none() {
+                return Ok(Ok(()));
+            }
+            self.engine
+                .wait_for_output(&container, &marker, SEED_TIMEOUT)
+                .await
+        };
+        let (_, seeded) = tokio::join!(open, seeded);
+        let failure = match seeded {
+            Ok(Ok(())) => return Ok(Launched { container, hub }),
             Ok(Err(output)) => Error::Engine(EngineError::Build(format!(
                 "lab {:?} setup failed: {}",
                 lab.id,
@@ -620,6 +658,9 @@ impl LabService {
             ))),
             Err(err) => err.into(),
         };
+        if let Some(hub) = hub {
+            hub.close("").await;
+        }
         let _ = self.engine.remove(&container).await;
         Err(failure)
     }
@@ -627,6 +668,12 @@ impl LabService {
     async fn take_pooled(&self, lab: &str) -> Option<Pooled> {
         loop {
             let candidate = self.pool.lock().expect("pool lock").get_mut(lab)?.pop()?;
+            // A shell still running in it proves the container runs: no
+            // engine round trip on the learner's clock.
+            if candidate.hub.has_shell().await {
+                self.wake.notify_one();
+                return Some(candidate);
+            }
             match self.engine.inspect(&candidate.container).await {
                 Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
                     self.wake.notify_one();
@@ -1007,20 +1054,19 @@ impl LabService {
                 policy
                     .extra_labels
                     .push((labels::POOL.into(), lab.id.clone()));
-                let container = self.start_seeded(&policy, &lab).await?;
                 // The login shell opens now, off the learner's clock.
-                let hub = TerminalHub::new(
-                    &pool_id,
-                    &container,
-                    self.engine.clone(),
-                    self.db.clone(),
-                    shell_spec(&lab),
-                    self.config.labs.scrollback_kib * 1024,
-                    self.wake.clone(),
-                );
-                if let Err(err) = hub.attach().await {
-                    tracing::debug!(error = %err, "could not open a warm container's shell early");
-                }
+                let Launched { container, hub } =
+                    self.start_seeded(&policy, &lab, &pool_id).await?;
+                let hub = match hub {
+                    Some(hub) => hub,
+                    None => {
+                        let hub = self.new_hub(&pool_id, &container, &lab);
+                        if let Err(err) = hub.attach().await {
+                            tracing::debug!(error = %err, "could not open a warm container's shell early");
+                        }
+                        hub
+                    }
+                };
                 self.pool
                     .lock()
                     .expect("pool lock")
@@ -1079,6 +1125,15 @@ impl LabService {
             }
         }
     }
+}
+
+/// Whether `lab` may write a file a login shell reads when it starts (a
+/// dot-file such as `~/.profile`, or a profile script): its shell must then
+/// open after the setup, not alongside it.
+fn writes_shell_startup_files(lab: &Lab) -> bool {
+    let suspicious = |text: &str| text.contains("/.") || text.contains("profile");
+    lab.def.files.iter().any(|f| suspicious(&f.path))
+        || lab.def.setup.iter().any(|s| suspicious(&s.run))
 }
 
 /// The last `max` bytes of `text` (on a character boundary).

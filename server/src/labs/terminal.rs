@@ -138,6 +138,11 @@ impl TerminalHub {
         *self.session.lock().expect("session name lock") = session.to_string();
     }
 
+    /// Whether a shell is running (so its container is).
+    pub async fn has_shell(&self) -> bool {
+        self.slot.lock().await.shell.is_some()
+    }
+
     fn session(&self) -> String {
         self.session.lock().expect("session name lock").clone()
     }
