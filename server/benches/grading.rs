@@ -118,10 +118,12 @@ async fn main() {
         "app/bin/report": "#!/bin/sh\necho report\n",
         "app/www/index.html": "<p>hello</p>\n",
     });
+    // Guests may not build images: the Dockerfile exercise is a registered learner's.
+    let builder = Client::registered(&app, "bench-builder").await;
     let mut builds = Vec::new();
     for _ in 0..RUNS {
         let started = Instant::now();
-        let (status, body) = learner
+        let (status, body) = builder
             .submit(
                 "harden-image",
                 json!({"kind": "dockerfile", "dockerfile": DOCKERFILE, "files": files}),

@@ -1,7 +1,7 @@
 //! Lab benchmarks, release build, all figures from one run:
 //! - lab ready (API start → shell prompt read over the WebSocket), cold and
 //!   from the warm pool, vs `docker run --rm <lab image> true` by the CLI
-//!   with the same runtime (targets ≤ 1.0× cold, ≤ 0.2× warm);
+//!   with the same runtime (targets ≤ 1.0× cold, ≤ 0.15× warm);
 //! - idle labs: host memory per idle lab and how many fit in the memory
 //!   available (targets ≤ 8 MiB, ≥ 500);
 //! - keystroke echo through Drydock's terminal vs a raw `docker exec` TTY
@@ -241,7 +241,7 @@ async fn main() {
     }
     let warm = median(warm);
     println!(
-        "lab ready, warm pool (API → prompt):           {:8.1} ms   {:.2}×  (target ≤ 0.2×)",
+        "lab ready, warm pool (API → prompt):           {:8.1} ms   {:.2}×  (target ≤ 0.15×)",
         ms(warm),
         ms(warm) / ms(cli)
     );
