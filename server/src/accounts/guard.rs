@@ -180,6 +180,13 @@ where
     }
 }
 
+/// Set on a page view by [`crate::accounts::ensure_identity`] when the
+/// session already had a valid user: the user id, for middleware that keeps
+/// per-viewer state (the lesson page cache). Absent on the request that
+/// creates a guest.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownViewer(pub i64);
+
 /// Whoever is asking, if anyone: pages and read-only routes serve everyone
 /// and personalise for an identity (guests included). Never a rejection.
 pub struct Viewer(pub Option<User>);

@@ -78,8 +78,7 @@ pub async fn ensure_identity(State(state): State<AppState>, req: Request, next: 
             match result {
                 // Known viewer: the page may come from (or go to) the page cache.
                 Ok(Some(user)) => {
-                    req.extensions_mut()
-                        .insert(crate::lessons::page_cache::Viewer(user));
+                    req.extensions_mut().insert(guard::KnownViewer(user));
                 }
                 Ok(None) => {}
                 Err(err) => return err.into_response(),

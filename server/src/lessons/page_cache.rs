@@ -28,7 +28,10 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{accounts::guard::USER_ID_KEY, state::AppState};
+use crate::{
+    accounts::guard::{KnownViewer, USER_ID_KEY},
+    state::AppState,
+};
 
 /// How long an entry is served at most.
 pub const MAX_AGE: Duration = Duration::from_secs(60);
@@ -38,12 +41,6 @@ pub const BUDGET: usize = 32 << 20;
 const MAX_PAGE: usize = 1 << 20;
 /// A page is buffered up to this size (and sent, if not kept).
 const MAX_BUFFERED: usize = 16 << 20;
-
-/// Who a page view is for, set by [`crate::accounts::ensure_identity`] when
-/// the session already had a valid user (not on the request that creates a
-/// guest: its page is rendered, not cached).
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer(pub i64);
 
 type Key = (i64, String);
 
@@ -172,8 +169,10 @@ pub async fn serve(State(state): State<AppState>, req: Request, next: Next) -> R
         }
         return response;
     }
-    let viewer = req.extensions().get::<Viewer>().copied();
-    let Some(Viewer(user)) = viewer.filter(|_| is_lesson_page(&req)) else {
+    // Set by `ensure_identity` for a viewer whose session was already valid;
+    // the request that creates a guest renders without keeping its page.
+    let viewer = req.extensions().get::<KnownViewer>().copied();
+    let Some(KnownViewer(user)) = viewer.filter(|_| is_lesson_page(&req)) else {
         return next.run(req).await;
     };
     let key = (user, req.uri().path().to_owned());
