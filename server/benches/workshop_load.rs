@@ -247,6 +247,19 @@ async fn watch_dashboard(resp: reqwest::Response, seen: Seen, events: Arc<Mutex<
     }
 }
 
+/// The live event stream of workshop `id`, opened by `watcher`.
+async fn open_dashboard(watcher: &Participant, id: &str) -> reqwest::Response {
+    let stream = watcher
+        .http
+        .get(format!("{}/api/v1/workshops/{id}/events", watcher.base))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("event stream opens");
+    assert!(stream.status().is_success(), "{}", stream.status());
+    stream
+}
+
 /// Database queries per second while one learner makes progress, with 1 and
 /// then 10 dashboards open on workshop `id`, each by its own person (an
 /// administrator, who may watch any workshop; one person's tabs are limited).
@@ -291,14 +304,7 @@ async fn watching_cost(
                 )
                 .await
                 .expect("watcher logs in");
-            let stream = teacher
-                .http
-                .get(format!("{base}/api/v1/workshops/{id}/events"))
-                .header("accept", "text/event-stream")
-                .send()
-                .await
-                .expect("event stream opens");
-            assert!(stream.status().is_success(), "{}", stream.status());
+            let stream = open_dashboard(&teacher, id).await;
             let events = Arc::new(Mutex::new(0usize));
             open.push(tokio::spawn(watch_dashboard(
                 stream,
@@ -435,14 +441,7 @@ async fn main() {
     let id = workshop["id"].as_str().unwrap().to_string();
     let code = workshop["code"].as_str().unwrap().to_string();
 
-    let stream = teacher
-        .http
-        .get(format!("{base}/api/v1/workshops/{id}/events"))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("event stream opens");
-    assert!(stream.status().is_success(), "{}", stream.status());
+    let stream = open_dashboard(&teacher, &id).await;
     let seen: Seen = Arc::default();
     let events = Arc::new(Mutex::new(0usize));
     let watcher = tokio::spawn(watch_dashboard(stream, seen.clone(), events.clone()));

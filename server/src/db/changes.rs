@@ -53,19 +53,17 @@ impl Changes {
 
 /// Bumps the owner of lab session `id` (after a write keyed by the session).
 pub async fn lab_owner_changed(db: &Db, id: &str) -> crate::error::Result<()> {
-    let owner: Option<(i64,)> = sqlx::query_as("SELECT user_id FROM lab_sessions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    if let Some((user,)) = owner {
-        db.changes().bump(user);
-    }
-    Ok(())
+    owner_changed(db, "SELECT user_id FROM lab_sessions WHERE id = $1", id).await
 }
 
 /// Bumps the author of submission `id`.
 pub async fn submitter_changed(db: &Db, id: &str) -> crate::error::Result<()> {
-    let owner: Option<(i64,)> = sqlx::query_as("SELECT user_id FROM submissions WHERE id = $1")
+    owner_changed(db, "SELECT user_id FROM submissions WHERE id = $1", id).await
+}
+
+/// Bumps the user `owner_sql` (one `user_id` for `$1`) names for `id`.
+async fn owner_changed(db: &Db, owner_sql: &str, id: &str) -> crate::error::Result<()> {
+    let owner: Option<(i64,)> = sqlx::query_as(owner_sql)
         .bind(id)
         .fetch_optional(db.pool())
         .await?;

@@ -392,17 +392,9 @@ impl LabService {
             .lab(&session.lab)
             .ok_or_else(|| Error::NotFound("This lab no longer exists.".into()))?;
         let mut hubs = self.hubs.lock().expect("hub map lock");
-        let hub = hubs.entry(session.id.clone()).or_insert_with(|| {
-            TerminalHub::new(
-                &session.id,
-                container,
-                self.engine.clone(),
-                self.db.clone(),
-                shell_spec(lab),
-                self.config.labs.scrollback_kib * 1024,
-                self.wake.clone(),
-            )
-        });
+        let hub = hubs
+            .entry(session.id.clone())
+            .or_insert_with(|| self.new_hub(&session.id, container, lab));
         Ok(hub.clone())
     }
 
