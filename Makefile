@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR ?= auto
 DRYDOCK := target/debug/drydock
 
 .PHONY: setup site server images run test test-unit lint fmt fuzz \
-	bench-lessons bench-labs bench-grading bench-workshop
+	bench-lessons bench-labs bench-grading bench-workshop bench-site
 
 setup:
 	@./scripts/setup.sh
@@ -63,6 +63,11 @@ fmt:
 # Lesson page throughput and p99 vs a static file (release build, no LTO).
 bench-lessons: site
 	cargo bench -p drydock --bench lesson_page
+
+# What a learner downloads: the hydrate bundle against its 350 KiB budget
+# and the first view of every page (gzip -9; release build, no LTO).
+bench-site: site
+	cargo bench -p drydock --bench site_download
 
 # Lab start (cold and warm pool) vs `docker run`, idle-lab memory, and
 # keystroke echo vs a raw docker exec; then the docker CLI inside a lab

@@ -44,8 +44,8 @@ pub struct LessonView {
     pub minutes: u32,
     pub objectives: Vec<String>,
     /// Sanitised, pre-rendered HTML of the body. Empty in the lesson server
-    /// function: pages get the body from [`get_lesson_body`] (or, while the
-    /// server renders, straight from the catalog), so it is not sent twice.
+    /// function: the page (rendered on the server) takes it straight from
+    /// the catalog, and a client can ask [`get_lesson_body`] for it.
     pub html: String,
     pub toc: Vec<TocItem>,
     pub quiz: Vec<QuestionView>,

@@ -1,6 +1,8 @@
 #![recursion_limit = "256"]
 //! Drydock's user interface: the HTML shell, the router and the pages.
-//! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`).
+//! Pages are rendered on the server (`ssr`) only; what is interactive is an
+//! `#[island]`, the one part the browser downloads and hydrates (`hydrate`).
+//! Links between pages are ordinary page loads.
 
 pub mod api;
 pub mod api_exercises;
@@ -40,7 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // Draws lab terminals (xterm.js, loaded only when one appears).
                 <script defer src="/terminal.js"></script>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <IslandScripts/>
                 <MetaTags/>
             </head>
             <body>
@@ -48,6 +50,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The browser's part of a page: `/islands.js` hydrates the page's islands,
+/// fetching the site's wasm only when the page has one.
+#[component]
+fn IslandScripts() -> impl IntoView {
+    // What follows is server-only unless it is inside an island (the
+    // islands' own state is numbered apart, as the browser numbers it).
+    if let Some(context) = Owner::current_shared_context() {
+        context.set_is_hydrating(false);
+    }
+    view! { <script type="module" src="/islands.js"></script> }
 }
 
 /// The application: top navigation and the routed page.
@@ -110,9 +124,11 @@ fn UserMenu() -> impl IntoView {
                     Ok(Some(me)) if !me.is_guest() => view! {
                         {me.is_admin().then(|| view! { <A href="/admin/users">"Users"</A> })}
                         <A href="/profile" attr:class="who">{me.username.clone()}</A>
-                        <ActionForm action=session.logout attr:class="inline-form">
+                        // A plain form: the server signs out and sends the
+                        // browser back to this page (no wasm needed).
+                        <form method="post" action={<api::Logout as leptos::server_fn::ServerFn>::url()} class="inline-form">
                             <button type="submit" class="link-button">"Log out"</button>
-                        </ActionForm>
+                        </form>
                     }.into_any(),
                     _ => view! {
                         <A href="/login">"Log in"</A>

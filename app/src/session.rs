@@ -3,42 +3,52 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_me, Login, Logout, Me, Register};
+use crate::api::{get_me, Me};
 
-/// Provided once by `App`; pages take it with `expect_context`.
+/// Provided once by `App` on the server; pages take it with `expect_context`.
+/// (Pages render on the server only: the browser hydrates islands, which get
+/// what they need of the session as props.)
 #[derive(Clone, Copy)]
 pub struct SessionContext {
-    /// Who is signed in; reloads after every login, registration or logout.
+    /// Who is signed in.
     pub me: Resource<Result<Option<Me>, crate::api::ApiError>>,
-    pub login: ServerAction<Login>,
-    pub register: ServerAction<Register>,
-    pub logout: ServerAction<Logout>,
 }
 
 impl SessionContext {
     pub fn provide() -> Self {
-        let login = ServerAction::<Login>::new();
-        let register = ServerAction::<Register>::new();
-        let logout = ServerAction::<Logout>::new();
-        let me = Resource::new(
-            move || {
-                (
-                    login.version().get(),
-                    register.version().get(),
-                    logout.version().get(),
-                )
-            },
-            |_| get_me(),
-        );
         let ctx = Self {
-            me,
-            login,
-            register,
-            logout,
+            me: Resource::new(|| (), |_| get_me()),
         };
         provide_context(ctx);
         ctx
     }
+}
+
+/// Loads `path` as a new page (pages are rendered by the server). Does
+/// nothing on the server.
+#[allow(unused_variables)]
+pub fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(path);
+    }
+}
+
+/// Renders the current page again, e.g. after the session changed.
+pub fn reload() {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().reload();
+    }
+}
+
+/// `false` as rendered by the server, `true` once the island holding it is
+/// live in the browser: tests (and styles) can tell a form works.
+pub fn hydrated() -> ReadSignal<bool> {
+    let (live, set_live) = signal(false);
+    // Effects run only in the browser.
+    Effect::new(move |_| set_live.set(true));
+    live
 }
 
 /// `YYYY-MM-DD` of an epoch-milliseconds time (UTC).

@@ -35,7 +35,7 @@ pub fn CheckList(report: GradeReport, #[prop(optional)] attempt: Option<u32>) ->
                     } else {
                         format!("{failed} check(s) to fix. Each one says what to change.")
                     }}
-                    <span class="muted">{format!(" Graded in {:.1} s.", duration_ms as f64 / 1000.0)}</span>
+                    <span class="muted">{format!(" Graded in {} s.", tenths(duration_ms))}</span>
                 </p>
             </header>
             {(!notes.is_empty()).then(|| view! {
@@ -64,5 +64,23 @@ pub fn CheckList(report: GradeReport, #[prop(optional)] attempt: Option<u32>) ->
                 }).collect_view()}
             </ol>
         </section>
+    }
+}
+
+/// `1.3` for 1,250 ms: seconds to one decimal, in integer arithmetic (no
+/// float formatting code in the browser's download).
+fn tenths(ms: u64) -> String {
+    let t = ms.saturating_add(50) / 100;
+    format!("{}.{}", t / 10, t % 10)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_round_to_a_tenth_of_a_second() {
+        assert_eq!(super::tenths(0), "0.0");
+        assert_eq!(super::tenths(1_249), "1.2");
+        assert_eq!(super::tenths(1_250), "1.3");
+        assert_eq!(super::tenths(61_000), "61.0");
     }
 }

@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use crate::{
     api::error_text,
     api_labs::{
-        extend_lab, get_lab, get_lab_session, reset_lab, start_lab, stop_lab, LabDetail,
-        LabSessionView, LabSummary, PreviewLink, StartResult,
+        extend_lab, get_lab_session, reset_lab, start_lab, stop_lab, LabDetail, LabSessionView,
+        LabSummary, PreviewLink, StartResult,
     },
 };
 
@@ -49,18 +49,30 @@ fn every(ms: u64, tick: impl Fn() + 'static) {
     let _ = (ms, tick);
 }
 
-/// The lab `lab_id`, loaded and ready to start.
+/// A lab the server has loaded, ready to start: the lab page's island.
+#[island]
+pub fn LabPanel(detail: LabDetail) -> impl IntoView {
+    view! { <LabControls detail/> }
+}
+
+/// The lab `lab_id`, loaded in the browser once the island holding it is
+/// live (the server renders the loading state).
 #[component]
-pub fn LabPanel(lab_id: String) -> impl IntoView {
-    let detail = Resource::new(move || lab_id.clone(), get_lab);
+pub fn LabLoader(lab_id: String) -> impl IntoView {
+    let detail = RwSignal::new(None::<Result<Option<LabDetail>, crate::api::ApiError>>);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        detail.set(Some(crate::api_labs::get_lab(lab_id).await));
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = lab_id;
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading the lab…"</p> }>
-            {move || detail.get().map(|result| match result {
-                Ok(Some(d)) => view! { <LabControls detail=d/> }.into_any(),
-                Ok(None) => view! { <p class="empty-state">"This lab does not exist (any more)."</p> }.into_any(),
-                Err(e) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
-            })}
-        </Transition>
+        {move || match detail.get() {
+            None => view! { <p class="loading">"Loading the lab…"</p> }.into_any(),
+            Some(Ok(Some(d))) => view! { <LabControls detail=d/> }.into_any(),
+            Some(Ok(None)) => view! { <p class="empty-state">"This lab does not exist (any more)."</p> }.into_any(),
+            Some(Err(e)) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
+        }}
     }
 }
 
@@ -295,11 +307,23 @@ fn LabIntro(summary: LabSummary, ended: Option<String>) -> impl IntoView {
         <p class="muted small-text lab-limits">
             {format!(
                 "{} min limit · stops after {} min without input · {} MiB memory · {} CPU · {} processes · network: {}{}",
-                summary.time_limit_minutes, summary.idle_minutes, summary.memory_mb, summary.cpus, summary.pids,
+                summary.time_limit_minutes, summary.idle_minutes, summary.memory_mb, decimal(summary.cpus), summary.pids,
                 if summary.docker { "private, for your containers" } else { summary.network.as_str() },
                 if summary.docker { " · docker: your own endpoint, no daemon" } else { "" }
             )}
         </p>
+    }
+}
+
+/// `0.5`, `1` or `1.25`: a CPU share to two decimals, in integer
+/// arithmetic (no float formatting code in the browser's download).
+fn decimal(x: f64) -> String {
+    let hundredths = (x * 100.0 + 0.5) as i64;
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    match frac {
+        0 => whole.to_string(),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
     }
 }
 
@@ -326,4 +350,15 @@ fn inline_code(paragraph: &str) -> impl IntoView {
             }
         })
         .collect::<Vec<_>>()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_shares_read_as_written() {
+        assert_eq!(super::decimal(0.5), "0.5");
+        assert_eq!(super::decimal(1.0), "1");
+        assert_eq!(super::decimal(1.25), "1.25");
+        assert_eq!(super::decimal(2.0), "2");
+    }
 }

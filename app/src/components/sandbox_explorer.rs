@@ -39,7 +39,7 @@ const DEFAULTS: &[SandboxDefault] = &[
 
 /// Click a flag to see what it changes — the first interactive element, and
 /// the one the browser test uses to prove hydration works.
-#[component]
+#[island]
 pub fn SandboxExplorer() -> impl IntoView {
     let (selected, set_selected) = signal(0usize);
     let (hydrated, set_hydrated) = signal(false);

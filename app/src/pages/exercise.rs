@@ -57,7 +57,54 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
         history,
     } = detail;
     let kind = summary.kind.clone();
-    let exercise_id = summary.id.clone();
+    let max = summary.max;
+    view! {
+        <Title text=format!("{} · Drydock", summary.title)/>
+        <article class="exercise">
+            <p class="breadcrumb"><A href="/exercises">"Exercises"</A> " › " {kind_label(&kind)}</p>
+            <h1>{summary.title.clone()}</h1>
+            <p class="lead">{summary.summary.clone()}</p>
+            <p class="muted small-text">
+                {format!("{max} points · pass with {pass_points}")}
+                {image.map(|i| format!(" · image {i}"))}
+            </p>
+            {(!summary.lessons.is_empty()).then(|| view! {
+                <p class="small-text">"Lesson: "
+                    {summary.lessons.clone().into_iter().map(|(href, title)| view! { <A href=href>{title}</A>" " }).collect_view()}
+                </p>
+            })}
+            <div class="exercise-layout">
+                <section class="exercise-task">
+                    <div class="instructions" inner_html=instructions_html></div>
+                    <details class="criteria">
+                        <summary>{format!("What is graded ({} checks)", checks.len())}</summary>
+                        <ul>
+                            {checks.into_iter().map(|(id, title, points)| view! {
+                                <li><code>{id}</code>" "{title}<span class="muted">{format!(" · {points} pt")}</span></li>
+                            }).collect_view()}
+                        </ul>
+                    </details>
+                </section>
+                <ExerciseWork id=summary.id.clone() kind starter starter_files lab bases attempts_allowed history/>
+            </div>
+        </article>
+    }
+}
+
+/// The editor, grading and past attempts: the exercise page's island.
+#[island]
+#[allow(clippy::too_many_arguments)]
+fn ExerciseWork(
+    id: String,
+    kind: String,
+    starter: String,
+    starter_files: Vec<(String, String)>,
+    lab: Option<(String, String)>,
+    bases: Vec<String>,
+    attempts_allowed: u32,
+    history: Vec<SubmissionView>,
+) -> impl IntoView {
+    let exercise_id = id;
     let last = history.first().cloned();
     // The editor starts from the last attempt, so a reload loses nothing.
     let text = RwSignal::new(
@@ -133,104 +180,76 @@ fn Exercise(detail: ExerciseDetail) -> impl IntoView {
         }
     };
     // Set in the browser only: tests (and styles) can tell the form is live.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    let hydrated = crate::session::hydrated();
     let used = move || history.with(|h| h.len() as u32);
     let out_of_attempts = move || attempts_allowed > 0 && used() >= attempts_allowed;
-    let max = summary.max;
     view! {
-        <Title text=format!("{} · Drydock", summary.title)/>
-        <article class="exercise">
-            <p class="breadcrumb"><A href="/exercises">"Exercises"</A> " › " {kind_label(&kind)}</p>
-            <h1>{summary.title.clone()}</h1>
-            <p class="lead">{summary.summary.clone()}</p>
-            <p class="muted small-text">
-                {format!("{max} points · pass with {pass_points}")}
-                {move || if attempts_allowed > 0 { format!(" · {} of {attempts_allowed} attempts used", used()) } else { format!(" · {} attempt(s) so far", used()) }}
-                {image.clone().map(|i| format!(" · image {i}"))}
+        <section class="exercise-work" aria-label="Your submission">
+            <p class="muted small-text attempts-used">
+                {move || if attempts_allowed > 0 { format!("{} of {attempts_allowed} attempts used", used()) } else { format!("{} attempt(s) so far", used()) }}
             </p>
-            {(!summary.lessons.is_empty()).then(|| view! {
-                <p class="small-text">"Lesson: "
-                    {summary.lessons.clone().into_iter().map(|(href, title)| view! { <A href=href>{title}</A>" " }).collect_view()}
-                </p>
-            })}
-            <div class="exercise-layout">
-                <section class="exercise-task">
-                    <div class="instructions" inner_html=instructions_html></div>
-                    <details class="criteria">
-                        <summary>{format!("What is graded ({} checks)", checks.len())}</summary>
-                        <ul>
-                            {checks.into_iter().map(|(id, title, points)| view! {
-                                <li><code>{id}</code>" "{title}<span class="muted">{format!(" · {points} pt")}</span></li>
-                            }).collect_view()}
-                        </ul>
-                    </details>
-                </section>
-                <section class="exercise-work" aria-label="Your submission">
-                    <form class="submission" data-hydrated=move || hydrated.get().to_string() on:submit={
-                        let send = send.clone();
-                        move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }
-                    }>
-                        {match kind.as_str() {
-                            "lab-containers" => view! {
-                                <p>"Start the container in your lab with the docker command, then check it. Drydock reads the running container through the engine and asks it the exercise's questions; nothing you type is trusted."</p>
-                                {lab.clone().map(|(id, title)| view! { <p><A href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</A></p> })}
-                            }.into_any(),
-                            "lab" => view! {
-                                <p>"Make the changes in your lab, then check it. Drydock reads your lab container from outside; nothing you type is trusted."</p>
-                                {lab.clone().map(|(id, title)| view! { <p><A href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</A></p> })}
-                            }.into_any(),
-                            "flag" => view! {
-                                <label for="flag-value">"The value you found"</label>
-                                <input id="flag-value" name="value" type="text" autocomplete="off" spellcheck="false"
-                                    value=text.get_untracked() prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/>
-                                {lab.clone().map(|(id, title)| view! { <p class="small-text"><A href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</A></p> })}
-                            }.into_any(),
-                            "dockerfile" => view! {
-                                <label for="dockerfile">"Dockerfile"</label>
-                                <textarea id="dockerfile" class="code-editor" rows="14" spellcheck="false"
-                                    prop:value=text on:input=move |ev| text.set(event_target_value(&ev)) on:keydown=send_on_keys.clone()>{text.get_untracked()}</textarea>
-                                <p class="muted small-text">{format!("Builds have no network and may start FROM: {}.", bases.join(", "))}</p>
-                                <ContextFiles files/>
-                            }.into_any(),
-                            _ => view! {
-                                <fieldset class="mode-switch">
-                                    <legend class="visually-hidden">"Submit as"</legend>
-                                    <label><input type="radio" name="mode" prop:checked=move || !as_compose.get() on:change=move |_| as_compose.set(false)/>" docker run command"</label>
-                                    <label><input type="radio" name="mode" prop:checked=move || as_compose.get() on:change=move |_| as_compose.set(true)/>" Compose service (YAML)"</label>
-                                </fieldset>
-                                <label for="run-text" class="visually-hidden">"Your submission"</label>
-                                <textarea id="run-text" class="code-editor" rows=move || if as_compose.get() { "14" } else { "5" } spellcheck="false"
-                                    prop:value=text on:input=move |ev| text.set(event_target_value(&ev)) on:keydown=send_on_keys.clone()>{text.get_untracked()}</textarea>
-                            }.into_any(),
+            <form class="submission" data-hydrated=move || hydrated.get().to_string() on:submit={
+                let send = send.clone();
+                move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }
+            }>
+                {match kind.as_str() {
+                    "lab-containers" => view! {
+                        <p>"Start the container in your lab with the docker command, then check it. Drydock reads the running container through the engine and asks it the exercise's questions; nothing you type is trusted."</p>
+                        {lab.clone().map(|(id, title)| view! { <p><a href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</a></p> })}
+                    }.into_any(),
+                    "lab" => view! {
+                        <p>"Make the changes in your lab, then check it. Drydock reads your lab container from outside; nothing you type is trusted."</p>
+                        {lab.clone().map(|(id, title)| view! { <p><a href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</a></p> })}
+                    }.into_any(),
+                    "flag" => view! {
+                        <label for="flag-value">"The value you found"</label>
+                        <input id="flag-value" name="value" type="text" autocomplete="off" spellcheck="false"
+                            value=text.get_untracked() prop:value=text on:input=move |ev| text.set(event_target_value(&ev))/>
+                        {lab.clone().map(|(id, title)| view! { <p class="small-text"><a href=format!("/labs/{id}")>{format!("Open the lab: {title}")}</a></p> })}
+                    }.into_any(),
+                    "dockerfile" => view! {
+                        <label for="dockerfile">"Dockerfile"</label>
+                        <textarea id="dockerfile" class="code-editor" rows="14" spellcheck="false"
+                            prop:value=text on:input=move |ev| text.set(event_target_value(&ev)) on:keydown=send_on_keys.clone()>{text.get_untracked()}</textarea>
+                        <p class="muted small-text">{format!("Builds have no network and may start FROM: {}.", bases.join(", "))}</p>
+                        <ContextFiles files/>
+                    }.into_any(),
+                    _ => view! {
+                        <fieldset class="mode-switch">
+                            <legend class="visually-hidden">"Submit as"</legend>
+                            <label><input type="radio" name="mode" prop:checked=move || !as_compose.get() on:change=move |_| as_compose.set(false)/>" docker run command"</label>
+                            <label><input type="radio" name="mode" prop:checked=move || as_compose.get() on:change=move |_| as_compose.set(true)/>" Compose service (YAML)"</label>
+                        </fieldset>
+                        <label for="run-text" class="visually-hidden">"Your submission"</label>
+                        <textarea id="run-text" class="code-editor" rows=move || if as_compose.get() { "14" } else { "5" } spellcheck="false"
+                            prop:value=text on:input=move |ev| text.set(event_target_value(&ev)) on:keydown=send_on_keys.clone()>{text.get_untracked()}</textarea>
+                    }.into_any(),
+                }}
+                <p class="submit-row">
+                    <button type="submit" class="button primary" disabled=move || pending.get() || out_of_attempts()>
+                        {move || if pending.get() {
+                            "Grading…"
+                        } else if kind == "lab" || kind == "lab-containers" {
+                            "Check my lab"
+                        } else {
+                            "Grade it"
                         }}
-                        <p class="submit-row">
-                            <button type="submit" class="button primary" disabled=move || pending.get() || out_of_attempts()>
-                                {move || if pending.get() {
-                                    "Grading…"
-                                } else if kind == "lab" || kind == "lab-containers" {
-                                    "Check my lab"
-                                } else {
-                                    "Grade it"
-                                }}
-                            </button>
-                            <span class="muted small-text">
-                                {move || if pending.get() {
-                                    "Running your submission in a sandbox and inspecting it; this takes a few seconds."
-                                } else if out_of_attempts() {
-                                    "You have used every attempt at this exercise."
-                                } else {
-                                    "Ctrl+Enter grades from the editor."
-                                }}
-                            </span>
-                        </p>
-                        {move || error().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
-                    </form>
-                    {move || shown.get().map(|(report, attempt)| view! { <CheckList report attempt=attempt/> })}
-                    <History history text files as_compose shown/>
-                </section>
-            </div>
-        </article>
+                    </button>
+                    <span class="muted small-text">
+                        {move || if pending.get() {
+                            "Running your submission in a sandbox and inspecting it; this takes a few seconds."
+                        } else if out_of_attempts() {
+                            "You have used every attempt at this exercise."
+                        } else {
+                            "Ctrl+Enter grades from the editor."
+                        }}
+                    </span>
+                </p>
+                {move || error().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            </form>
+            {move || shown.get().map(|(report, attempt)| view! { <CheckList report attempt=attempt/> })}
+            <History history text files as_compose shown/>
+        </section>
     }
 }
 

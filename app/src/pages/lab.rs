@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use crate::{
+    api::error_text,
     api_labs::{get_lab, LabSummary},
     components::lab_panel::LabPanel,
 };
@@ -17,12 +18,18 @@ pub fn LabPage() -> impl IntoView {
     view! {
         <Title text="Lab · Drydock"/>
         <p class="breadcrumb"><A href="/labs">"Labs"</A></p>
-        {move || {
-            let id = id();
-            view! { <LabPanel lab_id=id/> }
-        }}
-        <Transition fallback=|| ()>
-            {move || detail.get().and_then(|r| r.ok().flatten()).filter(|d| d.lab.docker).map(|d| view! { <DockerInside lab=d.lab/> })}
+        <Transition fallback=|| view! { <p class="loading">"Loading the lab…"</p> }>
+            {move || detail.get().map(|result| match result {
+                Ok(Some(d)) => {
+                    let docker = d.lab.docker.then(|| d.lab.clone());
+                    view! {
+                        <LabPanel detail=d/>
+                        {docker.map(|lab| view! { <DockerInside lab/> })}
+                    }.into_any()
+                }
+                Ok(None) => view! { <p class="empty-state">"This lab does not exist (any more)."</p> }.into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{error_text(&e)}</p> }.into_any(),
+            })}
         </Transition>
     }
 }

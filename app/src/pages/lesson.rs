@@ -7,7 +7,7 @@ use crate::{
     api_lessons::{
         answer_question, get_lesson, set_lesson_complete, AnswerResult, LessonView, QuestionView,
     },
-    components::lab_panel::LabPanel,
+    components::lab_panel::LabLoader,
     pages::not_found::NotFound,
 };
 
@@ -59,7 +59,11 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
         .map(|t| view! { <li class=format!("toc-{}", t.level)><a href=format!("#{}", t.id)>{t.text}</a></li> })
         .collect_view();
     let questions = quiz.len();
-    let body = lesson_body(&track, &slug, html);
+    let html = if html.is_empty() {
+        lesson_body(&track, &slug)
+    } else {
+        html
+    };
     view! {
         <Title text=format!("{title} · Drydock")/>
         <div class="lesson-layout">
@@ -81,7 +85,8 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
                     <h2 class="objectives-title">"You will be able to"</h2>
                     <ul>{objectives.into_iter().map(|o| view! { <li>{o}</li> }).collect_view()}</ul>
                 </section>
-                <div class="lesson-body" on:click=copy_code inner_html=move || body.try_get().unwrap_or_default()></div>
+                <div class="lesson-body" inner_html=html></div>
+                <CopyButtons/>
                 {(questions > 0).then(|| view! {
                     <section class="quiz" id="quiz" aria-labelledby="quiz-title">
                         <h2 id="quiz-title">"Quiz"</h2>
@@ -118,7 +123,9 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
 
 /// The lesson's lab, docked at the bottom of the window so the terminal stays
 /// in view while reading; runnable code blocks send their command to it.
-#[component]
+/// The lab's state is the viewer's own, so it is loaded in the browser (the
+/// rendered lesson stays the same for everyone at the same progress).
+#[island]
 fn LabDock(lab_id: String) -> impl IntoView {
     let open = RwSignal::new(false);
     // A Run button pressed with no terminal open asks for the lab.
@@ -135,42 +142,38 @@ fn LabDock(lab_id: String) -> impl IntoView {
                 <span aria-hidden="true">{move || if open.try_get().unwrap_or(false) { "▾ Hide" } else { "▴ Show" }}</span>
             </button>
             <div class="lab-dock-body">
-                <LabPanel lab_id/>
+                <LabLoader lab_id/>
             </div>
         </aside>
     }
 }
 
-/// The lesson body. The server renders it from the catalog; hydration keeps
-/// the server's DOM (so the body is not also sent as hydration data); after
-/// client-side navigation it is fetched.
-fn lesson_body(track: &str, slug: &str, html: String) -> RwSignal<String> {
-    let body = RwSignal::new(html);
+/// The lesson body, straight from the catalog (the lesson server function
+/// leaves it out). Pages render on the server only.
+fn lesson_body(track: &str, slug: &str) -> String {
     #[cfg(feature = "ssr")]
     if let Some(backend) =
         use_context::<std::sync::Arc<dyn crate::api_lessons::ssr::LessonsBackend>>()
     {
-        body.set(backend.lesson_html(track, slug).unwrap_or_default());
+        return backend.lesson_html(track, slug).unwrap_or_default();
     }
-    #[cfg(feature = "hydrate")]
-    {
-        let hydrating = Owner::current_shared_context().is_some_and(|c| c.during_hydration());
-        if !hydrating && body.get_untracked().is_empty() {
-            let (track, slug) = (track.to_string(), slug.to_string());
-            leptos::task::spawn_local(async move {
-                if let Ok(html) = crate::api_lessons::get_lesson_body(track, slug).await {
-                    body.set(html);
-                }
-            });
-        }
-    }
-    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
     let _ = (track, slug);
-    body
+    String::new()
 }
 
-/// Copies a code block when its Copy button is pressed (event delegation,
-/// since the lesson body is pre-rendered HTML).
+/// Makes the Copy buttons of the lesson's code blocks work (one listener on
+/// the document, since the lesson body is pre-rendered HTML).
+#[island]
+fn CopyButtons() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::click, copy_code);
+        on_cleanup(move || handle.remove());
+    }
+}
+
+/// Copies a code block when its Copy button is pressed.
+#[allow(dead_code)]
 fn copy_code(ev: leptos::ev::MouseEvent) {
     #[cfg(feature = "hydrate")]
     {
@@ -198,7 +201,7 @@ fn copy_code(ev: leptos::ev::MouseEvent) {
     let _ = ev;
 }
 
-#[component]
+#[island]
 fn Question(track: String, slug: String, number: usize, question: QuestionView) -> impl IntoView {
     let QuestionView {
         id,
@@ -298,7 +301,7 @@ fn Question(track: String, slug: String, number: usize, question: QuestionView) 
     }
 }
 
-#[component]
+#[island]
 fn CompleteButton(track: String, slug: String, completed: bool) -> impl IntoView {
     let done = RwSignal::new(completed);
     let toggle = Action::new(move |want: &bool| {

@@ -1,38 +1,56 @@
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
-    components::form_error::{failure, FormError},
-    pages::redirect::redirect_on_success,
-    session::SessionContext,
+    api::Login,
+    components::{
+        form_error::{failure, FormError},
+        forms::field,
+    },
+    session::{go_to, hydrated},
 };
 
 /// Log in with username and password.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = expect_context::<SessionContext>();
-    let action = session.login;
-    redirect_on_success(action, "/profile");
     view! {
         <Title text="Log in · Drydock"/>
         <section class="auth-card">
             <h1>"Log in"</h1>
-            <ActionForm action=action attr:class="stacked-form">
-                <label>
-                    "Username"
-                    <input name="username" autocomplete="username" required autofocus/>
-                </label>
-                <label>
-                    "Password"
-                    <input type="password" name="password" autocomplete="current-password" required/>
-                </label>
-                <button type="submit" class="primary" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
-                </button>
-            </ActionForm>
-            <FormError error=move || failure(action.value().get())/>
+            <LoginForm/>
             <p class="muted">"No account yet? " <A href="/register">"Register"</A> " — anything you did as a guest is kept."</p>
         </section>
+    }
+}
+
+#[island]
+fn LoginForm() -> impl IntoView {
+    let action = ServerAction::<Login>::new();
+    let live = hydrated();
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(_))) {
+            go_to("/profile");
+        }
+    });
+    view! {
+        <form method="post" action={<Login as ServerFn>::url()} class="stacked-form" data-hydrated=move || live.get().to_string()
+            on:submit=move |ev| {
+                ev.prevent_default();
+                action.dispatch(Login { username: field(&ev, "username"), password: field(&ev, "password") });
+            }>
+            <label>
+                "Username"
+                <input name="username" autocomplete="username" required autofocus/>
+            </label>
+            <label>
+                "Password"
+                <input type="password" name="password" autocomplete="current-password" required/>
+            </label>
+            <button type="submit" class="primary" disabled=move || action.pending().get()>
+                {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
+            </button>
+        </form>
+        <FormError error=move || failure(action.value().get())/>
     }
 }

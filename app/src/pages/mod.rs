@@ -11,7 +11,6 @@ pub mod lessons;
 pub mod login;
 pub mod not_found;
 pub mod profile;
-pub mod redirect;
 pub mod register;
 pub mod search;
 pub mod workshop;

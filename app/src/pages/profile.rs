@@ -1,11 +1,14 @@
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::{
     api::{error_text, ChangePassword, Me},
     api_lessons::get_progress,
-    components::form_error::{failure, FormError},
+    components::{
+        form_error::{failure, FormError},
+        forms::field,
+    },
     session::{date_of, SessionContext},
 };
 
@@ -44,7 +47,6 @@ fn GuestProfile() -> impl IntoView {
 
 #[component]
 fn Profile(me: Me) -> impl IntoView {
-    let change = ServerAction::<ChangePassword>::new();
     view! {
         <section class="profile">
             <header class="profile-head">
@@ -55,24 +57,39 @@ fn Profile(me: Me) -> impl IntoView {
                 </p>
             </header>
             <ProgressSummary/>
-            <section class="card">
-                <h2>"Change password"</h2>
-                <ActionForm action=change attr:class="stacked-form">
-                    <label>
-                        "Current password"
-                        <input type="password" name="current_password" autocomplete="current-password" required/>
-                    </label>
-                    <label>
-                        "New password"
-                        <input type="password" name="new_password" autocomplete="new-password" required minlength="10"/>
-                    </label>
-                    <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
-                </ActionForm>
-                <FormError error=move || failure(change.value().get())/>
-                <p class="form-ok" role="status">
-                    {move || matches!(change.value().get(), Some(Ok(()))).then_some("Your password was changed.")}
-                </p>
-            </section>
+            <PasswordForm/>
+        </section>
+    }
+}
+
+#[island]
+fn PasswordForm() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    view! {
+        <section class="card">
+            <h2>"Change password"</h2>
+            <form method="post" action={<ChangePassword as ServerFn>::url()} class="stacked-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    change.dispatch(ChangePassword {
+                        current_password: field(&ev, "current_password"),
+                        new_password: field(&ev, "new_password"),
+                    });
+                }>
+                <label>
+                    "Current password"
+                    <input type="password" name="current_password" autocomplete="current-password" required/>
+                </label>
+                <label>
+                    "New password"
+                    <input type="password" name="new_password" autocomplete="new-password" required minlength="10"/>
+                </label>
+                <button type="submit" disabled=move || change.pending().get()>"Change password"</button>
+            </form>
+            <FormError error=move || failure(change.value().get())/>
+            <p class="form-ok" role="status">
+                {move || matches!(change.value().get(), Some(Ok(()))).then_some("Your password was changed.")}
+            </p>
         </section>
     }
 }

@@ -17,13 +17,28 @@ use crate::{
 pub fn WorkshopPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let view = Resource::new(id, get_workshop);
+    // The instructor's dashboard starts from the progress read here; the
+    // event stream keeps it current.
+    let view = Resource::new(id, |id| async move {
+        let w = get_workshop(id.clone()).await?;
+        let progress = match &w {
+            Some(w) if w.summary.role == "instructor" => Some(get_progress(id).await?),
+            _ => None,
+        };
+        Ok::<_, crate::api::ApiError>((w, progress))
+    });
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading the workshop…"</p> }>
             {move || view.get().map(|result| match result {
-                Ok(Some(w)) if w.summary.role == "instructor" => view! { <InstructorView w/> }.into_any(),
-                Ok(Some(w)) => view! { <LearnerView w/> }.into_any(),
-                Ok(None) => view! {
+                Ok((Some(w), progress)) if w.summary.role == "instructor" => view! {
+                    <Title text=format!("{} · dashboard · Drydock", w.summary.title)/>
+                    <InstructorView w progress/>
+                }.into_any(),
+                Ok((Some(w), _)) => view! {
+                    <Title text=format!("{} · Drydock", w.summary.title)/>
+                    <LearnerView w/>
+                }.into_any(),
+                Ok((None, _)) => view! {
                     <Title text="Workshop not found · Drydock"/>
                     <h1>"Workshop not found"</h1>
                     <p class="empty-state">"There is no such workshop, or you are not in it. "<A href="/workshops">"Your workshops"</A></p>
@@ -58,7 +73,8 @@ fn Announcements(list: RwSignal<Vec<AnnouncementView>>) -> impl IntoView {
     }
 }
 
-#[component]
+/// A learner's plan, scores and announcements, kept live.
+#[island]
 fn LearnerView(w: WorkshopView) -> impl IntoView {
     let WorkshopView {
         summary,
@@ -110,9 +126,8 @@ fn LearnerView(w: WorkshopView) -> impl IntoView {
         })
     };
     view! {
-        <Title text=format!("{} · Drydock", summary.title)/>
         <article class="workshop learner-view">
-            <p class="breadcrumb"><A href="/workshops">"Workshops"</A></p>
+            <p class="breadcrumb"><a href="/workshops">"Workshops"</a></p>
             <h1>{summary.title.clone()}</h1>
             <p class="muted">{format!("{} → {}", when(summary.starts_at), when(summary.ends_at))}</p>
             {move || ended.get().then(|| view! { <p class="notice">"This workshop has ended."</p> })}
@@ -121,7 +136,7 @@ fn LearnerView(w: WorkshopView) -> impl IntoView {
                 <section class="card next-step">
                     <h2>"What to do next"</h2>
                     {move || match next() {
-                        Some(i) => view! { <p><A href=i.href.clone()>{i.title.clone()}</A>{i.deadline.map(|d| format!(" — due {}", when(d)))}</p> }.into_any(),
+                        Some(i) => view! { <p><a href=i.href.clone()>{i.title.clone()}</a>{i.deadline.map(|d| format!(" — due {}", when(d)))}</p> }.into_any(),
                         None => view! { <p>"Every exercise is passed. Well done."</p> }.into_any(),
                     }}
                 </section>
@@ -134,7 +149,7 @@ fn LearnerView(w: WorkshopView) -> impl IntoView {
                             view! {
                                 <li data-kind=i.kind.clone()>
                                     <span class="kind-badge">{i.kind.clone()}</span>" "
-                                    <A href=i.href.clone()>{i.title.clone()}</A>
+                                    <a href=i.href.clone()>{i.title.clone()}</a>
                                     {i.deadline.map(|d| view! { <span class="muted small-text">{format!(" · due {}{}", when(d), if accept_late { "" } else { " (no late work)" })}</span> })}
                                     {move || cell().map(|c| view! {
                                         <span class="small-text" data-exercise=c.exercise.clone()>
@@ -152,8 +167,9 @@ fn LearnerView(w: WorkshopView) -> impl IntoView {
     }
 }
 
-#[component]
-fn InstructorView(w: WorkshopView) -> impl IntoView {
+/// The instructor's live dashboard, roster and announcements.
+#[island]
+fn InstructorView(w: WorkshopView, progress: Option<Progress>) -> impl IntoView {
     let WorkshopView {
         summary,
         items,
@@ -162,14 +178,7 @@ fn InstructorView(w: WorkshopView) -> impl IntoView {
         ..
     } = w;
     let id = summary.id.clone();
-    let progress = Resource::new(
-        {
-            let id = id.clone();
-            move || id.clone()
-        },
-        get_progress,
-    );
-    let live = RwSignal::new(None::<Progress>);
+    let live = RwSignal::new(progress);
     let announcements = RwSignal::new(announcements);
     let roster = RwSignal::new(roster);
     let ended = RwSignal::new(summary.ended);
@@ -232,7 +241,7 @@ fn InstructorView(w: WorkshopView) -> impl IntoView {
             }
         },
     );
-    let current = move || live.get().or_else(|| progress.get().and_then(|r| r.ok()));
+    let current = move || live.get();
     let exercises: Vec<(String, String)> = items
         .iter()
         .filter(|i| i.kind == "exercise")
@@ -249,9 +258,8 @@ fn InstructorView(w: WorkshopView) -> impl IntoView {
     let id_for_table = id.clone();
     let csv = format!("/api/v1/workshops/{id}/grades.csv");
     view! {
-        <Title text=format!("{} · dashboard · Drydock", summary.title)/>
         <article class="workshop instructor-view" data-updates=move || updates.get().to_string()>
-            <p class="breadcrumb"><A href="/workshops">"Workshops"</A></p>
+            <p class="breadcrumb"><a href="/workshops">"Workshops"</a></p>
             <h1>{summary.title.clone()}</h1>
             <p class="join-code">"Join code: "<strong>{summary.code.clone().unwrap_or_default()}</strong>
                 <span class="small-text">" · link: "<code>{format!("/workshops?code={}", summary.code.clone().unwrap_or_default())}</code></span>

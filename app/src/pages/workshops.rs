@@ -1,14 +1,12 @@
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_navigate, use_query_map},
-};
+use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::{
     api::error_text,
-    api_workshops::{get_workshops, CreateWorkshop, NewWorkshop, WorkshopSummary},
-    session::SessionContext,
+    api_workshops::{get_workshops, CreateWorkshop, JoinWorkshop, NewWorkshop, WorkshopSummary},
+    components::forms::field,
+    session::{go_to, SessionContext},
 };
 
 /// `2026-11-27 22:30 UTC`.
@@ -21,6 +19,12 @@ pub fn when(ms: i64) -> String {
 pub fn WorkshopsPage() -> impl IntoView {
     let list = Resource::new(|| (), |_| get_workshops());
     let session = expect_context::<SessionContext>();
+    // A join link is /workshops?code=XXXX: the code is filled in.
+    let code = use_query_map()
+        .read_untracked()
+        .get("code")
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
     view! {
         <Title text="Workshops · Drydock"/>
         <header class="page-head">
@@ -40,7 +44,12 @@ pub fn WorkshopsPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
-            <JoinForm/>
+            <Transition fallback=|| ()>
+                {move || session.me.get().map(|me| {
+                    let guest = me.as_ref().ok().and_then(Option::as_ref).is_none_or(|m| m.role == "guest");
+                    view! { <JoinForm code=code.clone() guest/> }
+                })}
+            </Transition>
         </div>
         <Transition fallback=|| ()>
             {move || session.me.get().map(|me| match me {
@@ -67,38 +76,33 @@ fn WorkshopLine(w: WorkshopSummary) -> impl IntoView {
     }
 }
 
-#[component]
-fn JoinForm() -> impl IntoView {
-    // A join link is /workshops?code=XXXX: the code is filled in.
-    let query = use_query_map();
-    let code = move || query.read().get("code").unwrap_or_default();
-    let join = ServerAction::<crate::api_workshops::JoinWorkshop>::new();
-    let navigate = use_navigate();
+/// Joins by code; a guest arriving by a join link is asked to register
+/// first, and the code comes along.
+#[island]
+fn JoinForm(code: String, guest: bool) -> impl IntoView {
+    let join = ServerAction::<JoinWorkshop>::new();
     Effect::new(move |_| {
         if let Some(Ok(w)) = join.value().get() {
-            navigate(&format!("/workshops/{}", w.id), Default::default());
+            go_to(&format!("/workshops/{}", w.id));
         }
     });
     view! {
         <section class="card">
             <h2>"Join a workshop"</h2>
-            {move || {
-                let guest = expect_context::<crate::session::SessionContext>()
-                    .me
-                    .get()
-                    .and_then(|r| r.ok().flatten())
-                    .is_none_or(|m| m.role == "guest");
-                (guest && !code().is_empty()).then(|| view! {
-                    <p class="callout">"Workshops keep your work under your name: "
-                        <a href=format!("/register?code={}", code())>"create an account"</a>
-                        " (or " <a href="/login">"log in"</a> ") first, then join."</p>
-                })
-            }}
-            <ActionForm action=join attr:class="join-form">
+            {(guest && !code.is_empty()).then(|| view! {
+                <p class="callout">"Workshops keep your work under your name: "
+                    <a href=format!("/register?code={code}")>"create an account"</a>
+                    " (or " <a href="/login">"log in"</a> ") first, then join."</p>
+            })}
+            <form method="post" action={<JoinWorkshop as ServerFn>::url()} class="join-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    join.dispatch(JoinWorkshop { code: field(&ev, "code") });
+                }>
                 <label for="join-code">"Code"</label>
-                <input id="join-code" name="code" type="text" required autocomplete="off" spellcheck="false" placeholder="e.g. K7MQ2XPA" value=code/>
+                <input id="join-code" name="code" type="text" required autocomplete="off" spellcheck="false" placeholder="e.g. K7MQ2XPA" value=code.clone()/>
                 <button type="submit" class="button primary">"Join"</button>
-            </ActionForm>
+            </form>
             {move || match join.value().get() {
                 Some(Err(e)) => Some(view! { <p class="form-error" role="alert">{error_text(&e)}</p> }),
                 _ => None,
@@ -107,7 +111,7 @@ fn JoinForm() -> impl IntoView {
     }
 }
 
-#[component]
+#[island]
 fn CreateForm() -> impl IntoView {
     let title = RwSignal::new(String::new());
     let lessons = RwSignal::new("security/container-privileges".to_string());
@@ -120,10 +124,9 @@ fn CreateForm() -> impl IntoView {
     let due = RwSignal::new(String::new());
     let late = RwSignal::new(true);
     let create = ServerAction::<CreateWorkshop>::new();
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(w)) = create.value().get() {
-            navigate(&format!("/workshops/{}", w.id), Default::default());
+            go_to(&format!("/workshops/{}", w.id));
         }
     });
     let split = |s: String| -> Vec<String> {
@@ -144,11 +147,8 @@ fn CreateForm() -> impl IntoView {
         let start = crate::components::lab_panel::now_ms();
         let chosen = split(exercises.get_untracked());
         // One deadline for every exercise, in hours from now (optional).
-        let deadlines = match due.get_untracked().trim().parse::<f64>() {
-            Ok(h) if h > 0.0 => chosen
-                .iter()
-                .map(|e| (e.clone(), start + (h * 3_600_000.0) as i64))
-                .collect(),
+        let deadlines = match hours_to_ms(&due.get_untracked()) {
+            Some(ms) if ms > 0 => chosen.iter().map(|e| (e.clone(), start + ms)).collect(),
             _ => Default::default(),
         };
         let new = NewWorkshop {
@@ -194,5 +194,41 @@ fn CreateForm() -> impl IntoView {
                 _ => None,
             }}
         </section>
+    }
+}
+
+/// `1.5` hours as milliseconds (up to a year; decimals past the third are
+/// ignored). Integer arithmetic: no float parser in the browser's download.
+fn hours_to_ms(text: &str) -> Option<i64> {
+    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || !digits(frac) || whole.len() > 4 {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    if whole > 8760 {
+        return None;
+    }
+    let frac: String = frac.chars().chain("000".chars()).take(3).collect();
+    let thousandths: i64 = frac.parse().ok()?;
+    Some(whole * 3_600_000 + thousandths * 3_600)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hours_become_milliseconds() {
+        assert_eq!(super::hours_to_ms("2"), Some(7_200_000));
+        assert_eq!(super::hours_to_ms(" 0.5 "), Some(1_800_000));
+        assert_eq!(super::hours_to_ms(".25"), Some(900_000));
+        assert_eq!(super::hours_to_ms(""), Some(0));
+        assert_eq!(super::hours_to_ms("abc"), None);
+        assert_eq!(super::hours_to_ms("-1"), None);
+        assert_eq!(super::hours_to_ms("1.x"), None);
+        assert_eq!(super::hours_to_ms("99999"), None);
     }
 }

@@ -112,8 +112,8 @@ async fn the_home_page_is_server_rendered_and_loads_the_hydration_bundle() {
         "the explorer is rendered on the server"
     );
     assert!(
-        html.contains("/pkg/drydock.js"),
-        "the page loads the hydration script"
+        html.contains("/islands.js") && html.contains("<leptos-island"),
+        "the page loads the script that hydrates its islands"
     );
     assert!(
         html.contains("data-hydrated=\"false\""),

@@ -85,8 +85,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
     }
 
-    /// Fills the username and password of an auth form and submits it.
+    /// Waits until the page's islands are live (the site's entry point
+    /// marks `<body data-hydrated="true">` once it has hydrated them).
+    pub async fn wait_until_live(&self) {
+        self.wait_for("body[data-hydrated='true']").await;
+    }
+
+    /// Fills the username and password of an auth form and submits it
+    /// through its island (waiting until the page is live).
     pub async fn submit_credentials(&self, username: &str, password: &str) {
+        self.wait_for("form.stacked-form[data-hydrated='true']")
+            .await;
         for (field, value) in [("username", username), ("password", password)] {
             self.client
                 .find(Locator::Css(&format!("input[name='{field}']")))

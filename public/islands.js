@@ -1,0 +1,20 @@
+// Drydock's pages are rendered by the server; the parts that react to the
+// reader are islands (<leptos-island>), hydrated by the site's wasm. A page
+// without islands downloads no wasm at all.
+const islands = [...document.querySelectorAll('leptos-island')]
+  .filter((el) => !el.parentElement.closest('leptos-island'));
+if (islands.length > 0) {
+  const site = await import('/pkg/drydock.js');
+  await site.default({ module_or_path: '/pkg/drydock.wasm' });
+  site.hydrate();
+  for (const el of islands) {
+    const hydrate = site[el.dataset.component];
+    if (hydrate) {
+      hydrate(el);
+    } else {
+      console.warn(`drydock: no code for the island ${el.dataset.component}`);
+    }
+  }
+}
+// Tests (and styles) can tell when every island is live.
+document.body.dataset.hydrated = 'true';

@@ -1,0 +1,241 @@
+//! What a learner downloads: the hydrate bundle against its budget, and the
+//! first view of every page, for a guest, a signed-in learner and an
+//! instructor.
+//!
+//! `make bench-site` (or `cargo bench -p drydock --bench site_download`).
+//! Pages are rendered by the server; only a page with islands
+//! (`<leptos-island>`) makes `/islands.js` fetch the site's wasm and its
+//! JavaScript glue. Sizes are gzip -9, as a server compressing its answers
+//! (or a proxy in front of it) would send them; the built site is read from
+//! `target/site` (`make site`).
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use drydock::{accounts::service::create_user, config::Config, db::users::Role, Application};
+use serde_json::json;
+
+/// The budget for the hydrate bundle (wasm + glue), gzipped.
+const BUDGET_KIB: f64 = 350.0;
+
+fn gzipped(bytes: &[u8]) -> usize {
+    let mut child = Command::new("gzip")
+        .arg("-9c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out.stdout.len()
+}
+
+fn file_gz(site: &Path, path: &str) -> usize {
+    let bytes = std::fs::read(site.join(path))
+        .unwrap_or_else(|e| panic!("{path} in {}: {e} (run `make site`)", site.display()));
+    gzipped(&bytes)
+}
+
+fn kib(bytes: usize) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+/// A visitor with its own cookies.
+fn visitor() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn page(client: &reqwest::Client, base: &str, path: &str) -> String {
+    let resp = client
+        .get(format!("{base}{path}"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.text().await.unwrap()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let resp = client
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+/// The names of the page's islands, without their hashes.
+fn islands(html: &str) -> Vec<String> {
+    html.split("<leptos-island")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split("data-component=\"").nth(1)?.split('"').next()?;
+            Some(name.rsplit_once('_').map_or(name, |(n, _)| n).to_string())
+        })
+        .collect()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let site = root.join("target/site");
+    let wasm = file_gz(&site, "pkg/drydock.wasm");
+    let glue = file_gz(&site, "pkg/drydock.js");
+    let wasm_raw = std::fs::metadata(site.join("pkg/drydock.wasm"))
+        .unwrap()
+        .len();
+    // Loaded by every page.
+    let every_page: usize = [
+        "pkg/drydock.css",
+        "highlight.css",
+        "islands.js",
+        "terminal.js",
+    ]
+    .iter()
+    .map(|p| file_gz(&site, p))
+    .sum();
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}/bench.db", dir.path().display()),
+        content_dir: root.join("content"),
+        site_root: site.clone(),
+        log: "warn".into(),
+        ..Config::default()
+    };
+    let app = runtime
+        .block_on(Application::build(config))
+        .expect("Drydock starts");
+    let base = format!("http://{}", app.local_addr());
+    let db = app.state().db.clone();
+    runtime.spawn(app.run_until_stopped());
+
+    let rows = runtime.block_on(async {
+        let guest = visitor();
+        page(&guest, &base, "/").await;
+        let learner = visitor();
+        page(&learner, &base, "/").await;
+        post(
+            &learner,
+            &base,
+            "/api/v1/auth/register",
+            json!({"username": "lea", "password": "learning docker"}),
+        )
+        .await;
+        create_user(&db, "teacher", "a long password", Role::Instructor, 10)
+            .await
+            .unwrap();
+        let teacher = visitor();
+        page(&teacher, &base, "/").await;
+        post(
+            &teacher,
+            &base,
+            "/api/v1/auth/login",
+            json!({"username": "teacher", "password": "a long password"}),
+        )
+        .await;
+        let workshop = post(
+            &teacher,
+            &base,
+            "/api/v1/workshops",
+            json!({"title": "Hardening 101", "lessons": ["security/container-privileges"],
+                   "labs": ["container-privileges"], "exercises": ["least-privilege-run"]}),
+        )
+        .await;
+        let dashboard = format!("/workshops/{}", workshop["id"].as_str().unwrap());
+
+        let pages: Vec<(&str, &reqwest::Client, String)> = vec![
+            ("guest", &guest, "/".into()),
+            ("guest", &guest, "/lessons".into()),
+            ("guest", &guest, "/lessons/search?q=capabilities".into()),
+            (
+                "guest",
+                &guest,
+                "/lessons/security/container-privileges".into(),
+            ),
+            ("guest", &guest, "/labs".into()),
+            ("guest", &guest, "/labs/container-privileges".into()),
+            ("guest", &guest, "/exercises".into()),
+            ("guest", &guest, "/exercises/least-privilege-run".into()),
+            ("guest", &guest, "/workshops".into()),
+            ("guest", &guest, "/login".into()),
+            ("guest", &guest, "/register".into()),
+            ("learner", &learner, "/lessons".into()),
+            (
+                "learner",
+                &learner,
+                "/lessons/security/container-privileges".into(),
+            ),
+            ("learner", &learner, "/profile".into()),
+            ("learner", &learner, "/workshops".into()),
+            ("instructor", &teacher, "/workshops".into()),
+            ("instructor", &teacher, dashboard),
+        ];
+        let mut rows = Vec::new();
+        for (who, client, path) in pages {
+            let html = page(client, &base, &path).await;
+            rows.push((who, path, gzipped(html.as_bytes()), islands(&html)));
+        }
+        rows
+    });
+
+    let bundle = wasm + glue;
+    println!(
+        "site download benchmark (gzip -9): wasm {:.1} KiB ({:.0} KiB raw), glue {:.1} KiB, every page's CSS and scripts {:.1} KiB",
+        kib(wasm),
+        wasm_raw as f64 / 1024.0,
+        kib(glue),
+        kib(every_page)
+    );
+    println!(
+        "{:<11} {:<44} {:>9} {:>11}  islands",
+        "viewer", "page", "HTML KiB", "first KiB"
+    );
+    for (who, path, html, names) in &rows {
+        let first = html + every_page + if names.is_empty() { 0 } else { bundle };
+        let mut distinct = names.clone();
+        distinct.dedup();
+        println!(
+            "{who:<11} {path:<44} {:>9.1} {:>11.1}  {}",
+            kib(*html),
+            kib(first),
+            if names.is_empty() {
+                "none: no wasm".to_string()
+            } else {
+                format!("{} ({})", names.len(), distinct.join(", "))
+            }
+        );
+    }
+    let ratio = kib(bundle) / BUDGET_KIB;
+    println!(
+        "hydrate bundle (wasm + glue): {:.1} KiB = {ratio:.2}x of the {BUDGET_KIB:.0} KiB budget: {}",
+        kib(bundle),
+        if ratio <= 1.0 { "met" } else { "NOT met" }
+    );
+}
