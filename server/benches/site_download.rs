@@ -12,7 +12,7 @@
 use std::{
     io::Write,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
 };
 
@@ -37,12 +37,6 @@ fn gzipped(bytes: &[u8]) -> usize {
     out.stdout.len()
 }
 
-fn file_gz(site: &Path, path: &str) -> usize {
-    let bytes = std::fs::read(site.join(path))
-        .unwrap_or_else(|e| panic!("{path} in {}: {e} (run `make site`)", site.display()));
-    gzipped(&bytes)
-}
-
 fn kib(bytes: usize) -> f64 {
     bytes as f64 / 1024.0
 }
@@ -65,6 +59,18 @@ async fn page(client: &reqwest::Client, base: &str, path: &str) -> String {
         .unwrap();
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
     resp.text().await.unwrap()
+}
+
+/// An asset as the server sends it: (gzipped size, raw size).
+async fn asset(base: &str, path: &str) -> (usize, usize) {
+    let resp = reqwest::get(format!("{base}{path}")).await.unwrap();
+    assert!(
+        resp.status().is_success(),
+        "{path}: {} (is the site built? `make site`)",
+        resp.status()
+    );
+    let bytes = resp.bytes().await.unwrap();
+    (gzipped(&bytes), bytes.len())
 }
 
 async fn post(
@@ -100,21 +106,6 @@ fn main() {
         .unwrap()
         .to_path_buf();
     let site = root.join("target/site");
-    let wasm = file_gz(&site, "pkg/drydock.wasm");
-    let glue = file_gz(&site, "pkg/drydock.js");
-    let wasm_raw = std::fs::metadata(site.join("pkg/drydock.wasm"))
-        .unwrap()
-        .len();
-    // Loaded by every page.
-    let every_page: usize = [
-        "pkg/drydock.css",
-        "highlight.css",
-        "islands.js",
-        "terminal.js",
-    ]
-    .iter()
-    .map(|p| file_gz(&site, p))
-    .sum();
 
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -136,7 +127,19 @@ fn main() {
     let db = app.state().db.clone();
     runtime.spawn(app.run_until_stopped());
 
-    let rows = runtime.block_on(async {
+    let (wasm, wasm_raw, glue, every_page, rows) = runtime.block_on(async {
+        let (wasm, wasm_raw) = asset(&base, "/pkg/drydock.wasm").await;
+        let (glue, _) = asset(&base, "/pkg/drydock.js").await;
+        // What every page loads besides its HTML.
+        let mut every_page = 0;
+        for path in [
+            "/pkg/drydock.css",
+            "/highlight.css",
+            "/islands.js",
+            "/terminal.js",
+        ] {
+            every_page += asset(&base, path).await.0;
+        }
         let guest = visitor();
         page(&guest, &base, "/").await;
         let learner = visitor();
@@ -202,7 +205,7 @@ fn main() {
             let html = page(client, &base, &path).await;
             rows.push((who, path, gzipped(html.as_bytes()), islands(&html)));
         }
-        rows
+        (wasm, wasm_raw, glue, every_page, rows)
     });
 
     let bundle = wasm + glue;
