@@ -42,9 +42,7 @@ const DEFAULTS: &[SandboxDefault] = &[
 #[island]
 pub fn SandboxExplorer() -> impl IntoView {
     let (selected, set_selected) = signal(0usize);
-    let (hydrated, set_hydrated) = signal(false);
-    // Effects run only in the browser, so this flips once hydration is done.
-    Effect::new(move |_| set_hydrated.set(true));
+    let hydrated = crate::session::hydrated();
 
     view! {
         <section
