@@ -876,3 +876,108 @@ async fn a_learner_follows_the_postgresql_lesson_with_run_buttons_and_gets_full_
     browser.close().await;
     crate::common::labs::remove_lab_containers(&app).await;
 }
+
+/// Pages are rendered by the server and their forms are islands: an
+/// instructor creates a workshop from the form, and a guest who follows the
+/// join link registers, comes back with the code filled in and joins, each
+/// step landing on the next page the server renders.
+#[tokio::test]
+async fn an_instructor_creates_a_workshop_and_a_guest_registers_and_joins_by_its_link() {
+    use drydock::{accounts::service::create_user, db::users::Role};
+
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    create_user(
+        &app.state.db,
+        "teacher",
+        "a long password",
+        Role::Instructor,
+        10,
+    )
+    .await
+    .unwrap();
+
+    let teacher = Browser::start().await;
+    let c = &teacher.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    teacher
+        .submit_credentials("teacher", "a long password")
+        .await;
+    teacher.wait_for(".profile-head h1").await;
+    c.goto(&app.url("/workshops")).await.unwrap();
+    teacher.wait_until_live().await;
+    c.find(Locator::Css("#ws-title"))
+        .await
+        .expect("instructors see the create form")
+        .send_keys("Friday hardening")
+        .await
+        .unwrap();
+    c.find(Locator::Css(".create-workshop button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The new workshop's dashboard, with its join code.
+    let title = teacher
+        .wait_for("article.instructor-view h1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(title, "Friday hardening");
+    let code = c
+        .find(Locator::Css(".join-code strong"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!code.is_empty());
+    let workshop = c.current_url().await.unwrap().path().to_string();
+
+    // A guest follows the join link: asked to register first, code kept.
+    let guest = Browser::start().await;
+    let g = &guest.client;
+    g.goto(&app.url(&format!("/workshops?code={code}")))
+        .await
+        .unwrap();
+    guest
+        .wait_for(".callout a[href^='/register?code=']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let callout = guest.wait_for("section.auth-card .callout strong").await;
+    assert_eq!(callout.text().await.unwrap(), code);
+    guest
+        .submit_credentials("friday-learner", "learning docker on friday")
+        .await;
+    // Back on the workshops page, the code filled in: join.
+    let input = guest.wait_for("#join-code").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while input.prop("value").await.unwrap().as_deref() != Some(code.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the join form never showed the code"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    guest.wait_until_live().await;
+    g.find(Locator::Css(".join-form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = guest
+        .wait_for("article.learner-view h1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Friday hardening");
+    assert_eq!(g.current_url().await.unwrap().path(), workshop);
+
+    guest.close().await;
+    teacher.close().await;
+}
