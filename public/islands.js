@@ -3,18 +3,24 @@
 // without islands downloads no wasm at all.
 const islands = [...document.querySelectorAll('leptos-island')]
   .filter((el) => !el.parentElement.closest('leptos-island'));
-if (islands.length > 0) {
-  const site = await import('/pkg/drydock.js');
-  await site.default({ module_or_path: '/pkg/drydock.wasm' });
-  site.hydrate();
-  for (const el of islands) {
-    const hydrate = site[el.dataset.component];
-    if (hydrate) {
-      hydrate(el);
-    } else {
-      console.warn(`drydock: no code for the island ${el.dataset.component}`);
+try {
+  if (islands.length > 0) {
+    const site = await import('/pkg/drydock.js');
+    await site.default({ module_or_path: '/pkg/drydock.wasm' });
+    site.hydrate();
+    for (const el of islands) {
+      const hydrate = site[el.dataset.component];
+      if (hydrate) {
+        hydrate(el);
+      } else {
+        console.warn(`drydock: no code for the island ${el.dataset.component}`);
+      }
     }
   }
+  // Tests (and styles) can tell when every island is live.
+  document.body.dataset.hydrated = 'true';
+} catch (error) {
+  // The page still reads; its forms fall back to plain posts.
+  console.error('drydock: the interactive parts of this page did not start', error);
+  document.body.dataset.hydrated = `failed: ${error}`;
 }
-// Tests (and styles) can tell when every island is live.
-document.body.dataset.hydrated = 'true';

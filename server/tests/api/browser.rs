@@ -302,20 +302,15 @@ async fn a_learner_starts_a_lab_from_a_lesson_types_and_runs_a_code_block() {
     let c = &browser.client;
 
     c.goto(&app.url("/lessons/practice/sandbox")).await.unwrap();
-    let toggle = browser.wait_for("button.lab-dock-toggle").await;
-    // Until hydration the toggle does nothing; press it until the dock opens.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        toggle.click().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        if c.find(Locator::Css(".lab-dock.open")).await.is_ok() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lab dock never opened"
-        );
-    }
+    // The toggle works once the page's islands are live.
+    browser.wait_until_live().await;
+    browser
+        .wait_for("button.lab-dock-toggle")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".lab-dock.open").await;
     browser
         .wait_for(".lab-dock button.start-lab")
         .await
@@ -673,19 +668,19 @@ async fn a_learner_opens_the_preview_of_a_published_port_and_nobody_else_can() {
     let c = &browser.client;
 
     c.goto(&app.url("/labs/docker-cli")).await.unwrap();
-    // Until hydration the button does nothing; press it until the lab runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while c.find(Locator::Css(".terminal")).await.is_err() {
-        if let Ok(start) = c.find(Locator::Css("button.start-lab")).await {
-            let _ = start.click().await;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lab never started"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    browser.wait_for(".terminal[data-state='connected']").await;
+    browser.wait_until_live().await;
+    browser
+        .wait_for("button.start-lab")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_up_to(
+            ".terminal[data-state='connected']",
+            std::time::Duration::from_secs(60),
+        )
+        .await;
     wait_for_terminal_text(c, "docker-cli:").await;
     browser.wait_for(".lab-previews").await;
     c.find(Locator::Css(".xterm-helper-textarea"))
@@ -698,13 +693,17 @@ async fn a_learner_opens_the_preview_of_a_published_port_and_nobody_else_can() {
     assert_eq!(link.text().await.unwrap(), "port 8080 of web");
     let href = link.attr("href").await.unwrap().unwrap();
 
+    // The service may still be starting: reload until it answers.
     c.goto(&app.url(&href)).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
     while c.title().await.unwrap_or_default() != "webapp" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the preview never showed the web app"
-        );
+        if std::time::Instant::now() >= deadline {
+            let shown = match c.find(Locator::Css("body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            panic!("the preview never showed the web app; it shows: {shown}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let _ = c.refresh().await;
     }
@@ -787,16 +786,15 @@ async fn a_learner_follows_the_postgresql_lesson_with_run_buttons_and_gets_full_
     c.goto(&app.url("/lessons/fundamentals/postgresql-in-docker"))
         .await
         .unwrap();
-    let toggle = browser.wait_for("button.lab-dock-toggle").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while c.find(Locator::Css(".lab-dock.open")).await.is_err() {
-        toggle.click().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lab dock never opened"
-        );
-    }
+    // The toggle works once the page's islands are live.
+    browser.wait_until_live().await;
+    browser
+        .wait_for("button.lab-dock-toggle")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for(".lab-dock.open").await;
     browser
         .wait_for(".lab-dock button.start-lab")
         .await

@@ -77,23 +77,49 @@ impl Browser {
 
     /// Waits for an element matching `css`, up to 15 s.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
+        self.wait_up_to(css, Duration::from_secs(15)).await
+    }
+
+    /// Waits for an element matching `css`; on a timeout, says which page
+    /// the browser is on and how far its islands got.
+    pub async fn wait_up_to(&self, css: &str, limit: Duration) -> fantoccini::elements::Element {
+        match self
+            .client
             .wait()
-            .at_most(Duration::from_secs(15))
+            .at_most(limit)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let state = self
+                    .client
+                    .execute(
+                        "return location.href + ' (body data-hydrated: ' + document.body.dataset.hydrated + ')';",
+                        vec![],
+                    )
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                panic!("{css} did not appear within {limit:?}: {e}; on {state}")
+            }
+        }
     }
 
     /// Waits until the page's islands are live (the site's entry point
     /// marks `<body data-hydrated="true">` once it has hydrated them).
+    /// (The wasm is fetched and compiled once per browser profile, which
+    /// takes longer while the rest of the suite loads both cores.)
     pub async fn wait_until_live(&self) {
-        self.wait_for("body[data-hydrated='true']").await;
+        self.wait_up_to("body[data-hydrated='true']", Duration::from_secs(30))
+            .await;
     }
 
     /// Fills the username and password of an auth form and submits it
     /// through its island (waiting until the page is live).
     pub async fn submit_credentials(&self, username: &str, password: &str) {
+        self.wait_until_live().await;
         self.wait_for("form.stacked-form[data-hydrated='true']")
             .await;
         for (field, value) in [("username", username), ("password", password)] {
