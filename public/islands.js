@@ -6,7 +6,18 @@ const islands = [...document.querySelectorAll('leptos-island')]
 try {
   if (islands.length > 0) {
     const site = await import('/pkg/drydock.js');
-    await site.default({ module_or_path: '/pkg/drydock.wasm' });
+    // A failed download is tried again twice (a dropped connection or a
+    // server restarting should not leave the page inert).
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await site.default({ module_or_path: '/pkg/drydock.wasm' });
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+        console.warn(`drydock: loading the page's code failed (${error}); trying again`);
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
     site.hydrate();
     for (const el of islands) {
       const hydrate = site[el.dataset.component];

@@ -249,6 +249,7 @@ pub fn router(state: AppState) -> Router {
         .merge(grading::routes::router())
         .merge(workshops::routes::router())
         .nest("/media", media_files(&state.config))
+        .nest("/pkg", site_package(&state.config))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -289,6 +290,34 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The site's wasm, its glue and the stylesheet (`target/site/pkg`). Their
+/// names carry no hash, so browsers revalidate them on each page load and
+/// get a `304 Not Modified` while they are unchanged. Served here rather
+/// than by Leptos's file fallback, which answers any failure with the app's
+/// 404 page: a failed read keeps its own status and is logged.
+fn site_package(config: &Config) -> Router<AppState> {
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(
+            config.site_root.join("pkg"),
+        ))
+        .layer(axum::middleware::map_response(
+            |uri: axum::http::Uri, resp: axum::response::Response| async move {
+                if resp.status().is_server_error() {
+                    tracing::warn!(path = %uri.path(), status = %resp.status(), "a site file could not be read");
+                }
+                resp
+            },
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            |resp: &axum::response::Response<_>| {
+                resp.status()
+                    .is_success()
+                    .then(|| HeaderValue::from_static("no-cache"))
+            },
+        ))
 }
 
 /// Lesson images from `content/media/`, cached for a year: authors give a

@@ -211,3 +211,46 @@ async fn building_another_server_never_stalls_a_page_being_rendered() {
         stalled.len()
     );
 }
+
+/// Pages with islands fetch the site's wasm; pages without fetch none. The
+/// wasm is revalidated rather than downloaded again while it is unchanged.
+#[tokio::test]
+async fn only_pages_with_islands_load_the_wasm_and_it_is_revalidated() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let page = |path: &'static str| {
+        let req = app.http.get(app.url(path)).header("accept", "text/html");
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(
+        page("/").await.contains("<leptos-island"),
+        "the explorer is an island"
+    );
+    let catalog = page("/lessons").await;
+    assert!(catalog.contains("/islands.js"), "every page has the loader");
+    assert!(
+        !catalog.contains("<leptos-island"),
+        "the catalog is static: the loader fetches no wasm for it"
+    );
+
+    let wasm = app.url("/pkg/drydock.wasm");
+    let first = app.http.get(&wasm).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["content-type"], "application/wasm");
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let modified = first.headers()["last-modified"].clone();
+    let again = app
+        .http
+        .get(&wasm)
+        .header("if-modified-since", modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let missing = app
+        .http
+        .get(app.url("/pkg/nope.wasm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
