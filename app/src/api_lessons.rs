@@ -43,9 +43,7 @@ pub struct LessonView {
     pub summary: String,
     pub minutes: u32,
     pub objectives: Vec<String>,
-    /// Sanitised, pre-rendered HTML of the body. Empty in the lesson server
-    /// function: the page (rendered on the server) takes it straight from
-    /// the catalog, and a client can ask [`get_lesson_body`] for it.
+    /// Sanitised, pre-rendered HTML of the body.
     pub html: String,
     pub toc: Vec<TocItem>,
     pub quiz: Vec<QuestionView>,
@@ -150,8 +148,6 @@ pub mod ssr {
             complete: bool,
         ) -> Result<bool, ApiError>;
         async fn search(&self, query: &str) -> Result<Vec<SearchResult>, ApiError>;
-        /// The rendered body of a lesson, straight from the catalog.
-        fn lesson_html(&self, track: &str, slug: &str) -> Option<String>;
         async fn progress(&self, req: &http::request::Parts) -> Result<ProgressView, ApiError>;
     }
 }
@@ -163,22 +159,11 @@ pub async fn get_catalog() -> Result<CatalogView, ApiError> {
     b.catalog(&req).await
 }
 
-/// One lesson without its body; `None` when there is no such lesson.
+/// One lesson with its body; `None` when there is no such lesson.
 #[server]
 pub async fn get_lesson(track: String, slug: String) -> Result<Option<LessonView>, ApiError> {
     let (b, req) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
-    let lesson = b.lesson(&req, &track, &slug).await?;
-    Ok(lesson.map(|l| LessonView {
-        html: String::new(),
-        ..l
-    }))
-}
-
-/// The rendered body of a lesson (empty when there is no such lesson).
-#[server]
-pub async fn get_lesson_body(track: String, slug: String) -> Result<String, ApiError> {
-    let (b, _) = crate::api::backend::<dyn ssr::LessonsBackend>()?;
-    Ok(b.lesson_html(&track, &slug).unwrap_or_default())
+    b.lesson(&req, &track, &slug).await
 }
 
 /// Checks an answer on the server and returns the verdict and explanation.

@@ -24,24 +24,6 @@ impl SessionContext {
     }
 }
 
-/// Loads `path` as a new page (pages are rendered by the server). Does
-/// nothing on the server.
-#[allow(unused_variables)]
-pub fn go_to(path: &str) {
-    #[cfg(feature = "hydrate")]
-    if let Some(window) = web_sys::window() {
-        let _ = window.location().assign(path);
-    }
-}
-
-/// Renders the current page again, e.g. after the session changed.
-pub fn reload() {
-    #[cfg(feature = "hydrate")]
-    if let Some(window) = web_sys::window() {
-        let _ = window.location().reload();
-    }
-}
-
 /// `false` as rendered by the server, `true` once the island holding it is
 /// live in the browser: tests (and styles) can tell a form works.
 pub fn hydrated() -> ReadSignal<bool> {

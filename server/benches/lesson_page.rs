@@ -12,14 +12,12 @@
 //! rendered on every request (a query string bypasses the cache): what a
 //! first view, or the view after a change, costs.
 
+mod support;
+
 use std::{
-    net::SocketAddr,
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
-
-use drydock::{config::Config, Application};
 
 const CONNECTIONS: usize = 64;
 const LESSON: &str = "/lessons/security/container-privileges";
@@ -165,30 +163,12 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let dir = tempfile::tempdir().unwrap();
     let server = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-
     // Drydock itself, release build, SQLite.
-    let config = Config {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: format!("sqlite://{}/bench.db", dir.path().display()),
-        content_dir: root.join("content"),
-        site_root: root.join("target/site"),
-        log: "warn".into(),
-        ..Config::default()
-    };
-    let app = server
-        .block_on(Application::build(config))
-        .expect("Drydock starts");
-    let addr = app.local_addr();
-    server.spawn(app.run_until_stopped());
+    let (addr, _, dir) = support::serve_site(&server);
 
     // One visit makes a guest session; every measured request carries it,
     // so the page is rendered for a real learner (session + progress lookups).

@@ -9,14 +9,14 @@
 //! (or a proxy in front of it) would send them; the built site is read from
 //! `target/site` (`make site`).
 
+mod support;
+
 use std::{
     io::Write,
-    net::SocketAddr,
-    path::PathBuf,
     process::{Command, Stdio},
 };
 
-use drydock::{accounts::service::create_user, config::Config, db::users::Role, Application};
+use drydock::{accounts::service::create_user, db::users::Role};
 use serde_json::json;
 
 /// The budget for the hydrate bundle (wasm + glue), gzipped.
@@ -101,31 +101,13 @@ fn islands(html: &str) -> Vec<String> {
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let site = root.join("target/site");
-
-    let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let config = Config {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: format!("sqlite://{}/bench.db", dir.path().display()),
-        content_dir: root.join("content"),
-        site_root: site.clone(),
-        log: "warn".into(),
-        ..Config::default()
-    };
-    let app = runtime
-        .block_on(Application::build(config))
-        .expect("Drydock starts");
-    let base = format!("http://{}", app.local_addr());
-    let db = app.state().db.clone();
-    runtime.spawn(app.run_until_stopped());
+    let (addr, state, _dir) = support::serve_site(&runtime);
+    let base = format!("http://{addr}");
+    let db = state.db.clone();
 
     let (wasm, wasm_raw, glue, every_page, rows) = runtime.block_on(async {
         let (wasm, wasm_raw) = asset(&base, "/pkg/drydock.wasm").await;

@@ -296,43 +296,39 @@ pub fn router(state: AppState) -> Router {
 /// names carry no hash, so browsers revalidate them on each page load and
 /// get a `304 Not Modified` while they are unchanged. Served here rather
 /// than by Leptos's file fallback, which answers any failure with the app's
-/// 404 page: a failed read keeps its own status and is logged.
+/// 404 page.
 fn site_package(config: &Config) -> Router<AppState> {
+    static_files(config.site_root.join("pkg"), "no-cache")
+}
+
+/// Lesson images from `content/media/`, cached for a year: authors give a
+/// changed image a new file name (see content/README.md).
+fn media_files(config: &Config) -> Router<AppState> {
+    static_files(
+        config.content_dir.join("media"),
+        "public, max-age=31536000, immutable",
+    )
+}
+
+/// The files under `dir`, with `cache_control` on what is found; a file
+/// that cannot be read keeps its own status and is logged.
+fn static_files(dir: std::path::PathBuf, cache_control: &'static str) -> Router<AppState> {
     Router::new()
-        .fallback_service(tower_http::services::ServeDir::new(
-            config.site_root.join("pkg"),
-        ))
+        .fallback_service(tower_http::services::ServeDir::new(dir))
         .layer(axum::middleware::map_response(
             |uri: axum::http::Uri, resp: axum::response::Response| async move {
                 if resp.status().is_server_error() {
-                    tracing::warn!(path = %uri.path(), status = %resp.status(), "a site file could not be read");
+                    tracing::warn!(path = %uri.path(), status = %resp.status(), "a static file could not be read");
                 }
                 resp
             },
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
-            |resp: &axum::response::Response<_>| {
+            move |resp: &axum::response::Response<_>| {
                 resp.status()
                     .is_success()
-                    .then(|| HeaderValue::from_static("no-cache"))
-            },
-        ))
-}
-
-/// Lesson images from `content/media/`, cached for a year: authors give a
-/// changed image a new file name (see content/README.md).
-fn media_files(config: &Config) -> Router<AppState> {
-    Router::new()
-        .fallback_service(tower_http::services::ServeDir::new(
-            config.content_dir.join("media"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            |resp: &axum::response::Response<_>| {
-                resp.status()
-                    .is_success()
-                    .then(|| HeaderValue::from_static("public, max-age=31536000, immutable"))
+                    .then(|| HeaderValue::from_static(cache_control))
             },
         ))
 }

@@ -4,7 +4,7 @@
 //! place. Reading the fields here keeps a query-string parser out of the
 //! browser's download.
 
-use leptos::ev::SubmitEvent;
+use leptos::{ev::SubmitEvent, prelude::*, server_fn::ServerFn};
 
 /// The value of the field `name` of the form `ev` submits ("" if absent).
 #[allow(unused_variables)]
@@ -27,4 +27,32 @@ pub fn field(ev: &SubmitEvent, name: &str) -> String {
 /// The field's value, or `None` when it was left empty.
 pub fn optional_field(ev: &SubmitEvent, name: &str) -> Option<String> {
     Some(field(ev, name)).filter(|v| !v.trim().is_empty())
+}
+
+/// Loads the page `to(output)` names once `action` succeeds (pages are
+/// rendered by the server, so the next one is an ordinary page load).
+pub fn go_to_on_success<S>(action: ServerAction<S>, to: impl Fn(&S::Output) -> String + 'static)
+where
+    S: ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        let next = action.value().with(|result| match result {
+            Some(Ok(output)) => Some(to(output)),
+            _ => None,
+        });
+        if let Some(path) = next {
+            go_to(&path);
+        }
+    });
+}
+
+/// Loads `path` as a new page. Does nothing on the server.
+#[allow(unused_variables)]
+fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(path);
+    }
 }

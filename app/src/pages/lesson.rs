@@ -59,11 +59,6 @@ fn Lesson(lesson: LessonView) -> impl IntoView {
         .map(|t| view! { <li class=format!("toc-{}", t.level)><a href=format!("#{}", t.id)>{t.text}</a></li> })
         .collect_view();
     let questions = quiz.len();
-    let html = if html.is_empty() {
-        lesson_body(&track, &slug)
-    } else {
-        html
-    };
     view! {
         <Title text=format!("{title} · Drydock")/>
         <div class="lesson-layout">
@@ -148,19 +143,6 @@ fn LabDock(lab_id: String) -> impl IntoView {
     }
 }
 
-/// The lesson body, straight from the catalog (the lesson server function
-/// leaves it out). Pages render on the server only.
-fn lesson_body(track: &str, slug: &str) -> String {
-    #[cfg(feature = "ssr")]
-    if let Some(backend) =
-        use_context::<std::sync::Arc<dyn crate::api_lessons::ssr::LessonsBackend>>()
-    {
-        return backend.lesson_html(track, slug).unwrap_or_default();
-    }
-    let _ = (track, slug);
-    String::new()
-}
-
 /// Makes the Copy buttons of the lesson's code blocks work (one listener on
 /// the document, since the lesson body is pre-rendered HTML).
 #[island]
@@ -173,32 +155,27 @@ fn CopyButtons() -> impl IntoView {
 }
 
 /// Copies a code block when its Copy button is pressed.
-#[allow(dead_code)]
+#[cfg(feature = "hydrate")]
 fn copy_code(ev: leptos::ev::MouseEvent) {
-    #[cfg(feature = "hydrate")]
-    {
-        use leptos::wasm_bindgen::JsCast;
-        let Some(button) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|el| el.closest("button.copy-code").ok().flatten())
-        else {
-            return;
-        };
-        let code = button
-            .closest(".code-block")
-            .ok()
-            .flatten()
-            .and_then(|block| block.query_selector("code").ok().flatten())
-            .and_then(|code| code.text_content())
-            .unwrap_or_default();
-        if let Some(window) = web_sys::window() {
-            let _ = window.navigator().clipboard().write_text(&code);
-            button.set_text_content(Some("Copied"));
-        }
+    use leptos::wasm_bindgen::JsCast;
+    let Some(button) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|el| el.closest("button.copy-code").ok().flatten())
+    else {
+        return;
+    };
+    let code = button
+        .closest(".code-block")
+        .ok()
+        .flatten()
+        .and_then(|block| block.query_selector("code").ok().flatten())
+        .and_then(|code| code.text_content())
+        .unwrap_or_default();
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(&code);
+        button.set_text_content(Some("Copied"));
     }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = ev;
 }
 
 #[island]

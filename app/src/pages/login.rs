@@ -6,9 +6,9 @@ use crate::{
     api::Login,
     components::{
         form_error::{failure, FormError},
-        forms::field,
+        forms::{field, go_to_on_success},
     },
-    session::{go_to, hydrated},
+    session::hydrated,
 };
 
 /// Log in with username and password.
@@ -28,11 +28,7 @@ pub fn LoginPage() -> impl IntoView {
 fn LoginForm() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     let live = hydrated();
-    Effect::new(move |_| {
-        if matches!(action.value().get(), Some(Ok(_))) {
-            go_to("/profile");
-        }
-    });
+    go_to_on_success(action, |_| "/profile".into());
     view! {
         <form method="post" action={<Login as ServerFn>::url()} class="stacked-form" data-hydrated=move || live.get().to_string()
             on:submit=move |ev| {

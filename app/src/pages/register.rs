@@ -6,9 +6,9 @@ use crate::{
     api::Register,
     components::{
         form_error::{failure, FormError},
-        forms::{field, optional_field},
+        forms::{field, go_to_on_success, optional_field},
     },
-    session::{go_to, hydrated},
+    session::hydrated,
 };
 
 /// Create an account; a guest's progress moves into it.
@@ -47,11 +47,7 @@ fn RegisterForm(code: Option<String>) -> impl IntoView {
         Some(c) => format!("/workshops?code={c}"),
         None => "/profile".to_string(),
     };
-    Effect::new(move |_| {
-        if matches!(action.value().get(), Some(Ok(_))) {
-            go_to(&next);
-        }
-    });
+    go_to_on_success(action, move |_| next.clone());
     view! {
         <form method="post" action={<Register as ServerFn>::url()} class="stacked-form" data-hydrated=move || live.get().to_string()
             on:submit=move |ev| {

@@ -5,8 +5,8 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::{
     api::error_text,
     api_workshops::{get_workshops, CreateWorkshop, JoinWorkshop, NewWorkshop, WorkshopSummary},
-    components::forms::field,
-    session::{go_to, SessionContext},
+    components::forms::{field, go_to_on_success},
+    session::SessionContext,
 };
 
 /// `2026-11-27 22:30 UTC`.
@@ -81,11 +81,7 @@ fn WorkshopLine(w: WorkshopSummary) -> impl IntoView {
 #[island]
 fn JoinForm(code: String, guest: bool) -> impl IntoView {
     let join = ServerAction::<JoinWorkshop>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(w)) = join.value().get() {
-            go_to(&format!("/workshops/{}", w.id));
-        }
-    });
+    go_to_on_success(join, |w| format!("/workshops/{}", w.id));
     view! {
         <section class="card">
             <h2>"Join a workshop"</h2>
@@ -124,11 +120,7 @@ fn CreateForm() -> impl IntoView {
     let due = RwSignal::new(String::new());
     let late = RwSignal::new(true);
     let create = ServerAction::<CreateWorkshop>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(w)) = create.value().get() {
-            go_to(&format!("/workshops/{}", w.id));
-        }
-    });
+    go_to_on_success(create, |w| format!("/workshops/{}", w.id));
     let split = |s: String| -> Vec<String> {
         s.split([',', '\n', ' '])
             .map(str::trim)

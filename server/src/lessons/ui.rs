@@ -101,13 +101,6 @@ impl LessonsBackend for LessonsUi {
         Ok(service::search(&self.state.content, query))
     }
 
-    fn lesson_html(&self, track: &str, slug: &str) -> Option<String> {
-        self.state
-            .content
-            .lesson(track, slug)
-            .map(|l| l.html.clone())
-    }
-
     async fn progress(&self, req: &Parts) -> Result<ProgressView, ApiError> {
         let user = Viewer::from_parts(req, &self.state.db)
             .await
