@@ -181,6 +181,10 @@ pub struct DockerBudget {
     pub pids: i64,
     /// Size of a build context, in bytes.
     pub context_bytes: usize,
+    /// Volumes at once.
+    pub volumes: usize,
+    /// Networks at once, the lab's own network included.
+    pub networks: usize,
 }
 
 impl Default for DockerBudget {
@@ -192,6 +196,8 @@ impl Default for DockerBudget {
             cpus: 1.0,
             pids: 256,
             context_bytes: 50 << 20,
+            volumes: 8,
+            networks: 4,
         }
     }
 }

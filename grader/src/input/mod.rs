@@ -6,5 +6,6 @@ pub mod build;
 pub mod compose;
 pub mod container;
 pub mod dockerfile;
+pub mod lab_dockerfile;
 pub mod run_command;
 pub mod run_spec;

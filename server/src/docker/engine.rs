@@ -80,6 +80,16 @@ fn managed_with(labels: &[(&str, &str)]) -> HashMap<&'static str, Vec<String>> {
     HashMap::from([("label", wanted)])
 }
 
+/// Options of every internal network Drydock makes: the host's bridge gets
+/// no IPv4 address, so the containers on it have no host address to reach
+/// (the gateway their routes name is nobody's).
+pub fn no_host_address() -> HashMap<String, String> {
+    HashMap::from([(INHIBIT_IPV4.to_string(), "true".to_string())])
+}
+
+/// The bridge driver's option that leaves the host's end without an address.
+pub const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+
 /// A handle on the Docker engine. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
@@ -449,6 +459,7 @@ impl Engine {
         let request = bollard::models::NetworkCreateRequest {
             name: name.to_string(),
             internal: Some(true),
+            options: Some(no_host_address()),
             labels: Some(
                 std::iter::once((labels::MANAGED.to_string(), "true".to_string()))
                     .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
@@ -967,6 +978,47 @@ impl Engine {
             values.extend(n.labels.and_then(|mut l| l.remove(key)));
         }
         Ok(values)
+    }
+
+    /// `ids` ordered so that every image comes before the image it was
+    /// built on (children first: the engine refuses to remove a parent
+    /// while a child stands on it). Images that are gone are left out.
+    pub async fn children_first(&self, ids: &HashSet<String>) -> Result<Vec<String>> {
+        let mut parent: HashMap<String, String> = HashMap::new();
+        let mut present = Vec::new();
+        for id in ids {
+            if let Some(image) = self.image(id).await? {
+                let full = image.id.clone().unwrap_or_else(|| id.clone());
+                // The history names the image, then its parent (when the
+                // parent is a local image, not `<missing>`).
+                let history = self.image_history(&full).await?;
+                if let Some(p) = history
+                    .get(1)
+                    .map(|h| h.id.clone())
+                    .filter(|p| p.starts_with("sha256:"))
+                {
+                    parent.insert(full.clone(), p);
+                }
+                present.push(full);
+            }
+        }
+        present.sort();
+        present.dedup();
+        // Depth of each image within the set: deeper ones go first.
+        let depth = |id: &String| {
+            let mut d = 0;
+            let mut cur = id.clone();
+            while let Some(p) = parent.get(&cur) {
+                d += 1;
+                if d > 10_000 {
+                    break;
+                }
+                cur = p.clone();
+            }
+            d
+        };
+        present.sort_by_key(|id| std::cmp::Reverse(depth(id)));
+        Ok(present)
     }
 
     /// Every tag on the engine that starts with `prefix`.

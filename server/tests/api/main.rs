@@ -11,6 +11,7 @@ mod curriculum;
 mod engine;
 mod grading;
 mod http;
+mod lab_builds;
 mod lab_docker;
 mod labs;
 mod lessons;

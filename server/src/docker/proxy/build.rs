@@ -9,7 +9,11 @@
 //! written into the Dockerfile that way (so the engine never looks a name
 //! up, never pulls), and the build runs with no network and the lab's caps.
 
-use std::{path::Path, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -18,8 +22,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use drydock_grader::input::{
-    build::{refused_instructions, valid_context_name, MAX_DOCKERFILE_BYTES},
-    dockerfile::{parse, Args, Dockerfile},
+    build::{valid_context_name, MAX_DOCKERFILE_BYTES},
+    lab_dockerfile,
 };
 
 use super::{
@@ -32,6 +36,8 @@ use crate::docker::{http::full, http::OutBody, labels};
 
 /// A lab's build ends after this long.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// Most images a build may take cache from.
+const CACHE_SOURCES: usize = 64;
 /// Largest file one build step may write.
 const FILE_BYTES: i64 = 256 << 20;
 
@@ -47,6 +53,7 @@ impl SessionProxy {
         check_build_options(query)?;
         let mut tags = Vec::new();
         for tag in query.all("t") {
+            let tag = super::names::familiar(&tag).to_string();
             valid_image_reference(&tag).map_err(|m| Refused::policy("a tag under drydock/", m))?;
             tags.push(self.names.image(&super::names::with_tag(&tag)));
         }
@@ -73,15 +80,26 @@ impl SessionProxy {
                 MAX_DOCKERFILE_BYTES / 1024
             )));
         }
-        let parsed = parse(text).map_err(|e| Refused::bad(format!("{dockerfile_name} {e}")))?;
-        if let Some(why) = refused_instructions(&parsed) {
-            return Err(Refused::policy(
-                "docker build: a refused instruction",
+        // The engine never reads the learner's file: it reads the one
+        // Drydock writes from its own parse of it, in place of it.
+        let read = lab_dockerfile::read(text).map_err(|why| {
+            Refused::policy(
+                "docker build: a Dockerfile Drydock does not build",
                 format!("{dockerfile_name} {why}"),
-            ));
+            )
+        })?;
+        let mut pinned = HashMap::new();
+        for (line, reference) in read.images() {
+            let id = self.image_for_build(line, &reference).await?;
+            pinned.insert(reference, id);
         }
-        let rewritten = self.pin_images(text, &parsed).await?;
-        entries[position].data = rewritten.into_bytes();
+        let generated = read.render(&pinned, &self.build_labels()).map_err(|why| {
+            Refused::policy(
+                "docker build: an image it may not use",
+                format!("{dockerfile_name} {why}"),
+            )
+        })?;
+        entries[position].data = generated.into_bytes();
         let context = archive::write(&entries)?;
 
         let learner_labels: Map<String, Value> =
@@ -90,6 +108,9 @@ impl SessionProxy {
                     .map_err(|_| Refused::bad("labels is not a JSON object"))?,
                 None => Map::new(),
             };
+        if learner_labels.values().any(|v| !v.is_string()) {
+            return Err(Refused::bad("labels are NAME=text pairs"));
+        }
         if learner_labels.keys().any(|k| labels::is_reserved(k)) {
             return Err(Refused::policy(
                 "a drydock.* label",
@@ -138,6 +159,11 @@ impl SessionProxy {
                 .to_string(),
             )
             .set("labels", &Value::Object(learner_labels).to_string())
+            // Cache only from the session's own images and Drydock's.
+            .set(
+                "cachefrom",
+                &json!(self.cache_sources(&pinned).await?).to_string(),
+            )
             .set("buildargs", &Value::Object(build_args).to_string());
         for key in ["q", "nocache", "target"] {
             if let Some(v) = query.get(key).filter(|v| !v.is_empty()) {
@@ -161,8 +187,8 @@ impl SessionProxy {
         Ok(self.stream_build(response))
     }
 
-    /// Relays a build's messages line by line (the namespace taken out) and
-    /// records every image it made, the final one and those of each step.
+    /// Relays a build's messages line by line (the namespace taken out);
+    /// once the build ends, records what it made, as the engine tells it.
     fn stream_build(&self, response: Response<hyper::body::Incoming>) -> Response<OutBody> {
         let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
         let names = self.names.clone();
@@ -171,7 +197,6 @@ impl SessionProxy {
         let engine = self.engine.clone();
         let (parts, mut body) = response.into_parts();
         tokio::spawn(async move {
-            let mut made: Vec<String> = Vec::new();
             let mut pending: Vec<u8> = Vec::new();
             let relay = async {
                 while let Some(frame) = body.frame().await {
@@ -184,32 +209,6 @@ impl SessionProxy {
                         .rposition(|b| *b == b'\n')
                         .map_or(0, |i| i + 1);
                     let lines: Vec<u8> = pending.drain(..cut).collect();
-                    for line in lines.split(|b| *b == b'\n') {
-                        let Ok(message) = serde_json::from_slice::<Value>(line) else {
-                            continue;
-                        };
-                        if let Some(id) = message["aux"]["ID"].as_str() {
-                            made.push(id.to_string());
-                        }
-                        if let Some(text) = message["stream"].as_str() {
-                            for part in text.split('\n').map(str::trim) {
-                                let hex = |id: &&str| id.bytes().all(|b| b.is_ascii_hexdigit());
-                                if let Some(id) = part
-                                    .strip_prefix("---> ")
-                                    .filter(|id| id.len() == 12 && hex(id))
-                                {
-                                    made.push(id.to_string());
-                                }
-                                // A quiet build (`-q`) says only the image's id.
-                                if let Some(id) = part
-                                    .strip_prefix("sha256:")
-                                    .filter(|id| id.len() == 64 && hex(id))
-                                {
-                                    made.push(format!("sha256:{id}"));
-                                }
-                            }
-                        }
-                    }
                     if tx
                         .send(Ok(Frame::data(Bytes::from(names.strip_bytes(&lines)))))
                         .await
@@ -234,14 +233,10 @@ impl SessionProxy {
                     + "\n";
                 let _ = tx.send(Ok(Frame::data(Bytes::from(line)))).await;
             }
-            // Recorded before the stream ends, so the image is on record
-            // by the time `docker build` returns.
-            for id in made {
-                // Steps name images by a short id: record the full one.
-                if let Ok(Some(image)) = engine.image(&id).await {
-                    ledger.image_made(&session, &image.id.unwrap_or(id)).await;
-                }
-            }
+            // Recorded before the stream ends, so the image is on record by
+            // the time `docker build` returns. What the build printed is
+            // never read for this: its RUN steps could print anything.
+            record_made(&engine, ledger.as_ref(), &session).await;
             drop(tx);
         });
         let stream = tokio_stream_from(rx);
@@ -252,74 +247,38 @@ impl SessionProxy {
         response
     }
 
-    /// The Dockerfile with every image it starts from (`FROM`, `COPY
-    /// --from`) replaced by the id of an image the session may use.
-    async fn pin_images(&self, text: &str, parsed: &Dockerfile) -> Result<String, Refused> {
-        let literal = |line: usize, value: &str| {
-            if value.contains('$') {
-                Err(Refused::policy(
-                    "docker build: a variable image name",
-                    format!("line {line}: write the image or stage name itself, not a variable ({value}); labs build only from images they can check"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let mut replacements: Vec<(usize, String)> = Vec::new();
-        for stage in &parsed.stages {
-            literal(stage.line, &stage.base)?;
-            if stage.base_is_stage || stage.resolved_base.eq_ignore_ascii_case("scratch") {
-                continue;
-            }
-            let id = self
-                .image_for_build(stage.line, &stage.resolved_base)
-                .await?;
-            let name = stage
-                .name
-                .as_deref()
-                .map(|n| format!(" AS {n}"))
-                .unwrap_or_default();
-            replacements.push((stage.line, format!("FROM {id}{name}")));
-        }
-        for inst in &parsed.instructions {
-            if !matches!(inst.keyword.as_str(), "COPY" | "ADD") {
-                continue;
-            }
-            let Some(from) = inst.flag("from") else {
+    /// The labels every stage of the session's builds carries: the
+    /// engine's answer to "which images did this session make". Not the
+    /// installation's label: start-up cleanup removes what carries that.
+    fn build_labels(&self) -> BTreeMap<String, String> {
+        [
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::CHILD_OF.to_string(), self.scope.session.clone()),
+        ]
+        .into()
+    }
+
+    /// Where a build may take cache from: the images it starts from (the
+    /// session's own or Drydock's) and the session's own images, newest
+    /// first; never another session's.
+    async fn cache_sources(
+        &self,
+        pinned: &HashMap<String, String>,
+    ) -> Result<Vec<String>, Refused> {
+        let mut sources: Vec<String> = pinned.values().cloned().collect();
+        let made = self.ledger.images_made(&self.scope.session).await;
+        for image in self.visible_images().await? {
+            let Some(id) = image["Id"].as_str() else {
                 continue;
             };
-            literal(inst.line, from)?;
-            if parsed.is_earlier_stage_ref(from, inst.stage) {
-                continue;
-            }
-            let id = self.image_for_build(inst.line, from).await?;
-            let mut out = inst.keyword.clone();
-            for (name, value) in &inst.flags {
-                match (name.as_str(), value) {
-                    ("from", _) => out.push_str(&format!(" --from={id}")),
-                    (_, Some(v)) => out.push_str(&format!(" --{name}={v}")),
-                    (_, None) => out.push_str(&format!(" --{name}")),
-                }
-            }
-            match &inst.args {
-                Args::Exec(words) => out.push_str(&format!(" {}", json!(words))),
-                Args::Shell(rest) => out.push_str(&format!(" {rest}")),
-            }
-            replacements.push((inst.line, out));
-        }
-        for inst in parsed.instructions.iter().filter(|i| i.keyword == "LABEL") {
-            if inst.args_text().to_ascii_lowercase().contains("drydock.") {
-                return Err(Refused::policy(
-                    "a drydock.* label",
-                    format!(
-                        "line {}: labels starting with drydock. are Drydock's own",
-                        inst.line
-                    ),
-                ));
+            if made.contains(id) && !sources.iter().any(|s| s == id) {
+                sources.push(id.to_string());
             }
         }
-        let escape = parsed.instructions.first().map_or('\\', |i| i.escape);
-        Ok(replace_instructions(text, escape, &replacements))
+        sources.sort();
+        sources.dedup();
+        sources.truncate(CACHE_SOURCES);
+        Ok(sources)
     }
 
     async fn image_for_build(&self, line: usize, reference: &str) -> Result<String, Refused> {
@@ -405,67 +364,32 @@ fn check_build_options(query: &Query) -> Result<(), Refused> {
     Ok(())
 }
 
-/// `text` with the instruction starting at each 1-based line replaced (its
-/// continuation lines emptied, so line numbers stay the same).
-fn replace_instructions(text: &str, escape: char, replacements: &[(usize, String)]) -> String {
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r').to_string())
-        .collect();
-    for (line, new) in replacements {
-        let Some(start) = line.checked_sub(1).filter(|s| *s < lines.len()) else {
-            continue;
-        };
-        let mut i = start;
-        loop {
-            let continued = lines[i].trim_end().ends_with(escape);
-            lines[i] = String::new();
-            if !continued {
-                break;
-            }
-            i += 1;
-            // Blank lines and comments inside a continuation belong to it.
-            while i < lines.len()
-                && (lines[i].trim().is_empty() || lines[i].trim_start().starts_with('#'))
-            {
-                lines[i] = String::new();
-                i += 1;
-            }
-            if i >= lines.len() {
-                break;
-            }
-        }
-        lines[start] = new.clone();
-    }
-    lines.join("\n")
-}
-
 fn tokio_stream_from(
     mut rx: mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// Records every image the engine holds with the session's label (what its
+/// builds and commits made) in the ledger.
+pub(super) async fn record_made(
+    engine: &crate::docker::engine::Engine,
+    ledger: &dyn super::ProxyLedger,
+    session: &str,
+) {
+    match engine.images_labelled(&[(labels::CHILD_OF, session)]).await {
+        Ok(ids) => {
+            for id in ids {
+                ledger.image_made(session, &id).await;
+            }
+        }
+        Err(err) => tracing::warn!(session, error = %err, "could not list a lab's images"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instructions_are_replaced_in_place_with_their_continuations() {
-        let text = "FROM drydock/busybox:1 \\\n  AS base\nRUN true\nCOPY --from=x /a /b\n";
-        let out = replace_instructions(
-            text,
-            '\\',
-            &[
-                (1, "FROM sha256:aa AS base".into()),
-                (4, "COPY --from=sha256:bb /a /b".into()),
-            ],
-        );
-        assert_eq!(
-            out,
-            "FROM sha256:aa AS base\n\nRUN true\nCOPY --from=sha256:bb /a /b\n"
-        );
-    }
 
     #[test]
     fn options_a_lab_never_grants_are_refused() {

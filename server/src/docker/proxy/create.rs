@@ -779,11 +779,10 @@ impl SessionProxy {
         all_labels.insert(labels::CHILD_OF.into(), json!(self.scope.session));
         all_labels.insert(labels::OWNER.into(), json!(self.scope.owner.to_string()));
         all_labels.insert(labels::MEMORY.into(), json!(memory.to_string()));
-        if !published.is_empty() {
-            published.sort();
-            published.dedup();
-            all_labels.insert(labels::PORTS.into(), json!(published.join(",")));
-        }
+        // Always set, empty too: an image's own label must not show through.
+        published.sort();
+        published.dedup();
+        all_labels.insert(labels::PORTS.into(), json!(published.join(",")));
         config.insert("Labels".into(), Value::Object(all_labels));
         config.insert("HostConfig".into(), Value::Object(hc));
         if let Some(n) = network {

@@ -141,6 +141,8 @@ impl Proxies {
             ledger: self.ledger.clone(),
             execs: Mutex::new(HashSet::new()),
             slots: Semaphore::new(server::CONCURRENT_REQUESTS),
+            admission: tokio::sync::Mutex::new(()),
+            uploads: Semaphore::new(1),
         });
         tokio::spawn(server::serve(listener, proxy, stopped));
         let previous = self.open.lock().expect("proxy map lock").insert(
@@ -201,21 +203,22 @@ impl Proxies {
         for network in self.engine.networks_labelled(&mine).await? {
             note(self.engine.remove_network(&network).await, &mut removed);
         }
-        // Images: the tags in the session's namespace, then what it made
-        // (ids the database recorded, never guessed from labels).
+        // Images: what the session made (ids the database recorded from
+        // the engine's answers, the session's label included), children
+        // before parents, then any tag left in the session's namespace.
+        let mut made = made;
+        if let Ok(labelled) = self
+            .engine
+            .images_labelled(&[(labels::CHILD_OF, session)])
+            .await
+        {
+            made.extend(labelled);
+        }
+        for id in self.engine.children_first(&made).await? {
+            note(self.engine.remove_image(&id).await, &mut removed);
+        }
         for tag in self.engine.tags_under(&names.image_prefix()).await? {
             note(self.engine.remove_image(&tag).await, &mut removed);
-        }
-        for id in made {
-            // A build that changes nothing answers with an image that
-            // exists anyway (its base): only an image nobody names goes.
-            match self.engine.image(&id).await {
-                Ok(Some(image)) if image.repo_tags.as_ref().is_none_or(Vec::is_empty) => {
-                    note(self.engine.remove_image(&id).await, &mut removed);
-                }
-                Ok(_) => {}
-                Err(err) => note(Err(err), &mut removed),
-            }
         }
         match first_error {
             Some(err) => Err(err),

@@ -131,6 +131,22 @@ pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A reference as the learner would write it: newer CLIs send names in
+/// full (`docker.io/library/app`), and a lab has no registry.
+pub fn familiar(reference: &str) -> &str {
+    for prefix in [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ] {
+        if let Some(rest) = reference.strip_prefix(prefix) {
+            return rest;
+        }
+    }
+    reference
+}
+
 /// A reference with `:latest` when it has no tag.
 pub fn with_tag(reference: &str) -> String {
     match split_tag(reference) {
@@ -169,5 +185,8 @@ mod tests {
         assert_eq!(split_tag("a/b:1"), ("a/b", Some("1")));
         assert_eq!(split_tag("host:5000/a"), ("host:5000/a", None));
         assert_eq!(with_tag("app"), "app:latest");
+        assert_eq!(familiar("docker.io/library/app"), "app");
+        assert_eq!(familiar("docker.io/team/app"), "team/app");
+        assert_eq!(familiar("app"), "app");
     }
 }

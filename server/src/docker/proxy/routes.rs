@@ -19,7 +19,8 @@ use serde_json::{json, Map, Value};
 use super::{
     forward::Relay,
     names::{
-        split_tag, valid_image_reference, valid_object_name, with_tag, SessionNames, LAB_NETWORK,
+        familiar, split_tag, valid_image_reference, valid_object_name, with_tag, SessionNames,
+        LAB_NETWORK,
     },
     server::{json_response, read_body, Refused, SessionProxy, API_VERSION},
 };
@@ -27,6 +28,7 @@ use crate::docker::{
     http::{empty, full, OutBody},
     labels,
 };
+use drydock_grader::input::lab_dockerfile;
 
 type Reply = Result<Response<OutBody>, Refused>;
 
@@ -54,17 +56,14 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
 
         // --- containers ---
         (&Method::GET, ["containers", "json"]) => {
-            let q = query.keep(&["all", "limit", "size", "before", "since"]).with_filters(query.filters_with(&p.child_label(), &p.names)?);
+            let q = query.keep(&["all", "limit", "size"]).with_filters(p.container_filters(&query).await?);
             p.forward(Method::GET, &format!("/containers/json{q}"), None, empty(), Relay::Json).await
         }
         (&Method::POST, ["containers", "create"]) => {
             let body = read_body(req.into_body(), JSON_BODY).await?;
             p.create_container(&query, &body).await
         }
-        (&Method::POST, ["containers", "prune"]) => {
-            let q = Query::default().with_filters(query.filters_with(&p.child_label(), &p.names)?);
-            p.forward(Method::POST, &format!("/containers/prune{q}"), None, empty(), Relay::Json).await
-        }
+        (&Method::POST, ["containers", "prune"]) => p.prune_containers(&query).await,
         (&Method::GET, ["containers", id, "json"]) => {
             let id = p.own_container(id).await?;
             let q = query.keep(&["size"]);
@@ -133,6 +132,7 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         }
         (&Method::PUT, ["containers", id, "archive"]) => {
             let id = p.own_container(id).await?;
+            let _turn = p.upload_turn().await?;
             let body = read_body(req.into_body(), p.scope.budget.context_bytes).await?;
             super::archive::check_destination(&query.get("path").unwrap_or_default())?;
             let checked = super::archive::check_upload(&body)?;
@@ -187,6 +187,7 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         // --- images ---
         (&Method::GET, ["images", "json"]) => p.list_images(&query).await,
         (&Method::POST, ["build"]) => {
+            let _turn = p.upload_turn().await?;
             let body = read_body(req.into_body(), p.scope.budget.context_bytes).await?;
             p.build(&query, body).await
         }
@@ -519,6 +520,9 @@ impl SessionProxy {
             }
             None => random_name(),
         };
+        // Checked and made under the session's admission lock: concurrent
+        // creates cannot all pass the same budget check.
+        let _admission = self.admission.lock().await;
         let plan = self.plan_create(&asked, Some(&name)).await?;
         for volume in &plan.volumes {
             self.ensure_volume(volume).await?;
@@ -605,6 +609,7 @@ impl SessionProxy {
         {
             return Err(offline());
         }
+        let reference = familiar(reference);
         let made = self.ledger.images_made(&self.scope.session).await;
         let mut candidates = Vec::new();
         let bare = reference.trim_start_matches("sha256:");
@@ -707,7 +712,7 @@ impl SessionProxy {
             }
             (&Method::POST, "tag") => {
                 let image = self.resolve_image(&name).await.map_err(|_| Refused::not_found(format!("No such image: {name}")))?;
-                let repo = query.get("repo").unwrap_or_default();
+                let repo = familiar(&query.get("repo").unwrap_or_default()).to_string();
                 let tag = query.get("tag").filter(|t| !t.is_empty()).unwrap_or_else(|| "latest".into());
                 valid_image_reference(&format!("{repo}:{tag}")).map_err(|m| Refused::policy("a tag under drydock/", m))?;
                 let q = Query::default().set("repo", &self.names.image(&repo)).set("tag", &tag);
@@ -762,7 +767,7 @@ impl SessionProxy {
 
     /// The images the session sees (Drydock's and its own), with only the
     /// tags it may see.
-    async fn visible_images(&self) -> Result<Vec<Value>, Refused> {
+    pub(super) async fn visible_images(&self) -> Result<Vec<Value>, Refused> {
         let (_, list) = self.engine_json(Method::GET, "/images/json", None).await?;
         let made = self.ledger.images_made(&self.scope.session).await;
         let prefix = self.names.image_prefix();
@@ -798,6 +803,9 @@ impl SessionProxy {
         Ok(visible)
     }
 
+    /// `docker commit`: every `--change` read and written anew the way a
+    /// build's instructions are, and Drydock's labels the container carries
+    /// overwritten, so the image claims nothing of what its container was.
     async fn commit(&self, query: &Query) -> Reply {
         let container = self
             .own_container(&query.get("container").unwrap_or_default())
@@ -805,41 +813,46 @@ impl SessionProxy {
         let mut q = query
             .keep(&["comment", "author", "pause"])
             .set("container", &container);
-        if let Some(changes) = query.get("changes").filter(|c| !c.is_empty()) {
-            for line in changes.lines() {
-                let keyword = line
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_uppercase();
-                if !matches!(
-                    keyword.as_str(),
-                    "CMD"
-                        | "ENTRYPOINT"
-                        | "ENV"
-                        | "EXPOSE"
-                        | "USER"
-                        | "WORKDIR"
-                        | "LABEL"
-                        | "VOLUME"
-                        | "STOPSIGNAL"
-                        | "HEALTHCHECK"
-                ) {
-                    return Err(Refused::policy(
-                        format!("commit --change {keyword}"),
-                        format!("--change {keyword} is not accepted in labs"),
-                    ));
-                }
-                if line.contains("drydock.") || (keyword == "WORKDIR" && line.contains("/proc")) {
-                    return Err(Refused::policy(
-                        "commit --change",
-                        "that change is not accepted in labs",
-                    ));
-                }
+        let changes = lab_dockerfile::commit_changes(&query.all("changes"))
+            .map_err(|why| Refused::policy("commit --change", why))?;
+        for change in changes {
+            q = q.add("changes", &change);
+        }
+        let (_, found) = self
+            .engine_json(Method::GET, &format!("/containers/{container}/json"), None)
+            .await?;
+        let mut relabel = String::from("LABEL");
+        let reserved = found
+            .pointer("/Config/Labels")
+            .and_then(Value::as_object)
+            .map(|l| {
+                l.keys()
+                    .filter(|k| labels::is_reserved(k))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for key in reserved {
+            let value = match key.as_str() {
+                labels::CHILD_OF => self.scope.session.clone(),
+                labels::MANAGED => "true".into(),
+                _ => String::new(),
+            };
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+            {
+                return Err(Refused::conflict(
+                    "the container carries a label Drydock cannot rewrite",
+                ));
             }
-            q = q.set("changes", &changes);
+            relabel.push_str(&format!(" {key}={}", json!(value)));
+        }
+        if relabel != "LABEL" {
+            q = q.add("changes", &relabel);
         }
         if let Some(repo) = query.get("repo").filter(|r| !r.is_empty()) {
+            let repo = familiar(&repo).to_string();
             let tag = query
                 .get("tag")
                 .filter(|t| !t.is_empty())
@@ -851,9 +864,7 @@ impl SessionProxy {
         let (status, created) = self
             .engine_json(Method::POST, &format!("/commit{q}"), None)
             .await?;
-        if let Some(id) = created["Id"].as_str() {
-            self.ledger.image_made(&self.scope.session, id).await;
-        }
+        super::build::record_made(&self.engine, self.ledger.as_ref(), &self.scope.session).await;
         Ok(json_response(status, &created))
     }
 
@@ -870,6 +881,8 @@ impl SessionProxy {
                 Err(Refused::conflict("that volume name is taken"))
             };
         }
+        self.within_count("volumes", self.scope.budget.volumes)
+            .await?;
         let body =
             json!({"Name": engine_name, "Driver": "local", "Labels": self.own_labels(&Map::new())});
         let (status, created) = self
@@ -898,7 +911,7 @@ impl SessionProxy {
     }
 
     async fn create_volume(&self, body: &[u8]) -> Reply {
-        let asked: Value = serde_json::from_slice(body).unwrap_or(json!({}));
+        let asked = json_body(body, "volume create")?;
         let obj = asked.as_object().cloned().unwrap_or_default();
         use super::create::field;
         let driver = field(&obj, "Driver")?
@@ -932,6 +945,9 @@ impl SessionProxy {
             .cloned()
             .unwrap_or_default();
         let body = json!({"Name": self.names.object(&name), "Driver": "local", "Labels": self.own_labels(&learner_labels)});
+        let _admission = self.admission.lock().await;
+        self.within_count("volumes", self.scope.budget.volumes)
+            .await?;
         self.forward(
             Method::POST,
             "/volumes/create",
@@ -957,7 +973,7 @@ impl SessionProxy {
     }
 
     async fn create_network(&self, body: &[u8]) -> Reply {
-        let asked: Value = serde_json::from_slice(body).unwrap_or(json!({}));
+        let asked = json_body(body, "network create")?;
         let obj = asked.as_object().cloned().unwrap_or_default();
         use super::create::field;
         let driver = field(&obj, "Driver")?
@@ -1009,10 +1025,14 @@ impl SessionProxy {
             "Name": self.names.object(&name),
             "Driver": "bridge",
             "Internal": true,
+            "Options": crate::docker::engine::no_host_address(),
             "Attachable": false,
             "CheckDuplicate": true,
             "Labels": self.own_labels(&learner_labels),
         });
+        let _admission = self.admission.lock().await;
+        self.within_count("networks", self.scope.budget.networks)
+            .await?;
         self.forward(
             Method::POST,
             "/networks/create",
@@ -1159,19 +1179,23 @@ impl SessionProxy {
                 v
             })
             .collect();
-        let prefix = self.names.image_prefix();
-        let made = self.ledger.images_made(&self.scope.session).await;
+        // The images the session sees, with only the names it may see.
+        let visible: std::collections::HashMap<String, Value> = self
+            .visible_images()
+            .await?
+            .into_iter()
+            .filter_map(|i| Some((i["Id"].as_str()?.to_string(), i["RepoTags"].clone())))
+            .collect();
         let images: Vec<Value> = df["Images"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|i| {
-                i["RepoTags"].as_array().is_some_and(|t| {
-                    t.iter()
-                        .filter_map(Value::as_str)
-                        .any(|t| t.starts_with(&prefix))
-                }) || i["Id"].as_str().is_some_and(|id| made.contains(id))
+            .filter_map(|mut i| {
+                let tags = visible.get(i["Id"].as_str()?)?;
+                i["RepoTags"] = tags.clone();
+                i["RepoDigests"] = json!([]);
+                Some(i)
             })
             .collect();
         let body = json!({
@@ -1185,6 +1209,108 @@ impl SessionProxy {
         Ok(json_response(
             StatusCode::OK,
             &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+}
+
+/// A JSON request body; an empty one is `{}`, anything else is refused.
+fn json_body(body: &[u8], what: &str) -> Result<Value, Refused> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Refused::bad(format!(
+            "the {what} body is not a JSON object"
+        ))),
+    }
+}
+
+impl SessionProxy {
+    /// Refuses a new volume or network once the session holds `limit`
+    /// of them (called under the admission lock).
+    async fn within_count(&self, kind: &str, limit: usize) -> Result<(), Refused> {
+        let filters = json!({"label": {self.child_label(): true}}).to_string();
+        let q = Query::default().set("filters", &filters);
+        let (_, list) = self
+            .engine_json(Method::GET, &format!("/{kind}{q}"), None)
+            .await?;
+        let count = match kind {
+            "volumes" => list["Volumes"].as_array().map_or(0, Vec::len),
+            _ => list.as_array().map_or(0, Vec::len),
+        };
+        if count >= limit {
+            return Err(Refused::conflict(format!(
+                "this lab holds at most {limit} {kind} (the lab network counts among the networks); remove one first (docker {} rm NAME)",
+                kind.trim_end_matches('s')
+            )));
+        }
+        Ok(())
+    }
+
+    /// A container list's filters: the session's label added, names made
+    /// the engine's, and `before`/`since` (filters or the old query
+    /// parameters) resolved to the session's own containers only. Another
+    /// session's container answers exactly like a missing one.
+    async fn container_filters(&self, query: &Query) -> Result<Value, Refused> {
+        let mut filters = query.filters_with(&self.child_label(), &self.names)?;
+        for key in ["before", "since"] {
+            let mut asked: Vec<String> = match filters.get(key) {
+                Some(Value::Object(m)) => m.keys().cloned().collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => {
+                    return Err(Refused::bad(format!(
+                        "the {key} filter is not a list of containers"
+                    )))
+                }
+            };
+            asked.extend(query.get(key).filter(|v| !v.is_empty()));
+            if asked.is_empty() {
+                continue;
+            }
+            let mut ids = Map::new();
+            for reference in asked {
+                // Names were already made the engine's: take them back.
+                let reference = self.names.strip(&reference);
+                ids.insert(self.own_container(&reference).await?, Value::Bool(true));
+            }
+            filters[key] = Value::Object(ids);
+        }
+        Ok(filters)
+    }
+
+    /// `docker container prune`: the session's stopped containers are
+    /// removed one by one with their anonymous volumes (the engine's own
+    /// prune would leave those volumes behind, with no label to find them).
+    async fn prune_containers(&self, query: &Query) -> Reply {
+        let filters = query.filters_with(&self.child_label(), &self.names)?;
+        let q = Query::default().set("all", "1").with_filters(filters);
+        let (_, list) = self
+            .engine_json(Method::GET, &format!("/containers/json{q}"), None)
+            .await?;
+        let mut deleted = Vec::new();
+        for c in list.as_array().cloned().unwrap_or_default() {
+            if c["State"] == "running" || c["State"] == "paused" || c["State"] == "restarting" {
+                continue;
+            }
+            if !self.is_child(c.get("Labels")) {
+                continue;
+            }
+            let Some(id) = c["Id"].as_str() else { continue };
+            let (status, _) = self
+                .engine_json(Method::DELETE, &format!("/containers/{id}?v=1"), None)
+                .await?;
+            if status.is_success() {
+                deleted.push(id.to_string());
+            }
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
         ))
     }
 }

@@ -29,6 +29,9 @@ const CONNECTIONS: usize = 64;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The newest API version the endpoint speaks (the lab's CLI speaks 1.41).
 pub const API_VERSION: &str = "1.41";
+/// The minor number of [`API_VERSION`]: newer paths are refused, as the
+/// engine behind the endpoint would.
+const NEWEST_MINOR: u32 = 41;
 /// Older versions accepted a `HostConfig` with `start`: never served.
 const OLDEST_MINOR: u32 = 24;
 
@@ -43,6 +46,47 @@ pub struct SessionProxy {
     /// in some container: only the session's own may be started).
     pub execs: Mutex<HashSet<String>>,
     pub slots: Semaphore,
+    /// Held while a request that spends the session's budget (a container,
+    /// a volume, a network) is checked and made: one decision at a time.
+    pub admission: tokio::sync::Mutex<()>,
+    /// Uploads (build contexts, `docker cp` into a container) of this
+    /// session in flight: one at a time.
+    pub uploads: Semaphore,
+}
+
+/// Uploads in flight on this server, every session together: each is held
+/// in memory up to the budget's context size while it is checked.
+static UPLOADS: Semaphore = Semaphore::const_new(4);
+
+impl SessionProxy {
+    /// Waits for the session's upload turn (and the server's), so no
+    /// session holds more than one upload in memory at a time.
+    pub async fn upload_turn(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::SemaphorePermit<'_>,
+            tokio::sync::SemaphorePermit<'static>,
+        ),
+        Refused,
+    > {
+        let wait = Duration::from_secs(120);
+        let mine = tokio::time::timeout(wait, self.uploads.acquire())
+            .await
+            .map_err(|_| {
+                Refused::conflict(
+                    "another upload of this lab is still running; try again when it ends",
+                )
+            })?
+            .map_err(|_| Refused::conflict("the lab is stopping"))?;
+        let server = tokio::time::timeout(wait, UPLOADS.acquire())
+            .await
+            .map_err(|_| {
+                Refused::conflict("the server is busy with other uploads; try again in a minute")
+            })?
+            .map_err(|_| Refused::conflict("the server is stopping"))?;
+        Ok((mine, server))
+    }
 }
 
 /// Accepts connections until `stopped` turns true.
@@ -96,6 +140,12 @@ impl SessionProxy {
             Ok(found) => found,
             Err(message) => return refusal(StatusCode::BAD_REQUEST, &message),
         };
+        if minor.is_some_and(|m| m > NEWEST_MINOR) {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                &format!("client version 1.{} is too new. Maximum supported API version is {API_VERSION}", minor.unwrap_or(0)),
+            );
+        }
         if minor.is_some_and(|m| m < OLDEST_MINOR) {
             return refusal(
                 StatusCode::BAD_REQUEST,

@@ -1,0 +1,911 @@
+//! Builds and images through a lab's Docker endpoint, as an attacker with
+//! two learners would try them: every request that once got through (a
+//! directive that hides a line, a vertical tab, a quoted flag name, another
+//! learner's image by id or name, a forged image id printed by a `RUN`
+//! step, a shared build cache, racing creates), variants of each, and a
+//! listener on loopback that must never hear from the engine. A
+//! differential test builds one corpus through the endpoint and through
+//! the host's own CLI and compares what the engine made.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
+
+use crate::common::{
+    client::Client,
+    labs::{remove_lab_containers, Terminal},
+    spawn_app_with, test_config, TestApp, TestDatabase,
+};
+use drydock::docker::proxy::SessionNames;
+use serde_json::{json, Value};
+
+const LAB: &str = "docker-cli";
+
+async fn docker_app(db: TestDatabase) -> TestApp {
+    let mut config = test_config(&db);
+    config.labs.capacity = 6;
+    config.labs.reap_interval_secs = 1;
+    spawn_app_with(db, config).await
+}
+
+/// A learner's started lab: its session, endpoint socket and terminal.
+struct Lab {
+    id: String,
+    sock: PathBuf,
+    names: SessionNames,
+    term: Terminal,
+}
+
+async fn start(app: &TestApp, learner: &Client) -> Lab {
+    let (status, lab) = learner.start_lab(LAB).await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = learner.terminal(&id).await.expect("owner may attach");
+    term.expect(&format!("{LAB}:")).await;
+    let names = SessionNames::of(&id);
+    let sock = app
+        .state
+        .config
+        .labs
+        .socket_dir
+        .join(names.prefix())
+        .join("docker.sock");
+    Lab {
+        id,
+        sock,
+        names,
+        term,
+    }
+}
+
+/// One raw request to an endpoint, with any body: status and answer.
+async fn send(
+    sock: &PathBuf,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, String) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-m",
+        "120",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ])
+    .arg("--unix-socket")
+    .arg(sock)
+    .arg("--path-as-is");
+    if let Some(body) = body {
+        std::fs::write(file.path(), body).unwrap();
+        cmd.args([
+            "-H",
+            &format!("Content-Type: {content_type}"),
+            "--data-binary",
+        ])
+        .arg(format!("@{}", file.path().display()));
+    }
+    let out = cmd.arg(format!("http://lab{path}")).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+async fn send_json(sock: &PathBuf, method: &str, path: &str, body: Value) -> (u16, String) {
+    send(
+        sock,
+        method,
+        path,
+        "application/json",
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+/// A build context: the Dockerfile and other files.
+fn context(dockerfile: &[u8], files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data).unwrap();
+    };
+    add("Dockerfile", dockerfile);
+    for (name, data) in files {
+        add(name, data);
+    }
+    tar.into_inner().unwrap()
+}
+
+/// `docker build` through an endpoint: the status and the whole stream.
+async fn build(
+    sock: &PathBuf,
+    query: &str,
+    dockerfile: &str,
+    files: &[(&str, &[u8])],
+) -> (u16, String) {
+    send(
+        sock,
+        "POST",
+        &format!("/v1.41/build?{query}"),
+        "application/x-tar",
+        Some(context(dockerfile.as_bytes(), files)),
+    )
+    .await
+}
+
+/// A build that the engine ran to its end (no error in its stream).
+fn built(answer: &(u16, String)) -> bool {
+    answer.0 == 200 && !answer.1.contains("\"error\"")
+}
+
+/// A listener on loopback that counts every connection it gets.
+async fn loopback_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (port, hits)
+}
+
+fn url_encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn builds_cannot_reach_the_host_or_another_learners_images() {
+    let app = docker_app(TestDatabase::sqlite()).await;
+    let (alice, bob) = (Client::arrive(&app).await, Client::arrive(&app).await);
+    let mut a = start(&app, &alice).await;
+    let b = start(&app, &bob).await;
+    let (port, hits) = loopback_listener().await;
+    let engine = &app.state.engine;
+
+    // Bob builds an image with a secret in it.
+    let secret = format!("bob-{}", uuid::Uuid::new_v4().simple());
+    let bobs = build(
+        &b.sock,
+        "t=secret:1",
+        "FROM drydock/busybox:1\nCOPY secret /secret\n",
+        &[("secret", secret.as_bytes())],
+    )
+    .await;
+    assert!(built(&bobs), "{bobs:?}");
+    let bob_tag = b.names.image("secret:1");
+    let bob_id = engine.image(&bob_tag).await.unwrap().unwrap().id.unwrap();
+    let bob_hex = bob_id.trim_start_matches("sha256:").to_string();
+
+    // The three ways past the old screen, then variants of each class.
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let refused: Vec<String> = vec![
+        // A `# check` directive before `# escape`: the engine kept `\`.
+        format!("# check=skip=all\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
+        format!("# syntax=docker/dockerfile:1\nFROM drydock/busybox:1\nADD {url} /r\n"),
+        format!("#escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
+        format!("# unknown=1\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
+        // A backslash, then a vertical tab (and other whitespace the screen trimmed).
+        format!("FROM drydock/busybox:1\nRUN echo \\\u{0b}\nADD {url} /r\n"),
+        format!("FROM drydock/busybox:1\nRUN echo \\\u{0c}\nADD {url} /r\n"),
+        format!("FROM drydock/busybox:1\nRUN echo \\\r \nADD {url} /r\n"),
+        format!("FROM drydock/busybox:1\nRUN echo \\\u{85}\nADD {url} /r\n"),
+        // A quoted flag name, in every quoting, and upper case.
+        format!("FROM drydock/busybox:1\nCOPY --fr\"om\"={bob_tag} /secret /s\n"),
+        format!("FROM drydock/busybox:1\nCOPY --fr'om'={bob_tag} /secret /s\n"),
+        format!("FROM drydock/busybox:1\nCOPY \"--from={bob_tag}\" /secret /s\n"),
+        format!("FROM drydock/busybox:1\nCOPY --FROM={bob_tag} /secret /s\n"),
+        format!("FROM drydock/busybox:1\nCOPY --from={bob_id} /secret /s\n"),
+        format!(
+            "FROM drydock/busybox:1\nCOPY --from={} /secret /s\n",
+            &bob_hex[..12]
+        ),
+        // Bob's image as a base, by engine name, id and short id.
+        format!("FROM {bob_tag}\n"),
+        format!("FROM {bob_id}\n"),
+        format!("FROM {}\n", &bob_hex[..12]),
+        format!("FROM secret:1\nCOPY --from={bob_tag} /secret /s\n"),
+        // Remote sources in other forms.
+        format!("FROM drydock/busybox:1\nADD {url} /r\n"),
+        format!("FROM drydock/busybox:1\nADD [\"{url}\", \"/r\"]\n"),
+        format!("FROM drydock/busybox:1\nARG U={url}\nADD $U /r\n"),
+        format!("FROM drydock/busybox:1\nADD h\\\nttp://127.0.0.1:{port}/x /r\n"),
+        format!("FROM drydock/busybox:1\nONBUILD ADD {url} /r\n"),
+        format!("FROM drydock/busybox:1\nRUN <<EOF\nADD {url} /r\nEOF\n"),
+        // Drydock's labels, in any spelling.
+        "FROM drydock/busybox:1\nLABEL dryd\"ock\".ports=8080/tcp\n".into(),
+        "FROM drydock/busybox:1\nLABEL DRYDOCK.session=x\n".into(),
+    ];
+    for dockerfile in &refused {
+        let answer = build(&a.sock, "t=try:1", dockerfile, &[]).await;
+        assert!(
+            (400..500).contains(&answer.0),
+            "{dockerfile:?} must be refused: {answer:?}"
+        );
+        assert!(
+            answer.1.contains("\"message\""),
+            "a refusal says why: {answer:?}"
+        );
+    }
+    assert!(engine
+        .image(&a.names.image("try:1"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // A CRLF continuation is a continuation to both readers: the ADD is
+    // only text an echo prints, and nothing is fetched.
+    let crlf = format!("FROM drydock/busybox:1\r\nRUN echo \\\r\nADD {url} /r\r\n");
+    let answer = build(&a.sock, "t=crlf:1", &crlf, &[]).await;
+    assert!(built(&answer), "{answer:?}");
+
+    // A forged image id printed by a RUN step is not Alice's image.
+    let forged = format!(
+        "FROM drydock/busybox:1\nRUN echo ' ---> {}' && echo 'sha256:{bob_hex}' && echo '{{\"aux\":{{\"ID\":\"{bob_id}\"}}}}'\n",
+        &bob_hex[..12]
+    );
+    let answer = build(&a.sock, "", &forged, &[]).await;
+    assert!(built(&answer), "{answer:?}");
+    let (_, listed) = send(&a.sock, "GET", "/v1.41/images/json?all=1", "", None).await;
+    assert!(
+        !listed.contains(&bob_hex),
+        "Bob's image is not Alice's: {listed}"
+    );
+    for reference in [bob_id.clone(), bob_hex[..12].to_string()] {
+        let (status, _) = send(
+            &a.sock,
+            "DELETE",
+            &format!("/v1.41/images/{reference}?force=1"),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{reference}");
+        let (status, _) = send_json(
+            &a.sock,
+            "POST",
+            "/v1.41/containers/create?name=thief",
+            json!({"Image": reference, "Cmd": ["cat", "/secret"]}),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&status) && status != 404,
+            "{reference}: {status}"
+        );
+    }
+    assert!(
+        engine.image(&bob_id).await.unwrap().is_some(),
+        "Bob's image stays"
+    );
+
+    // No shared cache: the same Dockerfile and context as Bob's builds
+    // anew for Alice and gives another image.
+    let same = build(
+        &a.sock,
+        "t=same:1",
+        "FROM drydock/busybox:1\nCOPY secret /secret\n",
+        &[("secret", secret.as_bytes())],
+    )
+    .await;
+    assert!(built(&same), "{same:?}");
+    // Her own earlier builds may serve the step with her label; the COPY
+    // step, the first with Bob's content, is built anew.
+    let copy_step = same
+        .1
+        .split("COPY secret")
+        .nth(1)
+        .expect("the COPY step ran");
+    assert!(!copy_step.contains("Using cache"), "{}", same.1);
+    let alices = engine
+        .image(&a.names.image("same:1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(alices.id.as_deref(), Some(bob_id.as_str()));
+    // ... while Alice's own second build of it takes her own cache.
+    let again = build(
+        &a.sock,
+        "t=same:2",
+        "FROM drydock/busybox:1\nCOPY secret /secret\n",
+        &[("secret", secret.as_bytes())],
+    )
+    .await;
+    assert!(again.1.contains("Using cache"), "{}", again.1);
+
+    // What Alice sees of the engine names nothing of Bob's.
+    for path in [
+        "/v1.41/system/df",
+        "/v1.41/images/json?all=1",
+        "/v1.41/info",
+    ] {
+        let (status, answer) = send(&a.sock, "GET", path, "", None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!answer.contains(b.names.prefix()), "{path}: {answer}");
+        assert!(!answer.contains(&bob_hex), "{path}: {answer}");
+        assert!(
+            !answer.contains(a.names.prefix()),
+            "{path} hides the namespace: {answer}"
+        );
+    }
+    // The images Alice's builds made carry her session's label, and the
+    // ledger holds exactly those (never an id read from output).
+    let labelled = engine
+        .images_labelled(&[("drydock.child-of", &a.id)])
+        .await
+        .unwrap();
+    assert!(
+        labelled.contains(alices.id.as_ref().unwrap()),
+        "{labelled:?}"
+    );
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT image_id FROM lab_images WHERE session_id = $1")
+            .bind(&a.id)
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        !recorded.iter().any(|r| r.contains(&bob_hex)),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.iter().all(|r| labelled.contains(r)),
+        "{recorded:?} vs {labelled:?}"
+    );
+
+    // The CLI in the lab builds and runs its own image as before.
+    let out = a
+        .term
+        .output_of("printf 'FROM drydock/busybox:1\\nCOPY m /m\\nCMD [\"cat\", \"/m\"]\\n' > Dockerfile; echo $((6*7)) > m; docker build -q -t cli:1 . >/dev/null && docker run --rm cli:1")
+        .await;
+    assert!(out.contains("\n42"), "{out}");
+
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the engine fetched from the host"
+    );
+    a.term.close().await;
+    for (learner, lab) in [(&alice, &a.id), (&bob, &b.id)] {
+        assert_eq!(learner.delete(&format!("/api/v1/labs/{lab}")).await, 204);
+        let left = engine
+            .images_labelled(&[("drydock.child-of", lab)])
+            .await
+            .unwrap();
+        assert_eq!(left, Vec::<String>::new(), "every image of {lab} went");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lab_images WHERE session_id = $1")
+            .bind(lab)
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 0, "no stale ledger rows");
+    }
+    remove_lab_containers(&app).await;
+}
+
+#[tokio::test]
+async fn a_sessions_budget_labels_and_names_hold_under_attack() {
+    let app = docker_app(TestDatabase::sqlite()).await;
+    let (alice, bob) = (Client::arrive(&app).await, Client::arrive(&app).await);
+    let mut a = start(&app, &alice).await;
+    let b = start(&app, &bob).await;
+    let engine = &app.state.engine;
+
+    // 16 creates of 1 GiB at once against a budget of 1 GiB: one passes.
+    let creates = (0..16).map(|i| {
+        let sock = a.sock.clone();
+        async move {
+            send_json(
+                &sock,
+                "POST",
+                &format!("/v1.41/containers/create?name=big{i}"),
+                json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "300"], "HostConfig": {"Memory": 1u64 << 30}}),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(creates).await;
+    let passed = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(passed, 1, "{answers:?}");
+    assert!(
+        answers.iter().any(|(s, m)| *s == 409 && m.contains("MiB")),
+        "{answers:?}"
+    );
+    let (status, _) = send(
+        &a.sock,
+        "DELETE",
+        "/v1.41/containers/big0?force=1",
+        "",
+        None,
+    )
+    .await;
+    let _ = status;
+    for i in 0..16 {
+        send(
+            &a.sock,
+            "DELETE",
+            &format!("/v1.41/containers/big{i}?force=1"),
+            "",
+            None,
+        )
+        .await;
+    }
+
+    // Networks and volumes are counted (the lab network is one of 4).
+    for name in ["n1", "n2", "n3"] {
+        let (status, answer) = send_json(
+            &a.sock,
+            "POST",
+            "/v1.41/networks/create",
+            json!({"Name": name}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, answer) = send_json(
+        &a.sock,
+        "POST",
+        "/v1.41/networks/create",
+        json!({"Name": "n4"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+    for i in 0..8 {
+        let (status, answer) = send_json(
+            &a.sock,
+            "POST",
+            "/v1.41/volumes/create",
+            json!({"Name": format!("v{i}")}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, answer) = send_json(
+        &a.sock,
+        "POST",
+        "/v1.41/volumes/create",
+        json!({"Name": "v8"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+    // A volume create that is no JSON is refused, and makes nothing.
+    let before = engine
+        .volumes_labelled(&[("drydock.child-of", &a.id)])
+        .await
+        .unwrap()
+        .len();
+    for body in ["not json", "[1]", "\"x\""] {
+        let (status, _) = send(
+            &a.sock,
+            "POST",
+            "/v1.41/volumes/create",
+            "application/json",
+            Some(body.as_bytes().to_vec()),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, _) = send(
+        &a.sock,
+        "POST",
+        "/v1.41/networks/create",
+        "application/json",
+        Some(b"{oops".to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        engine
+            .volumes_labelled(&[("drydock.child-of", &a.id)])
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
+
+    // Lab networks leave the host no address: the engine's option, the
+    // host's bridges without IPv4, and the routes a child container sees.
+    let host_addresses = host_ipv4_addresses();
+    assert!(!host_addresses.is_empty());
+    for network in [a.names.network(), a.names.object("n1")] {
+        let (status, found) = send(
+            &a.sock,
+            "GET",
+            &format!("/v1.41/networks/{}", a.names.strip(&network)),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        let found: Value = serde_json::from_str(&found).unwrap();
+        assert_eq!(
+            found["Options"]["com.docker.network.bridge.inhibit_ipv4"], "true",
+            "{found}"
+        );
+        assert_eq!(found["Internal"], true);
+        let bridge = format!("br-{}", &found["Id"].as_str().unwrap()[..12]);
+        let out = std::process::Command::new("ip")
+            .args(["-4", "-o", "addr", "show", "dev", &bridge])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{bridge} exists");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "",
+            "{bridge} has no IPv4 on the host"
+        );
+    }
+    let (status, answer) = send_json(
+        &a.sock,
+        "POST",
+        "/v1.41/containers/create?name=probe",
+        json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "n1"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = send(&a.sock, "POST", "/v1.41/containers/probe/start", "", None).await;
+    assert_eq!(status, 204, "{answer}");
+    let probe = a.names.object("probe");
+    let routes = engine
+        .exec(&probe, &["ip", "route"], None)
+        .await
+        .unwrap()
+        .stdout;
+    let own = engine
+        .exec(&probe, &["ip", "-4", "-o", "addr"], None)
+        .await
+        .unwrap()
+        .stdout;
+    assert!(routes.contains("dev"), "{routes}");
+    for line in routes.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "via") {
+            let gateway = words[i + 1];
+            assert!(
+                !host_addresses.contains(&gateway.to_string()),
+                "a route via the host: {line}"
+            );
+        }
+        if let Some(subnet) = words.first().filter(|w| w.contains('/')) {
+            for host in &host_addresses {
+                assert!(
+                    !in_subnet(host, subnet),
+                    "host address {host} is on-link: {line}\n{own}"
+                );
+            }
+        }
+    }
+
+    // `before`/`since` name only the session's containers: Bob's and a
+    // missing one answer alike.
+    let (status, _) = send_json(
+        &b.sock,
+        "POST",
+        "/v1.41/containers/create?name=bobs",
+        json!({"Image": "drydock/busybox:1"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let list = |name: &str, key: &str| {
+        format!(
+            "/v1.41/containers/json?all=1&filters={}",
+            url_encode(&json!({key: {name: true}}).to_string())
+        )
+    };
+    for key in ["before", "since"] {
+        let theirs = send(&a.sock, "GET", &list("bobs", key), "", None).await;
+        let missing = send(&a.sock, "GET", &list("nobody", key), "", None).await;
+        let engine_name = send(
+            &a.sock,
+            "GET",
+            &list(&b.names.object("bobs"), key),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(theirs.0, 404, "{theirs:?}");
+        assert_eq!(
+            theirs.1.replace("bobs", "X"),
+            missing.1.replace("nobody", "X")
+        );
+        assert_eq!(engine_name.0, 404, "{engine_name:?}");
+        let mine = send(&a.sock, "GET", &list("probe", key), "", None).await;
+        assert_eq!(mine.0, 200, "{mine:?}");
+    }
+    let (status, _) = send(
+        &a.sock,
+        "GET",
+        "/v1.41/containers/json?before=bobs",
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // API versions newer than the engine's are refused.
+    for path in ["/v1.99/version", "/v1.42/containers/json", "/v1.410/info"] {
+        let (status, answer) = send(&a.sock, "GET", path, "", None).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+    }
+
+    // Anonymous volumes go with the containers prune removes.
+    let (status, answer) = send_json(
+        &a.sock,
+        "POST",
+        "/v1.41/containers/create?name=anon",
+        json!({"Image": "drydock/busybox:1", "Cmd": ["true"], "Volumes": {"/scratch": {}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    let anon = engine.inspect(&a.names.object("anon")).await.unwrap();
+    let volume = anon
+        .mounts
+        .unwrap()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some("/scratch"))
+        .and_then(|m| m.name)
+        .expect("an anonymous volume");
+    let (status, answer) = send(&a.sock, "POST", "/v1.41/containers/prune", "", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(anon.id.as_deref().unwrap()), "{answer}");
+    let (status, _) = send(
+        &a.sock,
+        "GET",
+        &format!("/v1.41/volumes/{volume}"),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let out = std::process::Command::new("docker")
+        .args(["volume", "inspect", &volume])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the anonymous volume {volume} is gone from the engine"
+    );
+    assert!(
+        engine.inspect(&a.names.object("probe")).await.is_ok(),
+        "a running container stays"
+    );
+
+    // Commit: every --change applies, newer CLIs' full names work, and the
+    // image claims none of Drydock's labels but the session's own.
+    let commit = format!(
+        "/v1.41/commit?container=probe&repo={}&tag=1&changes={}&changes={}&changes={}",
+        url_encode("docker.io/library/snap"),
+        url_encode("ENV A=1"),
+        url_encode("ENV B=2"),
+        url_encode("LABEL mine=yes"),
+    );
+    let (status, answer) = send(&a.sock, "POST", &commit, "", None).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, inspect) = send(&a.sock, "GET", "/v1.41/images/snap:1/json", "", None).await;
+    assert_eq!(status, 200, "{inspect}");
+    let image: Value = serde_json::from_str(&inspect).unwrap();
+    let env = image["Config"]["Env"].to_string();
+    assert!(env.contains("A=1") && env.contains("B=2"), "{env}");
+    for (key, value) in image["Config"]["Labels"].as_object().unwrap() {
+        if key.to_ascii_lowercase().starts_with("drydock.") {
+            assert!(
+                value == ""
+                    || (key == "drydock.child-of" && value == a.id.as_str())
+                    || (key == "drydock.managed" && value == "true"),
+                "{key}={value}"
+            );
+        }
+    }
+    for change in [
+        "LABEL dryd\"ock\".ports=8080/tcp",
+        "RUN id",
+        "WORKDIR /proc/self/fd/7",
+        "CMD echo \\\u{0b}",
+    ] {
+        let path = format!(
+            "/v1.41/commit?container=probe&repo=bad&changes={}",
+            url_encode(change)
+        );
+        let (status, answer) = send(&a.sock, "POST", &path, "", None).await;
+        assert_eq!(status, 403, "{change}: {answer}");
+    }
+    // A container of the committed image publishes nothing it did not ask for.
+    let (status, answer) = send_json(
+        &a.sock,
+        "POST",
+        "/v1.41/containers/create?name=fromsnap",
+        json!({"Image": "snap:1"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    let labels = engine
+        .inspect(&a.names.object("fromsnap"))
+        .await
+        .unwrap()
+        .config
+        .unwrap()
+        .labels
+        .unwrap();
+    assert_eq!(
+        labels.get("drydock.ports").map(String::as_str),
+        Some(""),
+        "{labels:?}"
+    );
+
+    let out = a
+        .term
+        .output_of("docker image inspect snap:1 --format '{{len .Config.Env}}-ok'")
+        .await;
+    assert!(
+        out.lines()
+            .any(|l| l.trim().ends_with("-ok") && !l.contains("docker")),
+        "{out}"
+    );
+
+    a.term.close().await;
+    for (learner, lab) in [(&alice, &a.id), (&bob, &b.id)] {
+        assert_eq!(learner.delete(&format!("/api/v1/labs/{lab}")).await, 204);
+    }
+    assert!(engine
+        .image(&a.names.image("snap:1"))
+        .await
+        .unwrap()
+        .is_none());
+    remove_lab_containers(&app).await;
+}
+
+/// The host's IPv4 addresses (every interface).
+fn host_ipv4_addresses() -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "inet")?;
+            Some(words.get(i + 1)?.split('/').next()?.to_string())
+        })
+        .collect()
+}
+
+fn in_subnet(address: &str, subnet: &str) -> bool {
+    let parse = |a: &str| a.parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+    let Some((net, bits)) = subnet.split_once('/') else {
+        return false;
+    };
+    let (Some(net), Some(addr), Ok(bits)) = (parse(net), parse(address), bits.parse::<u32>())
+    else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits.min(32))
+    };
+    net & mask == addr & mask
+}
+
+/// The image settings a Dockerfile leads to, Drydock's labels left out.
+fn settings(image: &bollard::models::ImageInspect) -> Value {
+    let config = serde_json::to_value(image.config.clone().unwrap()).unwrap();
+    let mut out = BTreeMap::new();
+    for key in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Volumes",
+        "StopSignal",
+        "Healthcheck",
+        "Shell",
+        "OnBuild",
+    ] {
+        out.insert(key.to_string(), config[key].clone());
+    }
+    let labels: BTreeMap<String, Value> = config["Labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("drydock."))
+        .collect();
+    out.insert("Labels".into(), json!(labels));
+    json!(out)
+}
+
+#[tokio::test]
+async fn the_endpoint_builds_what_the_host_cli_builds_or_refuses() {
+    let app = docker_app(TestDatabase::sqlite()).await;
+    let learner = Client::arrive(&app).await;
+    let a = start(&app, &learner).await;
+    let engine = &app.state.engine;
+    let corpus: &[&str] = &[
+        "FROM drydock/busybox:1\nENV A=1 B=\"two words\" C=$A\nENV D ${B}-x\nLABEL a.b=\"x y\" c=$A\nWORKDIR /app\nWORKDIR sub\nUSER 1000:1000\nEXPOSE 8080 9000/udp\nVOLUME /data\nSTOPSIGNAL SIGTERM\nCMD echo $HOME\n",
+        "FROM drydock/busybox:1\nARG V=default\nENV V=$V W=${V:-none} X=${UNSET:-fallback} Y=${V:+set} Z=${UNSET:+set}\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"echo hi\"]\nHEALTHCHECK --interval=30s --retries=3 CMD true\n",
+        "FROM drydock/busybox:1\r\nENV A=1 \\\r\n    B=2\r\n# a comment\r\n\r\nLABEL x='single $quoted' y=\"esc \\\"q\\\" \\$d\" z=a\\ b\r\n",
+        "# a comment, not a directive\nfrom drydock/busybox:1 as base\nenv P=/x:$PATH\nFROM base\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\nCMD echo shell-form\nHEALTHCHECK NONE\n",
+        "FROM drydock/busybox:1\nRUN echo built > /tmp/built \\\n  && echo more >> /tmp/built\nCMD [\"cat\", \"/tmp/built\"]\nENTRYPOINT echo \"$0\" '$1'\n",
+        "FROM drydock/busybox:1 AS one\nENV FIRST=1\nFROM drydock/busybox:1\nCOPY --from=one /bin/busybox /copied\nCOPY --chown=1000:1000 f /f\nADD f /g\nARG T\nENV T=${T:-unset}\nUSER nobody\n",
+        "# escape=`\nFROM drydock/busybox:1\nENV A=1 `\n  B=2\n",
+        "FROM drydock/busybox:1\nENV A=\"unterminated\n",
+        "FROM drydock/busybox:1\nENV A=$(id)\n",
+        "FROM drydock/busybox:1\nENV A=${UNSET+set}\n",
+        "FROM drydock/busybox:1\nCOPY --chmod=755 f /f\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    for (n, dockerfile) in corpus.iter().enumerate() {
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(dir.path().join("f"), "file\n").unwrap();
+        let host_tag = format!("drydock-difftest-{}:{n}", &a.id[..8]);
+        let host = std::process::Command::new("docker")
+            .env("DOCKER_BUILDKIT", "0")
+            .args([
+                "build",
+                "-q",
+                "--network",
+                "none",
+                "--label",
+                "drydock.managed=true",
+                "-t",
+                &host_tag,
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let answer = build(
+            &a.sock,
+            &format!("t=diff:{n}"),
+            dockerfile,
+            &[("f", b"file\n")],
+        )
+        .await;
+        if built(&answer) {
+            assert!(
+                host.status.success(),
+                "the endpoint built what the host refuses: {dockerfile:?}"
+            );
+            let ours = engine
+                .image(&a.names.image(&format!("diff:{n}")))
+                .await
+                .unwrap()
+                .unwrap();
+            let theirs = engine.image(&host_tag).await.unwrap().unwrap();
+            assert_eq!(settings(&ours), settings(&theirs), "{dockerfile:?}");
+            compared += 1;
+        } else {
+            assert!((400..500).contains(&answer.0), "{dockerfile:?}: {answer:?}");
+            assert!(answer.1.contains("message"), "{answer:?}");
+        }
+        if host.status.success() {
+            let _ = engine.remove_image(&host_tag).await;
+        }
+    }
+    assert_eq!(
+        compared, 6,
+        "the readable part of the corpus was built and compared"
+    );
+    a.term.close().await;
+    assert_eq!(learner.delete(&format!("/api/v1/labs/{}", a.id)).await, 204);
+    remove_lab_containers(&app).await;
+}
