@@ -909,3 +909,114 @@ async fn the_endpoint_builds_what_the_host_cli_builds_or_refuses() {
     assert_eq!(learner.delete(&format!("/api/v1/labs/{}", a.id)).await, 204);
     remove_lab_containers(&app).await;
 }
+
+/// The server's peak memory (kB), from outside its process.
+fn peak_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn uploads_are_streamed_not_held_in_memory() {
+    use crate::common::process::{free_port, learner, serve_content, Cleanup};
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let port = free_port();
+    let content = crate::common::workspace_root().join("content");
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let who = learner(port).await;
+    let (status, lab) = who.start_lab(LAB).await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect(&format!("{LAB}:")).await;
+    let sock = dir
+        .path()
+        .join("labs")
+        .join(SessionNames::of(&id).prefix())
+        .join("docker.sock");
+    let (status, answer) = send_json(
+        &sock,
+        "POST",
+        "/v1.41/containers/create?name=box",
+        json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "600"], "HostConfig": {"Binds": ["data:/data"]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        send(&sock, "POST", "/v1.41/containers/box/start", "", None)
+            .await
+            .0,
+        204
+    );
+
+    // A 47 MiB archive, sent 12 times at once (streamed by curl from disk).
+    let archive = dir.path().join("big.tar");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let size = 47u64 << 20;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(
+            &mut header,
+            "big.bin",
+            std::io::Read::take(std::io::repeat(7), size),
+        )
+        .unwrap();
+        tar.finish().unwrap();
+    }
+    let pid = server.child.id();
+    let before = peak_kb(pid);
+    let uploads = (0..12).map(|_| {
+        let (sock, archive) = (sock.clone(), archive.clone());
+        async move {
+            let out = tokio::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-m",
+                    "300",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-T",
+                ])
+                .arg(&archive)
+                .args(["-H", "Content-Type: application/x-tar", "--unix-socket"])
+                .arg(&sock)
+                .arg("http://lab/v1.41/containers/box/archive?path=/data")
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        }
+    });
+    let codes = futures_util::future::join_all(uploads).await;
+    let after = peak_kb(pid);
+    eprintln!("12 uploads of 47 MiB: the server's peak memory went from {before} kB to {after} kB");
+    assert!(codes.iter().all(|c| c == "200"), "{codes:?}");
+    assert!(
+        after.saturating_sub(before) < 64 << 10,
+        "the server held uploads in memory: {before} kB -> {after} kB"
+    );
+    let (status, _) = send(
+        &sock,
+        "HEAD",
+        "/v1.41/containers/box/archive?path=/data/big.bin",
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the file arrived");
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    drop(server);
+}

@@ -5,14 +5,97 @@
 //! directory, and forwards a new archive it wrote from what it checked:
 //! relative paths only, no `..`, links that stay inside, plain files,
 //! directories and links only, no setuid bits, bounded in size and entries.
+//!
+//! Uploads never sit whole in memory: the request body is spooled to an
+//! unnamed temporary file (gone with its handle, whatever happens), read
+//! from there, and the new archive is written to another such file that is
+//! streamed to the engine.
 
 use std::{
     collections::HashSet,
-    io::Read,
+    fs::File,
+    io::{Read, Seek, SeekFrom},
     path::{Component, Path, PathBuf},
+    time::Duration,
 };
 
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::AsyncWriteExt;
+
 use super::server::Refused;
+
+/// How long one upload may take to arrive.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Writes a request body to an unnamed temporary file, refusing more than
+/// `cap` bytes; the file is read from its start.
+pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
+    let file = tempfile::tempfile()
+        .map_err(|e| Refused::engine(format!("no room for the upload: {e}")))?;
+    let mut out = tokio::fs::File::from_std(file);
+    let mut body = body;
+    let mut total = 0usize;
+    let receive = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Refused::bad(format!("the upload broke off: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total += data.len();
+            if total > cap {
+                return Err(Refused::bad(format!(
+                    "the upload is larger than {} MiB",
+                    cap >> 20
+                )));
+            }
+            out.write_all(&data)
+                .await
+                .map_err(|e| Refused::engine(format!("the upload could not be stored: {e}")))?;
+        }
+        out.flush()
+            .await
+            .map_err(|e| Refused::engine(format!("the upload could not be stored: {e}")))
+    };
+    match tokio::time::timeout(UPLOAD_TIMEOUT, receive).await {
+        Ok(result) => result?,
+        Err(_) => return Err(Refused::bad("the upload came too slowly")),
+    }
+    let mut file = out.into_std().await;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Refused::engine(format!("the upload could not be read back: {e}")))?;
+    Ok(file)
+}
+
+/// A file's contents, streamed as a request body.
+pub fn file_body(file: File) -> crate::docker::http::OutBody {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::from_std(file);
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 << 10];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(chunks))
+}
+
+/// Where an entry's contents come from.
+enum Data {
+    /// None (directories, links).
+    Empty,
+    /// A run of the spooled upload.
+    Upload { offset: u64, size: u64 },
+    /// Bytes Drydock wrote (the build's generated Dockerfile).
+    Bytes(Vec<u8>),
+}
 
 /// Entries one upload may hold.
 const MAX_ENTRIES: usize = 10_000;
@@ -25,30 +108,65 @@ pub struct Checked {
     mtime: u64,
     uid: u64,
     gid: u64,
-    pub data: Vec<u8>,
+    data: Data,
     link: Option<PathBuf>,
 }
 
-/// Checks the tar `body` and returns the archive to forward.
-pub fn check_upload(body: &[u8]) -> Result<Vec<u8>, Refused> {
-    write(&checked_entries(body, "docker cp")?)
+impl Checked {
+    /// The entry's size in bytes.
+    pub fn size(&self) -> u64 {
+        match &self.data {
+            Data::Empty => 0,
+            Data::Upload { size, .. } => *size,
+            Data::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    /// The entry's contents (read from the upload `src`).
+    pub fn read(&self, src: &mut File) -> std::io::Result<Vec<u8>> {
+        match &self.data {
+            Data::Empty => Ok(Vec::new()),
+            Data::Bytes(b) => Ok(b.clone()),
+            Data::Upload { offset, size } => {
+                src.seek(SeekFrom::Start(*offset))?;
+                let mut out = Vec::with_capacity(*size as usize);
+                src.take(*size).read_to_end(&mut out)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Replaces the entry's contents.
+    pub fn set(&mut self, bytes: Vec<u8>) {
+        self.data = Data::Bytes(bytes);
+    }
 }
 
-/// The entries of the tar `body`, each checked (`what` names the command
-/// in refusals).
-pub fn checked_entries(body: &[u8], what: &str) -> Result<Vec<Checked>, Refused> {
+/// Checks the spooled tar `src` and returns the archive to forward.
+pub fn check_upload(mut src: File) -> Result<File, Refused> {
+    let entries = checked_entries(&mut src, "docker cp")?;
+    write(&entries, &mut src)
+}
+
+/// The entries of the spooled tar `src`, each checked (`what` names the
+/// command in refusals).
+pub fn checked_entries(src: &mut File, what: &str) -> Result<Vec<Checked>, Refused> {
     let refuse = |why: String| {
         Refused::policy(
             format!("{what}: an archive entry"),
             format!("{what} refused: {why}"),
         )
     };
-    if body.starts_with(&[0x1f, 0x8b]) {
+    let unreadable = |e: std::io::Error| Refused::bad(format!("the upload could not be read: {e}"));
+    let mut magic = [0u8; 2];
+    let got = src.read(&mut magic).map_err(unreadable)?;
+    if got == 2 && magic == [0x1f, 0x8b] {
         return Err(Refused::bad(format!(
             "{what}: send the archive uncompressed (without --compress)"
         )));
     }
-    let mut archive = tar::Archive::new(body);
+    src.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let mut archive = tar::Archive::new(&*src);
     let entries = archive
         .entries()
         .map_err(|e| Refused::bad(format!("the upload is not a tar archive: {e}")))?;
@@ -60,7 +178,7 @@ pub fn checked_entries(body: &[u8], what: &str) -> Result<Vec<Checked>, Refused>
                 "more than {MAX_ENTRIES} files in one archive"
             )));
         }
-        let mut entry =
+        let entry =
             entry.map_err(|e| Refused::bad(format!("the upload is not a tar archive: {e}")))?;
         let path = entry
             .path()
@@ -86,18 +204,17 @@ pub fn checked_entries(body: &[u8], what: &str) -> Result<Vec<Checked>, Refused>
             mtime: header.mtime().unwrap_or(0),
             uid: header.uid().unwrap_or(0),
             gid: header.gid().unwrap_or(0),
-            data: Vec::new(),
+            data: Data::Empty,
             link: None,
         };
         match checked.kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 checked.kind = tar::EntryType::Regular;
-                checked
-                    .data
-                    .reserve((entry.size() as usize).min(body.len()));
-                entry
-                    .read_to_end(&mut checked.data)
-                    .map_err(|e| Refused::bad(format!("the upload broke off: {e}")))?;
+                // Read later, straight from the spooled upload.
+                checked.data = Data::Upload {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                };
             }
             tar::EntryType::Directory => {}
             kind @ (tar::EntryType::Symlink | tar::EntryType::Link) => {
@@ -144,11 +261,14 @@ pub fn checked_entries(body: &[u8], what: &str) -> Result<Vec<Checked>, Refused>
     Ok(out)
 }
 
-/// A new archive of checked entries (plain headers, no setuid bits).
-pub fn write(entries: &[Checked]) -> Result<Vec<u8>, Refused> {
+/// A new archive of checked entries (plain headers, no setuid bits),
+/// written to an unnamed temporary file and read from its start; file
+/// contents are copied from the upload `src`.
+pub fn write(entries: &[Checked], src: &mut File) -> Result<File, Refused> {
     let broken =
         |e: std::io::Error| Refused::bad(format!("the archive could not be rewritten: {e}"));
-    let mut out = tar::Builder::new(Vec::new());
+    let file = tempfile::tempfile().map_err(broken)?;
+    let mut out = tar::Builder::new(file);
     for entry in entries {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(entry.kind);
@@ -156,14 +276,22 @@ pub fn write(entries: &[Checked]) -> Result<Vec<u8>, Refused> {
         header.set_mtime(entry.mtime);
         header.set_uid(entry.uid);
         header.set_gid(entry.gid);
-        header.set_size(entry.data.len() as u64);
-        match &entry.link {
-            Some(target) => out.append_link(&mut header, &entry.path, target),
-            None => out.append_data(&mut header, &entry.path, entry.data.as_slice()),
+        header.set_size(entry.size());
+        match (&entry.link, &entry.data) {
+            (Some(target), _) => out.append_link(&mut header, &entry.path, target),
+            (None, Data::Empty) => out.append_data(&mut header, &entry.path, std::io::empty()),
+            (None, Data::Bytes(b)) => out.append_data(&mut header, &entry.path, b.as_slice()),
+            (None, Data::Upload { offset, size }) => {
+                src.seek(SeekFrom::Start(*offset)).map_err(broken)?;
+                let mut part = (&*src).take(*size);
+                out.append_data(&mut header, &entry.path, &mut part)
+            }
         }
         .map_err(broken)?;
     }
-    out.into_inner().map_err(broken)
+    let mut file = out.into_inner().map_err(broken)?;
+    file.seek(SeekFrom::Start(0)).map_err(broken)?;
+    Ok(file)
 }
 
 /// `path` without `.` components, if it stays inside the directory it is
@@ -204,7 +332,15 @@ pub fn check_destination(path: &str) -> Result<(), Refused> {
 mod tests {
     use super::*;
 
-    fn tar_of(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+    fn tar_of(entries: &[(&str, tar::EntryType, &str)]) -> File {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&tar_bytes(entries)).unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file
+    }
+
+    fn tar_bytes(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, data) in entries {
             let mut h = tar::Header::new_gnu();
@@ -238,15 +374,20 @@ mod tests {
             ("app/f.txt", tar::EntryType::Regular, "hi"),
             ("app/l", tar::EntryType::Symlink, "f.txt"),
         ]);
-        let out = check_upload(&ok).unwrap();
-        let mut a = tar::Archive::new(out.as_slice());
-        let modes: Vec<u32> = a
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().header().mode().unwrap())
-            .collect();
+        let out = check_upload(ok).unwrap();
+        let mut a = tar::Archive::new(out);
+        let mut modes = Vec::new();
+        let mut text = String::new();
+        for entry in a.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            modes.push(entry.header().mode().unwrap());
+            if entry.path().unwrap().ends_with("f.txt") {
+                entry.read_to_string(&mut text).unwrap();
+            }
+        }
         assert_eq!(modes.len(), 3);
         assert!(modes.iter().all(|m| m & 0o7000 == 0), "{modes:?}");
+        assert_eq!(text, "hi", "contents are copied from the upload");
     }
 
     #[test]
@@ -265,7 +406,7 @@ mod tests {
             tar_of(&[("dev", tar::EntryType::Char, "")]),
             tar_of(&[("fifo", tar::EntryType::Fifo, "")]),
         ] {
-            assert!(check_upload(&hostile).is_err());
+            assert!(check_upload(hostile).is_err());
         }
         assert!(check_destination("/proc/self").is_err());
         assert!(check_destination("/tmp/../proc").is_err());

@@ -32,7 +32,7 @@ use super::{
     routes::Query,
     server::{Refused, SessionProxy},
 };
-use crate::docker::{http::full, http::OutBody, labels};
+use crate::docker::{http::OutBody, labels};
 
 /// A lab's build ends after this long.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -42,15 +42,25 @@ const CACHE_SOURCES: usize = 64;
 const FILE_BYTES: i64 = 256 << 20;
 
 impl SessionProxy {
-    /// Serves `POST /build`.
-    pub async fn build(&self, query: &Query, body: Bytes) -> Result<Response<OutBody>, Refused> {
+    /// Refuses a build before its context is received: builds not allowed
+    /// here, or options a lab never grants.
+    pub fn check_build_request(&self, query: &Query) -> Result<(), Refused> {
         if let Err(why) = &self.scope.builds_allowed {
             return Err(Refused::policy(
                 "docker build",
                 format!("docker build is not available in this lab: {why}"),
             ));
         }
-        check_build_options(query)?;
+        check_build_options(query)
+    }
+
+    /// Serves `POST /build` with the context spooled to `upload` (after
+    /// [`SessionProxy::check_build_request`]).
+    pub async fn build(
+        &self,
+        query: &Query,
+        upload: std::fs::File,
+    ) -> Result<Response<OutBody>, Refused> {
         let mut tags = Vec::new();
         for tag in query.all("t") {
             let tag = super::names::familiar(&tag).to_string();
@@ -67,22 +77,33 @@ impl SessionProxy {
                 "{dockerfile_name:?} is not a Dockerfile inside the build context"
             )));
         }
-        let mut entries = archive::checked_entries(&body, "docker build")?;
-        let position = entries
-            .iter()
-            .position(|e| e.path == Path::new(&dockerfile_name))
-            .ok_or_else(|| Refused::bad(format!("the build context has no {dockerfile_name}")))?;
-        let text = std::str::from_utf8(&entries[position].data)
-            .map_err(|_| Refused::bad(format!("{dockerfile_name} is not UTF-8 text")))?;
-        if text.len() > MAX_DOCKERFILE_BYTES {
-            return Err(Refused::bad(format!(
-                "{dockerfile_name} is larger than {} KiB",
-                MAX_DOCKERFILE_BYTES / 1024
-            )));
-        }
+        let name = dockerfile_name.clone();
+        let (entries, mut upload, position, text) = tokio::task::spawn_blocking(move || {
+            let mut upload = upload;
+            let entries = archive::checked_entries(&mut upload, "docker build")?;
+            let position = entries
+                .iter()
+                .position(|e| e.path == Path::new(&name))
+                .ok_or_else(|| Refused::bad(format!("the build context has no {name}")))?;
+            if entries[position].size() > MAX_DOCKERFILE_BYTES as u64 {
+                return Err(Refused::bad(format!(
+                    "{name} is larger than {} KiB",
+                    MAX_DOCKERFILE_BYTES / 1024
+                )));
+            }
+            let bytes = entries[position]
+                .read(&mut upload)
+                .map_err(|e| Refused::bad(format!("the build context could not be read: {e}")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Refused::bad(format!("{name} is not UTF-8 text")))?;
+            Ok::<_, Refused>((entries, upload, position, text))
+        })
+        .await
+        .map_err(Refused::engine)??;
+        let mut entries = entries;
         // The engine never reads the learner's file: it reads the one
         // Drydock writes from its own parse of it, in place of it.
-        let read = lab_dockerfile::read(text).map_err(|why| {
+        let read = lab_dockerfile::read(&text).map_err(|why| {
             Refused::policy(
                 "docker build: a Dockerfile Drydock does not build",
                 format!("{dockerfile_name} {why}"),
@@ -99,8 +120,10 @@ impl SessionProxy {
                 format!("{dockerfile_name} {why}"),
             )
         })?;
-        entries[position].data = generated.into_bytes();
-        let context = archive::write(&entries)?;
+        entries[position].set(generated.into_bytes());
+        let context = tokio::task::spawn_blocking(move || archive::write(&entries, &mut upload))
+            .await
+            .map_err(Refused::engine)??;
 
         let learner_labels: Map<String, Value> =
             match query.get("labels").filter(|l| !l.is_empty() && l != "null") {
@@ -178,7 +201,7 @@ impl SessionProxy {
                 Method::POST,
                 &format!("/build{q}"),
                 Some("application/x-tar"),
-                full(context),
+                archive::file_body(context),
             )
             .await?;
         if !response.status().is_success() {

@@ -133,11 +133,13 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         (&Method::PUT, ["containers", id, "archive"]) => {
             let id = p.own_container(id).await?;
             let _turn = p.upload_turn().await?;
-            let body = read_body(req.into_body(), p.scope.budget.context_bytes).await?;
             super::archive::check_destination(&query.get("path").unwrap_or_default())?;
-            let checked = super::archive::check_upload(&body)?;
+            let upload = super::archive::spool(req.into_body(), p.scope.budget.context_bytes).await?;
+            let checked = tokio::task::spawn_blocking(move || super::archive::check_upload(upload))
+                .await
+                .map_err(Refused::engine)??;
             let q = query.keep(&["path", "noOverwriteDirNonDir", "copyUIDGID"]);
-            p.forward(Method::PUT, &format!("/containers/{id}/archive{q}"), Some("application/x-tar"), full(checked), Relay::Json).await
+            p.forward(Method::PUT, &format!("/containers/{id}/archive{q}"), Some("application/x-tar"), super::archive::file_body(checked), Relay::Json).await
         }
         (&Method::POST, ["containers", id, "exec"]) => {
             let id = p.own_container(id).await?;
@@ -188,8 +190,9 @@ pub async fn dispatch(p: &Arc<SessionProxy>, mut req: Request<Incoming>, path: &
         (&Method::GET, ["images", "json"]) => p.list_images(&query).await,
         (&Method::POST, ["build"]) => {
             let _turn = p.upload_turn().await?;
-            let body = read_body(req.into_body(), p.scope.budget.context_bytes).await?;
-            p.build(&query, body).await
+            p.check_build_request(&query)?;
+            let upload = super::archive::spool(req.into_body(), p.scope.budget.context_bytes).await?;
+            p.build(&query, upload).await
         }
         (&Method::POST, ["commit"]) => p.commit(&query).await,
         (&Method::POST, ["images", "create"]) => Err(Refused::policy(

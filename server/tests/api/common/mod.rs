@@ -6,6 +6,7 @@ pub mod client;
 pub mod grading;
 pub mod labs;
 pub mod postgres;
+pub mod process;
 pub mod workshops;
 
 use std::{net::SocketAddr, path::PathBuf};
