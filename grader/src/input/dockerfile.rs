@@ -708,7 +708,7 @@ fn expand_dollar(
 }
 
 /// Splits on unquoted, unescaped whitespace, keeping quotes in the words.
-fn split_raw_words(s: &str, escape: char) -> Vec<String> {
+pub(crate) fn split_raw_words(s: &str, escape: char) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;

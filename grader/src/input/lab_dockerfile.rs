@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::dockerfile::{parse, Args, Dockerfile, Instruction};
+use super::dockerfile::{parse, split_raw_words, Args, Dockerfile, Instruction};
 use crate::sandbox::is_reserved_label;
 
 /// A part of a word the engine expands.
@@ -43,6 +43,22 @@ pub enum Seg {
         op: char,
         word: String,
     },
+}
+
+impl Seg {
+    /// A variable as `${NAME}` or `${NAME:-word}`; a literal as it is.
+    fn reference(&self) -> String {
+        match self {
+            Seg::Lit(l) => l.clone(),
+            Seg::Var(name) => format!("${{{name}}}"),
+            Seg::VarOr {
+                name,
+                colon,
+                op,
+                word,
+            } => format!("${{{name}{}{op}{word}}}", if *colon { ":" } else { "" }),
+        }
+    }
 }
 
 /// A word the engine expands, as segments.
@@ -79,16 +95,7 @@ impl Word {
                         out.push(c);
                     }
                 }
-                Seg::Var(name) => out.push_str(&format!("${{{name}}}")),
-                Seg::VarOr {
-                    name,
-                    colon,
-                    op,
-                    word,
-                } => out.push_str(&format!(
-                    "${{{name}{}{op}{word}}}",
-                    if *colon { ":" } else { "" }
-                )),
+                variable => out.push_str(&variable.reference()),
             }
         }
         out.push('"');
@@ -108,16 +115,7 @@ impl Word {
                     }
                     out.push_str(l);
                 }
-                Seg::Var(name) => out.push_str(&format!("${{{name}}}")),
-                Seg::VarOr {
-                    name,
-                    colon,
-                    op,
-                    word,
-                } => out.push_str(&format!(
-                    "${{{name}{}{op}{word}}}",
-                    if *colon { ":" } else { "" }
-                )),
+                variable => out.push_str(&variable.reference()),
             }
         }
         if out.is_empty() {
@@ -173,6 +171,7 @@ enum Line {
         paths: Vec<Word>,
     },
     Healthcheck(Option<(Vec<(String, String)>, HealthTest)>),
+    Maintainer(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -526,9 +525,15 @@ fn canonical(
             }
         }
         "MAINTAINER" => {
-            return Err(format!(
-                "line {n}: MAINTAINER is deprecated; write LABEL maintainer=\"…\" instead"
-            ))
+            // Taken as written by the engine (no expansion): plain text on
+            // one line that cannot continue.
+            let text = inst.args_text().trim().to_string();
+            if text.is_empty() || text.ends_with('\\') {
+                return Err(format!(
+                    "line {n}: MAINTAINER needs a name (and is deprecated: LABEL maintainer=\"…\" says the same)"
+                ));
+            }
+            Line::Maintainer(text)
         }
         other => return Err(format!("line {n}: {other} is not built in labs")),
     })
@@ -540,7 +545,7 @@ fn pairs(inst: &Instruction) -> Result<Vec<(String, Option<Word>)>, String> {
     let n = inst.line;
     let text = inst.args_text();
     let text = text.trim();
-    let words = split_words(text, inst.escape);
+    let words = split_raw_words(text, inst.escape);
     let lexed =
         |t: &str| lex(t, inst.escape).map_err(|e| format!("line {n}: {}: {e}", inst.keyword));
     if inst.keyword == "ENV"
@@ -610,48 +615,6 @@ fn checked_key(n: usize, keyword: &str, key: &str) -> Result<String, String> {
         ));
     }
     Ok(key.to_string())
-}
-
-/// Splits on unquoted, unescaped white space, keeping quotes and escapes.
-fn split_words(text: &str, escape: char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == escape && q == '"' {
-                    if let Some(next) = chars.next() {
-                        cur.push(next);
-                    }
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if c == escape => {
-                cur.push(c);
-                if let Some(next) = chars.next() {
-                    cur.push(next);
-                }
-            }
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            None if c.is_whitespace() => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            None => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
 }
 
 /// Reads a word the engine would expand into segments: quotes removed,
@@ -944,6 +907,7 @@ impl LabDockerfile {
                     text
                 }
                 Line::Healthcheck(None) => "HEALTHCHECK NONE".into(),
+                Line::Maintainer(text) => format!("MAINTAINER {text}"),
                 Line::Healthcheck(Some((options, test))) => {
                     let mut text = "HEALTHCHECK".to_string();
                     for (k, v) in options {

@@ -18,7 +18,7 @@ use std::{
 
 use crate::common::{
     client::Client,
-    labs::{remove_lab_containers, Terminal},
+    labs::{endpoint_request as send, remove_lab_containers, Terminal},
     spawn_app_with, test_config, TestApp, TestDatabase,
 };
 use drydock::docker::proxy::SessionNames;
@@ -63,46 +63,7 @@ async fn start(app: &TestApp, learner: &Client) -> Lab {
     }
 }
 
-/// One raw request to an endpoint, with any body: status and answer.
-async fn send(
-    sock: &PathBuf,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: Option<Vec<u8>>,
-) -> (u16, String) {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let mut cmd = tokio::process::Command::new("curl");
-    cmd.args([
-        "-s",
-        "-m",
-        "120",
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        method,
-    ])
-    .arg("--unix-socket")
-    .arg(sock)
-    .arg("--path-as-is");
-    if let Some(body) = body {
-        std::fs::write(file.path(), body).unwrap();
-        cmd.args([
-            "-H",
-            &format!("Content-Type: {content_type}"),
-            "--data-binary",
-        ])
-        .arg(format!("@{}", file.path().display()));
-    }
-    let out = cmd.arg(format!("http://lab{path}")).output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-async fn send_json(sock: &PathBuf, method: &str, path: &str, body: Value) -> (u16, String) {
+async fn send_json(sock: &std::path::Path, method: &str, path: &str, body: Value) -> (u16, String) {
     send(
         sock,
         method,
@@ -132,7 +93,7 @@ fn context(dockerfile: &[u8], files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// `docker build` through an endpoint: the status and the whole stream.
 async fn build(
-    sock: &PathBuf,
+    sock: &std::path::Path,
     query: &str,
     dockerfile: &str,
     files: &[(&str, &[u8])],
@@ -375,6 +336,11 @@ async fn builds_cannot_reach_the_host_or_another_learners_images() {
         .output_of("printf 'FROM drydock/busybox:1\\nCOPY m /m\\nCMD [\"cat\", \"/m\"]\\n' > Dockerfile; echo $((6*7)) > m; docker build -q -t cli:1 . >/dev/null && docker run --rm cli:1")
         .await;
     assert!(out.contains("\n42"), "{out}");
+
+    // A chain of Alice's own images: child:1 stands on same:1, so the
+    // lab's end must remove the child first (the engine refuses a parent).
+    let chain = build(&a.sock, "t=child:1", "FROM same:1\nENV CHILD=1\n", &[]).await;
+    assert!(built(&chain), "{chain:?}");
 
     assert_eq!(
         hits.load(Ordering::SeqCst),

@@ -8,7 +8,7 @@ use std::{path::PathBuf, time::Duration};
 
 use crate::common::{
     client::Client,
-    labs::{remove_lab_containers, Terminal},
+    labs::{endpoint_request, remove_lab_containers, Terminal},
     spawn_app_with, test_config, TestApp, TestDatabase,
 };
 use drydock::docker::proxy::SessionNames;
@@ -46,30 +46,14 @@ fn socket_of(app: &TestApp, session: &str) -> PathBuf {
 }
 
 /// One raw HTTP request to a lab's endpoint: status and body.
-async fn raw(socket: &PathBuf, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-    let mut cmd = tokio::process::Command::new("curl");
-    cmd.args([
-        "-s",
-        "-m",
-        "60",
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        method,
-    ])
-    .arg("--unix-socket")
-    .arg(socket)
-    .arg("--path-as-is");
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
-            .arg(body.to_string());
-    }
-    let out = cmd.arg(format!("http://lab{path}")).output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+async fn raw(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let body = body.map(|b| b.to_string().into_bytes());
+    endpoint_request(socket, method, path, "application/json", body).await
 }
 
 /// The engine's view of what a session owns: containers, volumes, networks

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, collections::HashMap, time::Duration};
 
 use drydock_grader::{
     checks::image::ImageEvidence,
-    input::{build::screen, run_spec::RunSpec},
+    input::{build::screen, lab_dockerfile, run_spec::RunSpec},
     layers::read_saved,
 };
 
@@ -91,6 +91,33 @@ fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, 
     Ok(builder.into_inner()?)
 }
 
+/// The Dockerfile the engine gets for `text`, or why it is not built.
+async fn generated_dockerfile(
+    job: &BuildJob<'_>,
+    text: &str,
+) -> Result<std::result::Result<String, String>, Error> {
+    let read = match lab_dockerfile::read(text) {
+        Ok(read) => read,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut pinned = HashMap::new();
+    for (line, reference) in read.images() {
+        if !job.allowed_bases.iter().any(|b| b == &reference) {
+            return Ok(Err(format!(
+                "line {line}: {reference} is not one of the images builds may start from ({})",
+                job.allowed_bases.join(", ")
+            )));
+        }
+        let Some(id) = job.engine.image(&reference).await?.and_then(|i| i.id) else {
+            return Ok(Err(format!(
+                "line {line}: {reference} is not on this server"
+            )));
+        };
+        pinned.insert(reference, id);
+    }
+    Ok(read.render(&pinned, &Default::default()))
+}
+
 /// Builds and reads the image; the image and its leftovers are removed
 /// before this returns.
 pub async fn collect(
@@ -98,9 +125,23 @@ pub async fn collect(
     text: &str,
     files: &BTreeMap<String, String>,
 ) -> Result<(ImageEvidence, Vec<String>), Error> {
-    let (dockerfile, unbuildable) =
+    let (dockerfile, mut unbuildable) =
         screen(text, files, job.allowed_bases).map_err(Error::BadRequest)?;
-    let tar = context_tar(text, files)?;
+    // The engine builds the Dockerfile Drydock writes from its own parse,
+    // its bases pinned to the ids of the allowed images; whatever that
+    // parse cannot read completely is graded but not built.
+    let generated = if unbuildable.is_some() {
+        None
+    } else {
+        match generated_dockerfile(job, text).await? {
+            Ok(generated) => Some(generated),
+            Err(why) => {
+                unbuildable = Some(why);
+                None
+            }
+        }
+    };
+    let tar = context_tar(generated.as_deref().unwrap_or(text), files)?;
     let tag = format!("drydock-grade:{}", job.name);
     let labels: HashMap<String, String> = job.labels.iter().cloned().collect();
     let image_bytes = i64::try_from(job.settings.max_image_mb)

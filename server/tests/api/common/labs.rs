@@ -188,3 +188,44 @@ pub async fn lab_containers(app: &TestApp) -> Vec<bollard::models::ContainerSumm
         .await
         .unwrap()
 }
+
+/// One raw request to a lab's Docker endpoint (the host side of the
+/// socket an attacker inside the lab talks to), with any body: the status
+/// and the answer.
+pub async fn endpoint_request(
+    sock: &std::path::Path,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, String) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-m",
+        "120",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ])
+    .arg("--unix-socket")
+    .arg(sock)
+    .arg("--path-as-is");
+    if let Some(body) = body {
+        std::fs::write(file.path(), body).unwrap();
+        cmd.args([
+            "-H",
+            &format!("Content-Type: {content_type}"),
+            "--data-binary",
+        ])
+        .arg(format!("@{}", file.path().display()));
+    }
+    let out = cmd.arg(format!("http://lab{path}")).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
