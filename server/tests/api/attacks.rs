@@ -103,7 +103,25 @@ async fn add_urls_and_unfinished_stages_reach_neither_the_network_nor_a_foreign_
         // Docker's classic builder has no heredocs: it would read the body
         // as instructions of their own.
         format!("RUN <<CMD\nADD {url} /r\nCMD"),
+        // What passed the old screen: the engine and the screen read a
+        // vertical tab after a backslash differently.
+        format!("RUN echo \\\x0b\nADD {url} /r"),
+        format!("RUN echo \\\x0c\nADD {url} /r"),
     ];
+    // A directive line the screen and the engine read differently: before
+    // `# escape`, a `# check` (the engine then keeps `\\`).
+    let directives = [
+        format!("# check=skip=all\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
+        format!("# unknown=1\n# escape=`\nFROM drydock/busybox:1\nRUN echo hi `\nADD {url} /r\n"),
+    ];
+    for dockerfile in &directives {
+        let (status, body) = submit_dockerfile(&learner, dockerfile).await;
+        assert!(
+            status == StatusCode::CREATED && notes_of(&body).contains("Not built")
+                || status == StatusCode::BAD_REQUEST,
+            "{dockerfile:?}: {status} {body}"
+        );
+    }
     for add in &spellings {
         let dockerfile = format!("FROM drydock/busybox:1\n{add}\nRUN cat /r; false\n");
         let (status, body) = submit_dockerfile(&learner, &dockerfile).await;
