@@ -5,6 +5,8 @@
 //!   network (target ≤ 1.3×);
 //! - `docker ps` and `docker inspect` through the endpoint vs the host CLI
 //!   (target ≤ 1.2×);
+//! - a small `docker build` through the endpoint (the Dockerfile rewritten,
+//!   its base pinned, the images learned from the engine) vs the host CLI;
 //! - the idle cost of a lab's endpoint: server memory and tasks per lab.
 //!
 //! Both sides use the same client binary (the lab image's CLI is the
@@ -142,6 +144,40 @@ async fn main() {
     let lab_inspect = in_lab(&container, "docker inspect probe");
     let host_inspect = host(&["inspect", &probe]);
     println!("docker inspect                           host CLI {host_inspect:7.1} ms   lab {lab_inspect:7.1} ms   {:.2}×  (target ≤ 1.2×)", lab_inspect / host_inspect);
+
+    // A small build (COPY, ENV, CMD) from scratch: through the endpoint,
+    // Drydock reads the Dockerfile, writes its own, pins the base and
+    // learns the images from the engine; the host CLI sends its file as is.
+    let dockerfile =
+        "FROM drydock/busybox:1\nCOPY msg /msg\nENV GREETING=hello\nCMD [\"cat\", \"/msg\"]\n";
+    in_lab(
+        &container,
+        &format!("mkdir -p $HOME/bctx && printf '{}' > $HOME/bctx/Dockerfile && echo hi > $HOME/bctx/msg", dockerfile.replace('\n', "\\n")),
+    );
+    let lab_build = in_lab(
+        &container,
+        "docker build -q --no-cache -t bench:1 $HOME/bctx",
+    );
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(context.path().join("msg"), "hi\n").unwrap();
+    let host_tag = format!("drydock-bench-build:{}", &session[..8]);
+    let host_build = host(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "--network",
+        "none",
+        "--label",
+        "drydock.managed=true",
+        "-t",
+        &host_tag,
+        context.path().to_str().unwrap(),
+    ]);
+    let _ = std::process::Command::new(HOST_CLI)
+        .args(["rmi", "-f", &host_tag])
+        .output();
+    println!("docker build (3 steps, --no-cache)       host CLI {host_build:7.1} ms   lab {lab_build:7.1} ms   {:.2}×", lab_build / host_build);
 
     // The client alone under gVisor, to separate the proxy from the sandbox.
     let lab_version = in_lab(&container, "docker --version");
