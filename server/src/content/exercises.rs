@@ -56,7 +56,7 @@ pub(super) fn load_exercises(
         for (_, message) in &rendered.problems {
             problem("instructions", format!("instructions: {message}"));
         }
-        let areas = crate::grading::service::areas_of(def.kind);
+        let areas = def.kind.check_areas();
         if def.checks.is_empty() {
             problem(
                 "kind",

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use drydock_grader::checks::catalog::CheckArea;
 use serde::{Deserialize, Serialize};
 
 /// A problem in a content file, reported as `file:line: message`.
@@ -261,6 +262,17 @@ pub enum ExerciseKind {
 }
 
 impl ExerciseKind {
+    /// The check areas an exercise of this kind may draw its checks from.
+    pub fn check_areas(self) -> &'static [CheckArea] {
+        match self {
+            ExerciseKind::Run | ExerciseKind::Compose => &[CheckArea::Run],
+            ExerciseKind::Dockerfile => &[CheckArea::Image],
+            ExerciseKind::Lab => &[CheckArea::Lab],
+            ExerciseKind::LabContainers => &[CheckArea::Run, CheckArea::Live],
+            ExerciseKind::Flag => &[CheckArea::Flag],
+        }
+    }
+
     /// The spelling in files and in the API.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -80,6 +80,13 @@ fn managed_with(labels: &[(&str, &str)]) -> HashMap<&'static str, Vec<String>> {
     HashMap::from([("label", wanted)])
 }
 
+/// [`managed_with`], and `key` present with any value.
+fn managed_with_key(labels: &[(&str, &str)], key: &str) -> HashMap<&'static str, Vec<String>> {
+    let mut filters = managed_with(labels);
+    filters.entry("label").or_default().push(key.to_string());
+    filters
+}
+
 /// Options of every internal network Drydock makes: the host's bridge gets
 /// no IPv4 address, so the containers on it have no host address to reach
 /// (the gateway their routes name is nobody's).
@@ -801,9 +808,25 @@ impl Engine {
 
     /// Drydock volumes carrying every one of these labels: their names.
     pub async fn volumes_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        self.volumes_filtered(managed_with(labels)).await
+    }
+
+    /// Names of Drydock volumes carrying `labels` and the label `key`
+    /// (with any value).
+    pub async fn volumes_with_key(
+        &self,
+        labels: &[(&str, &str)],
+        key: &str,
+    ) -> Result<Vec<String>> {
+        self.volumes_filtered(managed_with_key(labels, key)).await
+    }
+
+    async fn volumes_filtered(
+        &self,
+        filters: HashMap<&'static str, Vec<String>>,
+    ) -> Result<Vec<String>> {
         use bollard::query_parameters::ListVolumesOptionsBuilder;
         let api = self.api().await?;
-        let filters = managed_with(labels);
         let options = ListVolumesOptionsBuilder::default()
             .filters(&filters)
             .build();
@@ -881,9 +904,20 @@ impl Engine {
 
     /// Ids of images carrying every one of these labels.
     pub async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<String>> {
+        self.images_filtered(managed_with(labels)).await
+    }
+
+    /// Ids of images carrying `labels` and the label `key` (any value).
+    pub async fn images_with_key(&self, labels: &[(&str, &str)], key: &str) -> Result<Vec<String>> {
+        self.images_filtered(managed_with_key(labels, key)).await
+    }
+
+    async fn images_filtered(
+        &self,
+        filters: HashMap<&'static str, Vec<String>>,
+    ) -> Result<Vec<String>> {
         use bollard::query_parameters::ListImagesOptionsBuilder;
         let api = self.api().await?;
-        let filters = managed_with(labels);
         let options = ListImagesOptionsBuilder::default()
             .all(true)
             .filters(&filters)

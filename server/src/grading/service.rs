@@ -11,7 +11,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use drydock_grader::{
     checks::{
-        catalog::{CheckArea, CheckId, ImageCheck, Params, RunCheck},
+        catalog::{CheckId, ImageCheck, Params, RunCheck},
         image as image_checks, run as run_checks,
     },
     input::{compose, run_command},
@@ -143,7 +143,11 @@ impl GradingService {
         ]
     }
 
-    /// Removes containers, volumes and images a crashed grader left behind.
+    /// Removes containers, volumes and images a crashed grader left behind:
+    /// only what carries the grading label, which Drydock sets on a
+    /// grading's objects alone (a lab's endpoint never lets a learner's
+    /// container, volume or image carry it), so a learner's volume or image
+    /// of this installation is never taken for a grading's leftover.
     pub async fn clean_leftovers(&self) -> Result<usize> {
         let instance = self.config.labs.instance.as_str();
         let mut removed = 0;
@@ -164,7 +168,7 @@ impl GradingService {
         }
         for volume in self
             .engine
-            .volumes_labelled(&[(labels::INSTANCE, instance)])
+            .volumes_with_key(&[(labels::INSTANCE, instance)], labels::GRADING)
             .await?
         {
             self.engine.remove_volume(&volume).await?;
@@ -172,7 +176,7 @@ impl GradingService {
         }
         for image in self
             .engine
-            .images_labelled(&[(labels::INSTANCE, instance)])
+            .images_with_key(&[(labels::INSTANCE, instance)], labels::GRADING)
             .await?
         {
             self.engine.remove_image(&image).await?;
@@ -770,17 +774,6 @@ fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
             "This is a {} exercise; send {want}.",
             exercise.def.kind.as_str()
         )))
-    }
-}
-
-/// The areas of checks each exercise kind may use.
-pub fn areas_of(kind: ExerciseKind) -> &'static [CheckArea] {
-    match kind {
-        ExerciseKind::Run | ExerciseKind::Compose => &[CheckArea::Run],
-        ExerciseKind::Dockerfile => &[CheckArea::Image],
-        ExerciseKind::Lab => &[CheckArea::Lab],
-        ExerciseKind::LabContainers => &[CheckArea::Run, CheckArea::Live],
-        ExerciseKind::Flag => &[CheckArea::Flag],
     }
 }
 

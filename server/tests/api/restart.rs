@@ -181,3 +181,57 @@ async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_le
     assert_eq!(owned(sessions[0].clone()).await, 0);
     drop(server);
 }
+
+#[tokio::test]
+async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let content = workspace_root().join("content");
+    let port = free_port();
+
+    let mut server = serve_content(port, &db_url, &instance, &content).await;
+    let who = learner(port).await;
+    let (status, lab) = who.start_lab("docker-cli").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    // A volume no container uses when the server stops, with data in it,
+    // and an image the learner built.
+    let out = term
+        .output_of("docker volume create keep >/dev/null && docker run --rm -u 0 -v keep:/k drydock/busybox:1 sh -c 'echo $((6*7)) > /k/f' && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && echo ready-$((2+3))")
+        .await;
+    assert!(out.contains("ready-5"), "{out}");
+    term.close().await;
+
+    // An upgrade or a reboot: SIGTERM, then a new server.
+    let pid = server.child.id().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server);
+    let server = serve_content(port, &db_url, &instance, &content).await;
+
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term
+        .output_of("docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'")
+        .await;
+    assert!(out.contains("\n42"), "the volume's data survived: {out}");
+    assert!(out.contains("tag=1"), "the image survived: {out}");
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    drop(server);
+}
