@@ -96,6 +96,14 @@ async fn owned_by(app: &TestApp, session: &str) -> Vec<String> {
     all
 }
 
+/// How many lines of `out` are a container id (64 hex digits).
+fn container_ids(out: &str) -> usize {
+    out.lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count()
+}
+
 fn says(out: &str, needles: &[&str]) {
     for needle in needles {
         assert!(out.contains(needle), "expected {needle:?} in:\n{out}");
@@ -129,11 +137,10 @@ async fn the_docker_cli_in_a_lab_works_on_the_learners_own_objects() {
 
     // A two-container app on the lab network: a web server and a client
     // that reaches it by name; the lab itself reaches it too.
-    says(
-        &t.output_of("docker run -d --name web -p 8080:8080 drydock/webapp:1")
-            .await,
-        &["\n"],
-    );
+    let created = t
+        .output_of("docker run -d --name web -p 8080:8080 drydock/webapp:1")
+        .await;
+    assert_eq!(container_ids(&created), 1, "{created}");
     let out = t
         .output_of("sleep 1; docker run --rm drydock/busybox:1 sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc web 8080' | head -1")
         .await;
@@ -194,8 +201,8 @@ async fn the_docker_cli_in_a_lab_works_on_the_learners_own_objects() {
     t.run("exit").await;
     t.expect(&format!("@{LAB}:")).await;
     says(
-        &t.output_of("echo back-in-the-lab").await,
-        &["back-in-the-lab"],
+        &t.output_of("echo back-in-the-lab-$((6*7))").await,
+        &["back-in-the-lab-42"],
     );
 
     // Volumes and networks.
@@ -635,7 +642,8 @@ async fn raw_requests_to_a_labs_endpoint_cannot_escape_it() {
         .is_empty());
 
     // The budget: three containers at most (greedy is one).
-    says(&ta.output_of("docker create --name two drydock/busybox:1 && docker create --name three drydock/busybox:1").await, &["\n"]);
+    let created = ta.output_of("docker create --name two drydock/busybox:1 && docker create --name three drydock/busybox:1").await;
+    assert_eq!(container_ids(&created), 2, "{created}");
     says(
         &ta.output_of("docker create --name four drydock/busybox:1")
             .await,
@@ -644,8 +652,8 @@ async fn raw_requests_to_a_labs_endpoint_cannot_escape_it() {
 
     // A fork bomb and a memory hog in Alice's child do not reach Bob's lab.
     says(
-        &ta.output_of("docker run -d --name bomb drydock/busybox:1 sh -c 'f(){ f|f& }; f' >/dev/null; docker rm -f two three >/dev/null; docker run -d --name hog -m 64m drydock/busybox:1 sh -c 'x=a; while :; do x=$x$x; done' >/dev/null; echo started").await,
-        &["started"],
+        &ta.output_of("docker run -d --name bomb drydock/busybox:1 sh -c 'f(){ f|f& }; f' >/dev/null; docker rm -f two three >/dev/null; docker run -d --name hog -m 64m drydock/busybox:1 sh -c 'x=a; while :; do x=$x$x; done' >/dev/null; echo started-$((1+1))").await,
+        &["started-2"],
     );
     let mut echo_ms = Vec::new();
     for i in 0..20 {

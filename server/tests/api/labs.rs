@@ -90,11 +90,11 @@ async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
 
     // A reconnect (network blip, reload) shows recent output and keeps the shell.
     term.run("export MARK=still-here").await;
-    term.output_of("echo before-blip").await;
+    // The replay must hold the command's output, not only the line typed.
+    term.output_of("echo before-$((1+1))-blip").await;
     term.close().await;
     let mut again = learner.terminal(&id).await.expect("reconnects");
-    let replay = again.expect("before-blip").await;
-    assert!(replay.contains("before-blip"));
+    again.expect("before-2-blip").await;
     let out = again.output_of("echo $MARK").await;
     assert!(
         out.contains("still-here"),

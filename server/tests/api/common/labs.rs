@@ -116,19 +116,27 @@ impl Terminal {
             .await
     }
 
-    /// Runs `command` and returns its output up to a unique end marker.
+    /// Runs `command` and returns what it printed, and nothing else: the
+    /// text between two markers printed before and after it. The echoed
+    /// command line is left out (each marker is printed from two pieces, so
+    /// the line typed never contains one whole), so an expected text that
+    /// also appears in the command cannot match by accident. The output
+    /// starts with the line end after the first marker, so `"\nX"` matches
+    /// a first line that starts with X.
     pub async fn output_of(&mut self, command: &str) -> String {
-        let marker = format!("END{}", uuid::Uuid::new_v4().simple());
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (begin, end) = (format!("BEG{id}"), format!("END{id}"));
         let from = self.seen.len();
-        // The marker is printed by `echo`, split so the echoed command line does not match.
         self.run(&format!(
-            "{command}; echo \"{}\"\"{}\"",
-            &marker[..6],
-            &marker[6..]
+            "printf '%s%s\\n' BEG {id}; {command}; printf '%s%s\\n' END {id}"
         ))
         .await;
-        self.read_until_from(from, &marker, Duration::from_secs(30))
-            .await
+        let seen = self
+            .read_until_from(from, &end, Duration::from_secs(30))
+            .await;
+        let start = seen.find(&begin).map_or(0, |i| i + begin.len());
+        let stop = seen.rfind(&end).unwrap_or(seen.len()).max(start);
+        seen[start..stop].to_string()
     }
 
     /// Waits for a control message of `kind`.
