@@ -207,7 +207,7 @@ pub fn read(text: &str) -> Result<LabDockerfile, String> {
     }
     if let Some(n) = directive_line(text) {
         return Err(format!(
-            "line {n}: parser directives (# escape=, # syntax=, # check=) are not accepted in a lab's Dockerfile; remove the line (labs build with the default escape character \\)"
+            "line {n}: this parser directive is not accepted in a lab's Dockerfile (only # escape= and # syntax= are); remove the line"
         ));
     }
     let parsed = parse(text).map_err(|e| e.to_string())?;
@@ -223,8 +223,13 @@ pub fn read(text: &str) -> Result<LabDockerfile, String> {
     Ok(LabDockerfile { lines })
 }
 
-/// The first line that looks like a parser directive, before the first
-/// instruction (any key: the engine's rules for unknown keys differ).
+/// The first parser directive, before the first instruction, that Drydock
+/// does not take: any key but `escape` and `syntax` (the two that Docker's
+/// classic builder and Drydock's parser both know; `syntax` is ignored and
+/// the generated file is written with the default escape). A `# check=`
+/// line is one: the engine stops reading directives at a key it does not
+/// know, Drydock's parser would read on, and the two would disagree about
+/// the escape character.
 fn directive_line(text: &str) -> Option<usize> {
     for (n, line) in text.split('\n').enumerate() {
         let t = line.trim();
@@ -232,11 +237,13 @@ fn directive_line(text: &str) -> Option<usize> {
             continue;
         }
         let body = t.strip_prefix('#')?;
-        if let Some((key, _)) = body.split_once('=') {
-            let key = key.trim();
-            if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Some(n + 1);
-            }
+        let (key, _) = body.split_once('=')?;
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        if key != "escape" && key != "syntax" {
+            return Some(n + 1);
         }
     }
     None
@@ -1018,7 +1025,7 @@ mod tests {
     fn the_attacks_that_passed_the_old_screen_are_refused_or_neutralised() {
         // A `# check` directive before `# escape`: refused as a directive.
         let hidden = "# check=skip=all\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD http://127.0.0.1:3000/readyz /r\n";
-        assert!(read(hidden).unwrap_err().contains("parser directives"));
+        assert!(read(hidden).unwrap_err().contains("directive"));
         // A backslash and a vertical tab at a line's end.
         let vt = "FROM drydock/busybox:1\nRUN echo \\\u{0b}\nADD http://127.0.0.1:3000/readyz /r\n";
         assert!(read(vt).unwrap_err().contains("control character"));
@@ -1036,18 +1043,30 @@ mod tests {
     #[test]
     fn every_variant_of_the_directive_and_whitespace_tricks_is_refused() {
         for directive in [
-            "# escape=`",
-            "#escape=`",
-            "# syntax=docker/dockerfile:1",
             "# check=skip=all",
-            "# Escape = `",
+            "# check=skip=all\n# escape=`",
+            "# syntax=docker/dockerfile:1\n# check=error=true",
             "  # foo=bar",
+            "#unknown=1\n# escape=`",
         ] {
             let text = format!("{directive}\nFROM drydock/busybox:1\n");
             assert!(
-                read(&text).unwrap_err().contains("directives"),
+                read(&text).unwrap_err().contains("directive"),
                 "{directive}"
             );
+        }
+        // The two directives both parsers know: the escape is honoured in
+        // the reading, and the engine gets a file without directives.
+        for directive in [
+            "# escape=`",
+            "#escape=`",
+            "# Escape = `",
+            "# syntax=docker/dockerfile:1\n# escape=`",
+        ] {
+            let text = format!("{directive}\nFROM drydock/busybox:1\nENV A=1 `\n  B=2\n");
+            let out = rendered(&text).unwrap();
+            assert!(out.contains("ENV A=\"1\" B=\"2\""), "{directive}: {out}");
+            assert!(!out.contains('#'), "{out}");
         }
         // A comment that is no directive is fine.
         assert!(read("# my image\nFROM drydock/busybox:1\n").is_ok());

@@ -161,7 +161,6 @@ async fn builds_cannot_reach_the_host_or_another_learners_images() {
         // A `# check` directive before `# escape`: the engine kept `\`.
         format!("# check=skip=all\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
         format!("# syntax=docker/dockerfile:1\nFROM drydock/busybox:1\nADD {url} /r\n"),
-        format!("#escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
         format!("# unknown=1\n# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
         // A backslash, then a vertical tab (and other whitespace the screen trimmed).
         format!("FROM drydock/busybox:1\nRUN echo \\\u{0b}\nADD {url} /r\n"),
@@ -211,11 +210,25 @@ async fn builds_cannot_reach_the_host_or_another_learners_images() {
         .unwrap()
         .is_none());
 
-    // A CRLF continuation is a continuation to both readers: the ADD is
-    // only text an echo prints, and nothing is fetched.
-    let crlf = format!("FROM drydock/busybox:1\r\nRUN echo \\\r\nADD {url} /r\r\n");
-    let answer = build(&a.sock, "t=crlf:1", &crlf, &[]).await;
-    assert!(built(&answer), "{answer:?}");
+    // A CRLF continuation is a continuation to both readers, and so is a
+    // backtick under `# escape`, the one directive both know: the ADD is
+    // only text an echo prints in what the engine gets, and nothing is
+    // fetched.
+    for (tag, dockerfile) in [
+        (
+            "crlf:1",
+            format!("FROM drydock/busybox:1\r\nRUN echo \\\r\nADD {url} /r\r\n"),
+        ),
+        (
+            "tick:1",
+            format!("# escape=`\nFROM drydock/busybox:1\nRUN echo `\nADD {url} /r\n"),
+        ),
+    ] {
+        let answer = build(&a.sock, &format!("t={tag}"), &dockerfile, &[]).await;
+        assert!(built(&answer), "{answer:?}");
+        // FROM, Drydock's LABEL and the RUN: no fourth step.
+        assert!(answer.1.contains("Step 3/3 : RUN"), "{}", answer.1);
+    }
 
     // A forged image id printed by a RUN step is not Alice's image.
     let forged = format!(
@@ -871,7 +884,7 @@ async fn the_endpoint_builds_what_the_host_cli_builds_or_refuses() {
         }
     }
     assert_eq!(
-        compared, 6,
+        compared, 7,
         "the readable part of the corpus was built and compared"
     );
     a.term.close().await;
