@@ -349,6 +349,17 @@ async fn builds_cannot_reach_the_host_or_another_learners_images() {
         .output_of("printf 'FROM drydock/busybox:1\\nCOPY m /m\\nCMD [\"cat\", \"/m\"]\\n' > Dockerfile; echo $((6*7)) > m; docker build -q -t cli:1 . >/dev/null && docker run --rm cli:1")
         .await;
     assert!(out.contains("\n42"), "{out}");
+    // ... with another Dockerfile name, a build argument and a target
+    // stage, and `commit -c` from the CLI.
+    let out = a
+        .term
+        .output_of("printf 'FROM drydock/busybox:1 AS base\\nARG WHO=nobody\\nENV WHO=$WHO\\nFROM base AS final\\nCMD echo hello-$WHO\\nFROM drydock/busybox:1\\nCMD echo wrong-stage\\n' > sub.Dockerfile; docker build -q -f sub.Dockerfile --build-arg WHO=learner --target final -t args:1 . >/dev/null && docker run --rm args:1; docker run -d --name c1 drydock/busybox:1 sleep 300 >/dev/null && docker commit -c 'CMD [\"echo\", \"from-commit\"]' -c 'ENV N=7' c1 snap2:1 >/dev/null && docker run --rm snap2:1 && docker run --rm snap2:1 sh -c 'echo n=$N'; docker rm -f c1 >/dev/null")
+        .await;
+    assert!(out.contains("\nhello-learner"), "{out}");
+    assert!(
+        out.contains("\nfrom-commit") && out.contains("\nn=7"),
+        "{out}"
+    );
 
     // A chain of Alice's own images: child:1 stands on same:1, so the
     // lab's end must remove the child first (the engine refuses a parent).
