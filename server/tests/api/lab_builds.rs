@@ -1013,3 +1013,165 @@ async fn uploads_are_streamed_not_held_in_memory() {
     assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
     drop(server);
 }
+
+/// Open files of process `pid` that are unnamed temporary files.
+fn temp_files_open(pid: u32) -> usize {
+    let tmp = std::env::temp_dir();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| {
+                    target.starts_with(&tmp) && target.to_string_lossy().ends_with("(deleted)")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
+    use crate::common::process::{free_port, learner, serve_content, Cleanup};
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let port = free_port();
+    let content = crate::common::workspace_root().join("content");
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let pid = server.child.id();
+    let who = learner(port).await;
+    let (status, lab) = who.start_lab(LAB).await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect(&format!("{LAB}:")).await;
+    let sock = dir
+        .path()
+        .join("labs")
+        .join(SessionNames::of(&id).prefix())
+        .join("docker.sock");
+    let (status, answer) = send_json(
+        &sock,
+        "POST",
+        "/v1.41/containers/create?name=box",
+        json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "600"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        send(&sock, "POST", "/v1.41/containers/box/start", "", None)
+            .await
+            .0,
+        204
+    );
+    let files_before = temp_files_open(pid);
+
+    // Truncated, not a tar at all, or compressed: a 400 that says so.
+    let whole = context(
+        b"FROM drydock/busybox:1\nCOPY big /big\n",
+        &[("big", &[7u8; 100_000])],
+    );
+    let mut gzip = vec![0x1f, 0x8b];
+    gzip.extend_from_slice(&whole[..100]);
+    for (what, body) in [
+        ("truncated", whole[..60_000].to_vec()),
+        ("not a tar", b"hello, this is no archive".to_vec()),
+        ("compressed", gzip),
+    ] {
+        for path in [
+            "/v1.41/build?t=broken:1",
+            "/v1.41/containers/box/archive?path=/tmp",
+        ] {
+            let method = if path.contains("archive") {
+                "PUT"
+            } else {
+                "POST"
+            };
+            let (status, answer) =
+                send(&sock, method, path, "application/x-tar", Some(body.clone())).await;
+            assert_eq!(status, 400, "{what} {path}: {answer}");
+            assert!(answer.contains("\"message\""), "{what} {path}: {answer}");
+        }
+    }
+    // Larger than the lab's 50 MiB budget.
+    let big = dir.path().join("too-big.tar");
+    {
+        let mut tar = tar::Builder::new(std::fs::File::create(&big).unwrap());
+        let size = 51u64 << 20;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(
+            &mut header,
+            "big.bin",
+            std::io::Read::take(std::io::repeat(1), size),
+        )
+        .unwrap();
+        tar.finish().unwrap();
+    }
+    let curl = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-T"])
+            .arg(&big)
+            .args(["-H", "Content-Type: application/x-tar", "--unix-socket"])
+            .arg(&sock)
+            .args(extra)
+            .arg("http://lab/v1.41/containers/box/archive?path=/tmp");
+        cmd
+    };
+    let out = curl(&["-m", "120"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.ends_with("400") && text.contains("larger than"),
+        "{text}"
+    );
+
+    // A client that gives up half-way through its upload: while it sends,
+    // the server holds the upload in a temporary file (seen from outside),
+    // and when it goes, the file goes too.
+    let mut slow = tokio::process::Command::from(curl(&["--limit-rate", "1M"]))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while temp_files_open(pid) <= files_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload was never spooled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    slow.kill().await.unwrap();
+    // The session's upload turn is free again at once: a good upload passes.
+    let started = std::time::Instant::now();
+    let good = context(b"FROM drydock/busybox:1\n", &[("note", b"fine\n")]);
+    let (status, answer) = send(
+        &sock,
+        "PUT",
+        "/v1.41/containers/box/archive?path=/tmp",
+        "application/x-tar",
+        Some(good),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // No temporary file is left open, and no container but the box.
+    assert_eq!(
+        temp_files_open(pid),
+        files_before,
+        "temporary files left open"
+    );
+    let mine = [("drydock.child-of", id.as_str())];
+    let engine =
+        drydock::docker::engine::Engine::connect(None, std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(engine.list_labelled(&mine).await.unwrap().len(), 1);
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    drop(server);
+}
