@@ -633,15 +633,12 @@ async fn a_build_that_overruns_its_time_is_stopped_and_leaves_nothing() {
     );
 
     // The build container (sleeping) goes away with the build.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !containers_running(&marker).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the timed-out build's container is still there: {:?}",
-            containers_running(&marker)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    crate::common::eventually(
+        "the timed-out build's container goes away",
+        Duration::from_secs(15),
+        || std::future::ready(containers_running(&marker).is_empty().then_some(())),
+    )
+    .await;
     let left = grading_leftovers(&app);
     assert!(left.is_empty(), "the grader left behind: {left:?}");
 }

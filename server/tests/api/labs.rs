@@ -84,9 +84,18 @@ async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
 
     // The terminal follows the browser's size.
     term.resize(100, 30).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let out = term.output_of("stty size").await;
-    assert!(out.contains("30 100"), "{out}");
+    // The new size reaches the shell's terminal once, asynchronously.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = term.output_of("stty size").await;
+        if out.contains("\n30 100") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminal kept its size: {out}"
+        );
+    }
 
     // A reconnect (network blip, reload) shows recent output and keeps the shell.
     term.run("export MARK=still-here").await;
@@ -610,11 +619,12 @@ async fn a_warm_container_comes_with_its_shell_ready() {
             .copied()
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while pooled() < 1 {
-        assert!(Instant::now() < deadline, "the warm pool did not fill");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::eventually("the warm pool fills", Duration::from_secs(60), || {
+        std::future::ready((pooled() >= 1).then_some(()))
+    })
+    .await;
+    // Not a wait for anything: the pooled shell must be seconds older than
+    // the learner's request for the test below to tell it was opened early.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let learner = Client::arrive(&app).await;
@@ -648,11 +658,10 @@ async fn a_warm_container_comes_with_its_shell_ready() {
     assert!(out.contains("adopted-42"), "{out}");
     term.close().await;
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while pooled() < 1 {
-        assert!(Instant::now() < deadline, "the warm pool did not refill");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::common::eventually("the warm pool refills", Duration::from_secs(60), || {
+        std::future::ready((pooled() >= 1).then_some(()))
+    })
+    .await;
     assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
     remove_lab_containers(&app).await;
 }

@@ -2,9 +2,10 @@
 //! sessions are re-adopted with their containers, expired ones are removed,
 //! and no Drydock container is left without a session.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{
+    eventually,
     process::{free_port, learner, serve, serve_content, Cleanup},
     workspace_root,
 };
@@ -76,21 +77,22 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
 
     // Restart: only the live lab's container is left, and it is the same one.
     let server = serve(port, &db_url, &instance).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let left = loop {
-        let left: Vec<String> = engine
-            .list_labelled(&mine)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|c| c.id)
-            .collect();
-        if left.len() == 1 {
-            break left;
-        }
-        assert!(Instant::now() < deadline, "still there: {left:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let (engine_ref, mine_ref) = (&engine, &mine);
+    let left = eventually(
+        "only the live lab's container is left",
+        Duration::from_secs(30),
+        || async move {
+            let left: Vec<String> = engine_ref
+                .list_labelled(mine_ref)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|c| c.id)
+                .collect();
+            (left.len() == 1).then_some(left)
+        },
+    )
+    .await;
     assert!(before.contains(&left[0]), "the live lab kept its container");
     let (_, now) = keep.get(&format!("/api/v1/labs/{kept_id}")).await;
     assert_eq!(now["status"], "running", "{now}");
@@ -159,14 +161,17 @@ async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_le
         .unwrap();
 
     let server = serve_content(port, &db_url, &instance, &content).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while owned(sessions[1].clone()).await > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the ended lab's objects are still there"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let owned_ref = &owned;
+    let ended = sessions[1].clone();
+    eventually(
+        "the ended lab's objects are gone",
+        Duration::from_secs(30),
+        || {
+            let ended = ended.clone();
+            async move { (owned_ref(ended).await == 0).then_some(()) }
+        },
+    )
+    .await;
     // The live lab's CLI works again through its reopened endpoint.
     let mut term = keep.terminal(&sessions[0]).await.unwrap();
     let out = term
@@ -213,14 +218,12 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
         .status()
         .unwrap();
     assert!(stopped.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the server stops on SIGTERM",
+        Duration::from_secs(30),
+        || std::future::ready(server.child.try_wait().unwrap()),
+    )
+    .await;
     drop(server);
     let server = serve_content(port, &db_url, &instance, &content).await;
 

@@ -318,7 +318,10 @@ async fn an_instructor_runs_a_workshop(backend: Backend) {
     shadow.expect("shadow-42").await;
     // Typing into a shadow does nothing in the learner's shell.
     shadow.send("echo typed-by-instructor\n").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Ada's own next command is the sync point: anything the shadow's
+    // keystrokes had reached her shell with would come before its output.
+    let after = ada_term.output_of("echo synced-$((2+2))").await;
+    assert!(after.contains("synced-4"), "{after}");
     assert!(!ada_term.seen.contains("typed-by-instructor"));
     shadow.close().await;
     ada_term.close().await;

@@ -176,3 +176,25 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
     let config = test_config(&db);
     spawn_app_with(db, config).await
 }
+
+/// Waits until `check` answers `Some`, asking every 100 ms, and fails the
+/// test with `what` once `within` has passed. For a state that is reached
+/// once and stays (a container gone, a pool filled, a process ended), not
+/// for a feature that should answer every time.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
