@@ -197,6 +197,15 @@ impl Proxies {
         for id in containers.into_iter().filter_map(|c| c.id) {
             note(self.engine.remove(&id).await, &mut removed);
         }
+        // A container the engine was already removing (`docker run --rm`
+        // that just ended) still holds its image and volumes until it is
+        // gone: wait for that, briefly, before removing what it used.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.engine.list_labelled(&mine).await?.is_empty()
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         for volume in self.engine.volumes_labelled(&mine).await? {
             note(self.engine.remove_volume(&volume).await, &mut removed);
         }
