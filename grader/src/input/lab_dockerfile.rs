@@ -807,6 +807,56 @@ fn valid_duration(value: &str) -> bool {
 }
 
 impl LabDockerfile {
+    /// Adds `labels` (`docker build --label`) as a `LABEL` written like the
+    /// file's own, at the end of the stage that is built: `target` by name,
+    /// or the last. The engine's own `labels` option is not used: the
+    /// classic builder turns it into Dockerfile text of its own, and every
+    /// instruction the engine reads is to be Drydock's writing.
+    pub fn with_labels(
+        mut self,
+        labels: &BTreeMap<String, String>,
+        target: Option<&str>,
+    ) -> Result<Self, String> {
+        if labels.is_empty() {
+            return Ok(self);
+        }
+        let mut pairs = Vec::new();
+        for (key, value) in labels {
+            if is_reserved_label(key) {
+                return Err("labels starting with drydock. are Drydock's own".into());
+            }
+            if value.chars().any(char::is_control) {
+                return Err(format!("the label {key} has a control character"));
+            }
+            pairs.push((checked_key(0, "--label", key)?, Word::literal(value)));
+        }
+        // The index just past the stage's last instruction.
+        let mut end = None;
+        let mut in_target = false;
+        for (i, (_, line)) in self.lines.iter().enumerate() {
+            if let Line::From { name, .. } = line {
+                in_target = match target {
+                    Some(t) => name.as_deref() == Some(t.to_ascii_lowercase().as_str()),
+                    None => true,
+                };
+                if target.is_none() {
+                    end = None;
+                }
+            }
+            if in_target {
+                end = Some(i + 1);
+            }
+        }
+        let at = match (end, target) {
+            (Some(at), _) => at,
+            (None, Some(t)) => return Err(format!("there is no stage {t:?} to build")),
+            (None, None) => self.lines.len(),
+        };
+        let line = self.lines.get(at.saturating_sub(1)).map_or(0, |(n, _)| *n);
+        self.lines.insert(at, (line, Line::Pairs("LABEL", pairs)));
+        Ok(self)
+    }
+
     /// Every image the file names (stage bases and `COPY --from`), with
     /// its line: the caller pins each to an id the session may use.
     pub fn images(&self) -> Vec<(usize, String)> {
@@ -1204,6 +1254,48 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("RUN [\"/bin/sh\",\"-c\",\"id\"]\n"), "{out}");
+    }
+
+    #[test]
+    fn build_labels_are_written_like_the_files_own() {
+        let file =
+            read("FROM drydock/busybox:1 AS a\nRUN id\nFROM a AS b\nCMD id\nFROM a\nCMD x\n")
+                .unwrap();
+        let hostile: BTreeMap<String, String> = [(
+            "note".to_string(),
+            "x' drydock.ports='8080\" $HOME \\".to_string(),
+        )]
+        .into();
+        let pinned: HashMap<String, String> =
+            [("drydock/busybox:1".to_string(), ID.to_string())].into();
+        let out = file
+            .clone()
+            .with_labels(&hostile, Some("B"))
+            .unwrap()
+            .render(&pinned, &BTreeMap::new())
+            .unwrap();
+        assert!(
+            out.contains("CMD [\"/bin/sh\",\"-c\",\"id\"]\nLABEL note=\"x' drydock.ports='8080\\\" \\$HOME \\\\\"\nFROM a\n"),
+            "{out}"
+        );
+        let last = file
+            .clone()
+            .with_labels(&hostile, None)
+            .unwrap()
+            .render(&pinned, &BTreeMap::new())
+            .unwrap();
+        assert!(last.ends_with("CMD [\"/bin/sh\",\"-c\",\"x\"]\nLABEL note=\"x' drydock.ports='8080\\\" \\$HOME \\\\\"\n"), "{last}");
+        for bad in [
+            ("drydock.ports", "8080"),
+            ("Drydock.Session", "x"),
+            ("note", "a\nADD http://127.0.0.1/x /r"),
+            ("bad key", "x"),
+            ("k'ey", "x"),
+        ] {
+            let labels: BTreeMap<String, String> = [(bad.0.to_string(), bad.1.to_string())].into();
+            assert!(file.clone().with_labels(&labels, None).is_err(), "{bad:?}");
+        }
+        assert!(file.with_labels(&hostile, Some("nope")).is_err());
     }
 
     #[test]

@@ -210,6 +210,41 @@ async fn builds_cannot_reach_the_host_or_another_learners_images() {
         .unwrap()
         .is_none());
 
+    // `--label` values are written into the file Drydock generates: a quote
+    // cannot add a label, a line end cannot add an instruction.
+    let labels = json!({"note": "x' drydock.ports='8080"}).to_string();
+    let answer = build(
+        &a.sock,
+        &format!("t=labelled:1&labels={}", url_encode(&labels)),
+        "FROM drydock/busybox:1\n",
+        &[],
+    )
+    .await;
+    assert!(built(&answer), "{answer:?}");
+    let config = engine
+        .image(&a.names.image("labelled:1"))
+        .await
+        .unwrap()
+        .unwrap()
+        .config
+        .unwrap();
+    let labelled = config.labels.unwrap_or_default();
+    assert_eq!(
+        labelled.get("note").map(String::as_str),
+        Some("x' drydock.ports='8080"),
+        "{labelled:?}"
+    );
+    assert!(!labelled.contains_key("drydock.ports"), "{labelled:?}");
+    let injected = json!({"note": format!("a\nADD {url} /r")}).to_string();
+    let answer = build(
+        &a.sock,
+        &format!("t=labelled:2&labels={}", url_encode(&injected)),
+        "FROM drydock/busybox:1\n",
+        &[],
+    )
+    .await;
+    assert!((400..500).contains(&answer.0), "{answer:?}");
+
     // A CRLF continuation is a continuation to both readers, and so is a
     // backtick under `# escape`, the one directive both know: the ADD is
     // only text an echo prints in what the engine gets, and nothing is

@@ -2,12 +2,14 @@
 //! engine's default runtime, as root, and fetches `ADD` URLs and missing
 //! bases on the host's network, so a lab's build is allowed only when the
 //! default runtime is the sandbox, and only in this shape: the context is
-//! read and rewritten by Drydock (the archive checks of `docker cp`), the
-//! Dockerfile passes the grader's screen (no remote `ADD`, heredocs,
-//! `ONBUILD`, `/proc` working directories, `drydock.*` labels), every image
-//! it starts from is resolved to the id of an image the session may use and
-//! written into the Dockerfile that way (so the engine never looks a name
-//! up, never pulls), and the build runs with no network and the lab's caps.
+//! spooled, read and rewritten by Drydock (the archive checks of `docker
+//! cp`); the engine never reads the learner's Dockerfile but the one
+//! Drydock writes from its own reading of it (`lab_dockerfile`), with every
+//! image it starts from pinned to the id of an image the session may use
+//! (so the engine never looks a name up, never pulls), `--label`s written
+//! into it, and the session's label after every `FROM`; the build runs with
+//! no network, the lab's caps and the session's own cache only; and which
+//! images it made is asked of the engine by that label afterwards.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -109,6 +111,25 @@ impl SessionProxy {
                 format!("{dockerfile_name} {why}"),
             )
         })?;
+        // `--label`: written into the generated file like its own labels
+        // (the engine would turn its `labels` option into Dockerfile text).
+        let learner_labels: Map<String, Value> =
+            match query.get("labels").filter(|l| !l.is_empty() && l != "null") {
+                Some(raw) => serde_json::from_str(&raw)
+                    .map_err(|_| Refused::bad("labels is not a JSON object"))?,
+                None => Map::new(),
+            };
+        let mut build_labels = BTreeMap::new();
+        for (key, value) in learner_labels {
+            let Value::String(value) = value else {
+                return Err(Refused::bad("labels are NAME=text pairs"));
+            };
+            build_labels.insert(key, value);
+        }
+        let target = query.get("target").filter(|t| !t.is_empty());
+        let read = read
+            .with_labels(&build_labels, target.as_deref())
+            .map_err(|why| Refused::policy("docker build --label", format!("--label: {why}")))?;
         let mut pinned = HashMap::new();
         for (line, reference) in read.images() {
             let id = self.image_for_build(line, &reference).await?;
@@ -125,21 +146,6 @@ impl SessionProxy {
             .await
             .map_err(Refused::engine)??;
 
-        let learner_labels: Map<String, Value> =
-            match query.get("labels").filter(|l| !l.is_empty() && l != "null") {
-                Some(raw) => serde_json::from_str(&raw)
-                    .map_err(|_| Refused::bad("labels is not a JSON object"))?,
-                None => Map::new(),
-            };
-        if learner_labels.values().any(|v| !v.is_string()) {
-            return Err(Refused::bad("labels are NAME=text pairs"));
-        }
-        if learner_labels.keys().any(|k| labels::is_reserved(k)) {
-            return Err(Refused::policy(
-                "a drydock.* label",
-                "labels starting with drydock. are Drydock's own",
-            ));
-        }
         let build_args: Map<String, Value> = match query
             .get("buildargs")
             .filter(|b| !b.is_empty() && b != "null")
@@ -181,7 +187,6 @@ impl SessionProxy {
                 ])
                 .to_string(),
             )
-            .set("labels", &Value::Object(learner_labels).to_string())
             // Cache only from the session's own images and Drydock's.
             .set(
                 "cachefrom",
