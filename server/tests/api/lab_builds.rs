@@ -948,59 +948,95 @@ fn peak_kb(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// A Docker lab on a `drydock serve` process of its own (measured from
+/// outside), with a running container `box` (`binds`: its volumes).
+struct ServedLab {
+    dir: tempfile::TempDir,
+    server: crate::common::process::Server,
+    _cleanup: crate::common::process::Cleanup,
+    who: Client,
+    id: String,
+    term: Terminal,
+    sock: PathBuf,
+}
+
+impl ServedLab {
+    async fn start(binds: &[&str]) -> Self {
+        use crate::common::process::{free_port, learner, serve_content, Cleanup};
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+        let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let cleanup = Cleanup(instance.clone());
+        let port = free_port();
+        let content = crate::common::workspace_root().join("content");
+        let server = serve_content(port, &db_url, &instance, &content).await;
+        let who = learner(port).await;
+        let (status, lab) = who.start_lab(LAB).await;
+        assert_eq!(status, 201, "{lab}");
+        let id = lab["id"].as_str().unwrap().to_string();
+        let mut term = who.terminal(&id).await.unwrap();
+        term.expect(&format!("{LAB}:")).await;
+        let sock = dir
+            .path()
+            .join("labs")
+            .join(SessionNames::of(&id).prefix())
+            .join("docker.sock");
+        let (status, answer) = send_json(
+            &sock,
+            "POST",
+            "/v1.41/containers/create?name=box",
+            json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "600"], "HostConfig": {"Binds": binds}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{answer}");
+        let (status, answer) = send(&sock, "POST", "/v1.41/containers/box/start", "", None).await;
+        assert_eq!(status, 204, "{answer}");
+        Self {
+            dir,
+            server,
+            _cleanup: cleanup,
+            who,
+            id,
+            term,
+            sock,
+        }
+    }
+
+    /// The lab ends; the server stops.
+    async fn end(self) {
+        self.term.close().await;
+        assert_eq!(
+            self.who.delete(&format!("/api/v1/labs/{}", self.id)).await,
+            204
+        );
+        drop(self.server);
+    }
+}
+
+/// A tar of one file of `size` bytes, all `byte`, written to `path`.
+fn big_tar(path: &std::path::Path, size: u64, byte: u8) {
+    let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(
+        &mut header,
+        "big.bin",
+        std::io::Read::take(std::io::repeat(byte), size),
+    )
+    .unwrap();
+    tar.finish().unwrap();
+}
+
 #[tokio::test]
 async fn uploads_are_streamed_not_held_in_memory() {
-    use crate::common::process::{free_port, learner, serve_content, Cleanup};
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
-    let port = free_port();
-    let content = crate::common::workspace_root().join("content");
-    let server = serve_content(port, &db_url, &instance, &content).await;
-    let who = learner(port).await;
-    let (status, lab) = who.start_lab(LAB).await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect(&format!("{LAB}:")).await;
-    let sock = dir
-        .path()
-        .join("labs")
-        .join(SessionNames::of(&id).prefix())
-        .join("docker.sock");
-    let (status, answer) = send_json(
-        &sock,
-        "POST",
-        "/v1.41/containers/create?name=box",
-        json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "600"], "HostConfig": {"Binds": ["data:/data"]}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    assert_eq!(
-        send(&sock, "POST", "/v1.41/containers/box/start", "", None)
-            .await
-            .0,
-        204
-    );
+    let lab = ServedLab::start(&["data:/data"]).await;
+    let (dir, sock, server) = (lab.dir.path(), &lab.sock, &lab.server);
 
     // A 47 MiB archive, sent 12 times at once (streamed by curl from disk).
-    let archive = dir.path().join("big.tar");
-    {
-        let mut tar = tar::Builder::new(std::fs::File::create(&archive).unwrap());
-        let size = 47u64 << 20;
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(
-            &mut header,
-            "big.bin",
-            std::io::Read::take(std::io::repeat(7), size),
-        )
-        .unwrap();
-        tar.finish().unwrap();
-    }
+    let archive = dir.join("big.tar");
+    big_tar(&archive, 47 << 20, 7);
     let pid = server.child.id();
     let before = peak_kb(pid);
     let uploads = (0..12).map(|_| {
@@ -1019,7 +1055,7 @@ async fn uploads_are_streamed_not_held_in_memory() {
                 ])
                 .arg(&archive)
                 .args(["-H", "Content-Type: application/x-tar", "--unix-socket"])
-                .arg(&sock)
+                .arg(sock)
                 .arg("http://lab/v1.41/containers/box/archive?path=/data")
                 .output()
                 .await
@@ -1036,7 +1072,7 @@ async fn uploads_are_streamed_not_held_in_memory() {
         "the server held uploads in memory: {before} kB -> {after} kB"
     );
     let (status, _) = send(
-        &sock,
+        sock,
         "HEAD",
         "/v1.41/containers/box/archive?path=/data/big.bin",
         "",
@@ -1044,9 +1080,7 @@ async fn uploads_are_streamed_not_held_in_memory() {
     )
     .await;
     assert_eq!(status, 200, "the file arrived");
-    term.close().await;
-    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
-    drop(server);
+    lab.end().await;
 }
 
 /// Open files of process `pid` that are unnamed temporary files.
@@ -1065,40 +1099,9 @@ fn temp_files_open(pid: u32) -> usize {
 
 #[tokio::test]
 async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
-    use crate::common::process::{free_port, learner, serve_content, Cleanup};
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
-    let port = free_port();
-    let content = crate::common::workspace_root().join("content");
-    let server = serve_content(port, &db_url, &instance, &content).await;
-    let pid = server.child.id();
-    let who = learner(port).await;
-    let (status, lab) = who.start_lab(LAB).await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect(&format!("{LAB}:")).await;
-    let sock = dir
-        .path()
-        .join("labs")
-        .join(SessionNames::of(&id).prefix())
-        .join("docker.sock");
-    let (status, answer) = send_json(
-        &sock,
-        "POST",
-        "/v1.41/containers/create?name=box",
-        json!({"Image": "drydock/busybox:1", "Cmd": ["sleep", "600"]}),
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    assert_eq!(
-        send(&sock, "POST", "/v1.41/containers/box/start", "", None)
-            .await
-            .0,
-        204
-    );
+    let lab = ServedLab::start(&[]).await;
+    let (dir, sock, id) = (lab.dir.path(), &lab.sock, lab.id.clone());
+    let pid = lab.server.child.id();
     let files_before = temp_files_open(pid);
 
     // Truncated, not a tar at all, or compressed: a 400 that says so.
@@ -1123,34 +1126,20 @@ async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
                 "POST"
             };
             let (status, answer) =
-                send(&sock, method, path, "application/x-tar", Some(body.clone())).await;
+                send(sock, method, path, "application/x-tar", Some(body.clone())).await;
             assert_eq!(status, 400, "{what} {path}: {answer}");
             assert!(answer.contains("\"message\""), "{what} {path}: {answer}");
         }
     }
     // Larger than the lab's 50 MiB budget.
-    let big = dir.path().join("too-big.tar");
-    {
-        let mut tar = tar::Builder::new(std::fs::File::create(&big).unwrap());
-        let size = 51u64 << 20;
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(
-            &mut header,
-            "big.bin",
-            std::io::Read::take(std::io::repeat(1), size),
-        )
-        .unwrap();
-        tar.finish().unwrap();
-    }
+    let big = dir.join("too-big.tar");
+    big_tar(&big, 51 << 20, 1);
     let curl = |extra: &[&str]| {
         let mut cmd = std::process::Command::new("curl");
         cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-T"])
             .arg(&big)
             .args(["-H", "Content-Type: application/x-tar", "--unix-socket"])
-            .arg(&sock)
+            .arg(sock)
             .args(extra)
             .arg("http://lab/v1.41/containers/box/archive?path=/tmp");
         cmd
@@ -1182,7 +1171,7 @@ async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
     let started = std::time::Instant::now();
     let good = context(b"FROM drydock/busybox:1\n", &[("note", b"fine\n")]);
     let (status, answer) = send(
-        &sock,
+        sock,
         "PUT",
         "/v1.41/containers/box/archive?path=/tmp",
         "application/x-tar",
@@ -1206,7 +1195,5 @@ async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
     let engine =
         drydock::docker::engine::Engine::connect(None, std::time::Duration::from_secs(10)).unwrap();
     assert_eq!(engine.list_labelled(&mine).await.unwrap().len(), 1);
-    term.close().await;
-    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
-    drop(server);
+    lab.end().await;
 }
