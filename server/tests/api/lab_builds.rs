@@ -891,6 +891,7 @@ async fn the_endpoint_builds_what_the_host_cli_builds_or_refuses() {
             .args([
                 "build",
                 "-q",
+                "--force-rm",
                 "--network",
                 "none",
                 "--label",
