@@ -116,8 +116,8 @@ async fn a_learner_starts_a_lab_and_works_in_its_terminal() {
         .expect_control("exited", Duration::from_secs(10))
         .await;
     again.send("\r").await;
-    let out = again.output_of("echo new-shell").await;
-    assert!(out.contains("new-shell"), "{out}");
+    let out = again.output_of("echo new-shell-$((6*7))").await;
+    assert!(out.contains("new-shell-42"), "{out}");
     again.close().await;
 
     assert_eq!(learner.delete(&format!("/api/v1/labs/{id}")).await, 204);
@@ -150,8 +150,10 @@ async fn reset_and_stop(backend: Backend) {
     assert_eq!(after["id"], lab["id"]);
     assert_eq!(after["expires_at"], lab["expires_at"]);
     term.expect("fresh container").await;
-    let out = term.output_of("cat /tmp/damage || echo no-damage").await;
-    assert!(out.contains("no-damage"), "{out}");
+    let out = term
+        .output_of("cat /tmp/damage 2>/dev/null || echo no-damage-$((6*7))")
+        .await;
+    assert!(out.contains("no-damage-42"), "{out}");
     let now = lab_containers(&app).await;
     assert_eq!(now.len(), 1);
     assert_ne!(now[0].id, before[0].id, "the old container is gone");
@@ -338,8 +340,8 @@ async fn the_reaper_ends_labs_past_their_time_and_crashed_containers_come_back()
     assert!(killed.status.success());
     term.read_until_from(0, "fresh", Duration::from_secs(20))
         .await;
-    let out = term.output_of("echo back-again").await;
-    assert!(out.contains("back-again"));
+    let out = term.output_of("echo back-again-$((6*7))").await;
+    assert!(out.contains("back-again-42"), "{out}");
     let after = lab_containers(&app).await;
     assert_eq!(after.len(), 1);
     assert_ne!(after[0].id.as_deref(), Some(before.as_str()));
@@ -445,9 +447,12 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
     assert!(out.contains("rc=1"), "{out}");
     // Scratch space stops at its size (8 MiB in this lab).
     let out = term
-        .output_of("dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1 | grep -o 'No space left'; du -m /tmp/fill")
+        .output_of("dd if=/dev/zero of=/tmp/fill bs=1M count=64 2>&1 | grep -q 'No space left' && echo full-$((6*7)); du -m /tmp/fill")
         .await;
-    assert!(out.contains("No space left"), "{out}");
+    assert!(
+        out.contains("full-42"),
+        "the write stopped with no space left: {out}"
+    );
     let used: u64 = out
         .lines()
         .rev()
@@ -509,8 +514,8 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
     assert_eq!(status, 200);
     term.read_until_from(from, "lab was reset", Duration::from_secs(20))
         .await;
-    let out = term.output_of("echo calm-again").await;
-    assert!(out.contains("calm-again"));
+    let out = term.output_of("echo calm-again-$((6*7))").await;
+    assert!(out.contains("calm-again-42"), "{out}");
 
     // A memory hog is killed inside its own cgroup: under runc the process
     // dies, under gVisor the sandbox does and the lab comes back fresh.
@@ -524,8 +529,8 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
         )
         .await;
     eprintln!("memory hog: {}", out.trim());
-    let out = term.output_of("echo survived").await;
-    assert!(out.contains("survived"));
+    let out = term.output_of("echo survived-$((6*7))").await;
+    assert!(out.contains("survived-42"), "{out}");
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut times = echoes.await.unwrap();
