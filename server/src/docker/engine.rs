@@ -614,8 +614,6 @@ pub struct BuildReport {
     pub error: Option<String>,
     /// Whether the build was stopped for taking too long.
     pub timed_out: bool,
-    /// Intermediate image ids the build printed (for cleaning up).
-    pub intermediate: Vec<String>,
 }
 
 /// Caps of one untrusted image build.
@@ -632,8 +630,6 @@ pub struct BuildLimits {
     /// Most a build step may write to its layer.
     pub disk_bytes: i64,
     pub log_cap: usize,
-    /// The build's own `RUN` commands, to recognise its step containers.
-    pub run_commands: Vec<String>,
 }
 
 impl Engine {
@@ -1134,7 +1130,6 @@ impl Engine {
             .header("content-type", "application/x-tar")
             .body(crate::docker::http::full(context_tar))
             .map_err(|e| EngineError::Build(e.to_string()))?;
-        let started = std::time::SystemTime::now();
         let mut report = BuildReport::default();
         let run = async {
             let response = match address.send(request, self.timeout.max(BUSY_TIMEOUT)).await {
@@ -1148,16 +1143,13 @@ impl Engine {
             let mut body = response.into_body();
             let mut pending = Vec::new();
             let mut watch = tokio::time::interval(Duration::from_millis(500));
-            let mut step_container: Option<String> = None;
             loop {
                 let frame = tokio::select! {
                     frame = http_body_util::BodyExt::frame(&mut body) => frame,
                     _ = watch.tick() => {
-                        if let Some(id) = &step_container {
-                            if let Some(message) = self.step_over_disk(id, started, limits).await {
-                                report.error = Some(message);
-                                return;
-                            }
+                        if let Some(message) = self.step_over_disk(labels, limits).await {
+                            report.error = Some(message);
+                            return;
                         }
                         continue;
                     }
@@ -1199,16 +1191,6 @@ impl Engine {
                         report.image_id = Some(id.to_string());
                     }
                     if let Some(text) = message["stream"].as_str() {
-                        for part in text.split('\n') {
-                            let part = part.trim();
-                            if let Some(id) = part.strip_prefix("---> Running in ") {
-                                step_container = Some(id.trim().to_string());
-                            } else if let Some(id) = part.strip_prefix("---> ") {
-                                if id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                    report.intermediate.push(id.to_string());
-                                }
-                            }
-                        }
                         report.log.push_str(text);
                         trim_front(&mut report.log, limits.log_cap);
                     }
@@ -1234,54 +1216,43 @@ impl Engine {
         Ok(report)
     }
 
-    /// When the running build step `id` has written more than the disk cap,
-    /// removes it (failing the build) and says why. Only a container created
-    /// during this build and running one of its own `RUN` commands counts:
-    /// the build log names the step's container, and the log also carries
-    /// whatever the learner's `RUN` printed.
+    /// When a running step of the build labelled `labels` has written more
+    /// than the disk cap, removes it (failing the build) and says why. The
+    /// step is found by the labels its image carries (the generated
+    /// Dockerfile labels every stage), never from the build's output,
+    /// which also carries whatever the learner's `RUN` printed.
     async fn step_over_disk(
         &self,
-        id: &str,
-        started: std::time::SystemTime,
+        labels: &HashMap<String, String>,
         limits: &BuildLimits,
     ) -> Option<String> {
         use bollard::query_parameters::InspectContainerOptionsBuilder;
-        let api = self.api().await.ok()?;
-        let options = InspectContainerOptionsBuilder::default().size(true).build();
-        let found = self
-            .within_busy(api.inspect_container(id, Some(options)))
-            .await
-            .ok()?
-            .ok()?;
-        let created = found.created.as_deref().and_then(|c| {
-            time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
-        })?;
-        let started = time::OffsetDateTime::from(started) - time::Duration::seconds(2);
-        // Compared without whitespace: the builder and Drydock's parser may
-        // join continuation lines differently.
-        let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-        let command = squash(
-            &found
-                .config
-                .as_ref()
-                .and_then(|c| c.cmd.clone())
-                .unwrap_or_default()
-                .join(" "),
-        );
-        let ours = created >= started
-            && limits.run_commands.iter().any(|run| {
-                let run = squash(run);
-                !run.is_empty() && command.contains(&run)
-            });
-        let written = found.size_rw.unwrap_or(0);
-        if !ours || written <= limits.disk_bytes {
+        if labels.is_empty() {
             return None;
         }
-        let _ = self.remove(id).await;
-        Some(format!(
-            "a build step wrote more than {} MiB to disk and was stopped",
-            limits.disk_bytes / (1024 * 1024)
-        ))
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let api = self.api().await.ok()?;
+        for step in self.list_labelled(&pairs).await.ok()? {
+            let Some(id) = step.id else { continue };
+            let options = InspectContainerOptionsBuilder::default().size(true).build();
+            let Ok(Ok(found)) = self
+                .within_busy(api.inspect_container(&id, Some(options)))
+                .await
+            else {
+                continue;
+            };
+            if found.size_rw.unwrap_or(0) > limits.disk_bytes {
+                let _ = self.remove(&id).await;
+                return Some(format!(
+                    "a build step wrote more than {} MiB to disk and was stopped",
+                    limits.disk_bytes / (1024 * 1024)
+                ));
+            }
+        }
+        None
     }
 }
 

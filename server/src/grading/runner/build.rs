@@ -32,43 +32,6 @@ pub struct BuildJob<'a> {
     pub wait_healthy: bool,
 }
 
-/// Whether image `id` is an untagged image that this build made: created
-/// after it started, by one of its own instructions (the history's newest
-/// entry records the instruction).
-async fn built_here(
-    engine: &Engine,
-    id: &str,
-    since: time::OffsetDateTime,
-    steps: &[(String, String)],
-) -> bool {
-    let Ok(Some(found)) = engine.image(id).await else {
-        return false;
-    };
-    let untagged = found
-        .repo_tags
-        .as_ref()
-        .is_none_or(|t| t.iter().all(|t| t == "<none>:<none>"));
-    let created = found.created.as_deref().and_then(|c| {
-        time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
-    });
-    if !untagged || created.is_none_or(|c| c < since) {
-        return false;
-    }
-    let Ok(history) = engine.image_history(id).await else {
-        return false;
-    };
-    let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    let made_by = squash(history.first().map(|h| h.created_by.as_str()).unwrap_or(""));
-    steps.iter().any(|(keyword, args)| {
-        if keyword == "RUN" {
-            let args = squash(args);
-            !args.is_empty() && made_by.contains(&args)
-        } else {
-            made_by.contains("#(nop)") && made_by.contains(keyword.as_str())
-        }
-    })
-}
-
 /// The build context: the Dockerfile and the learner's files.
 fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, Error> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -91,7 +54,8 @@ fn context_tar(text: &str, files: &BTreeMap<String, String>) -> Result<Vec<u8>, 
     Ok(builder.into_inner()?)
 }
 
-/// The Dockerfile the engine gets for `text`, or why it is not built.
+/// The Dockerfile the engine gets for `text` (labelled as the grading's),
+/// or why it is not built.
 async fn generated_dockerfile(
     job: &BuildJob<'_>,
     text: &str,
@@ -115,7 +79,11 @@ async fn generated_dockerfile(
         };
         pinned.insert(reference, id);
     }
-    Ok(read.render(&pinned, &Default::default()))
+    // The grading labels follow every FROM, so each layer the build commits
+    // carries them: a build cut off by a crash leaves nothing that
+    // start-up cleanup cannot recognise as a grading's.
+    let labels = job.labels.iter().cloned().collect();
+    Ok(read.render(&pinned, &labels))
 }
 
 /// Builds and reads the image; the image and its leftovers are removed
@@ -157,12 +125,6 @@ pub async fn collect(
         file_bytes: image_bytes,
         disk_bytes: image_bytes,
         log_cap: 16 * 1024,
-        run_commands: dockerfile
-            .instructions
-            .iter()
-            .filter(|i| i.keyword == "RUN")
-            .map(|i| i.args_text().trim().to_string())
-            .collect(),
     };
     let mut notes = Vec::new();
     let mut evidence = ImageEvidence {
@@ -176,13 +138,6 @@ pub async fn collect(
         evidence.build_error = Some(reason);
         return Ok((evidence, notes));
     }
-    let build_started = std::time::SystemTime::now();
-    let steps: Vec<(String, String)> = evidence
-        .dockerfile
-        .instructions
-        .iter()
-        .map(|i| (i.keyword.clone(), i.args_text()))
-        .collect();
     let report = job.engine.build_limited(tar, &tag, &labels, &limits).await;
     let outcome = async {
         let report = report?;
@@ -254,16 +209,27 @@ pub async fn collect(
     if let Err(err) = job.engine.remove_image(&tag).await {
         tracing::warn!(error = %err, %tag, "could not remove a graded image");
     }
-    // The build log names the intermediate images, but it also carries what
-    // the learner's RUN printed: an id is removed only if it is an untagged
-    // image created during this build by one of its own instructions.
-    if let Ok(report) = &outcome {
-        let since = time::OffsetDateTime::from(build_started);
-        for id in report.intermediate.iter().rev() {
-            if built_here(job.engine, id, since, &steps).await {
-                let _ = job.engine.remove_image(id).await;
+    // Every layer the build committed carries the grading's labels (the
+    // generated Dockerfile sets them after each FROM): the engine names
+    // what to remove, whatever the build printed.
+    let pairs: Vec<(&str, &str)> = job
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // A step cut off by the time limit may still be running: its container
+    // holds the layer it started from.
+    if let Err(err) = job.engine.remove_labelled(&pairs).await {
+        tracing::warn!(error = %err, "could not remove a grading's build steps");
+    }
+    match job.engine.images_labelled(&pairs).await {
+        Ok(made) => {
+            let made = made.into_iter().collect();
+            for id in job.engine.children_first(&made).await.unwrap_or_default() {
+                let _ = job.engine.remove_image(&id).await;
             }
         }
+        Err(err) => tracing::warn!(error = %err, "could not list a grading's images"),
     }
     outcome.map(|_| (evidence, notes))
 }
