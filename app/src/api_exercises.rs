@@ -71,6 +71,10 @@ pub struct SubmissionView {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub report: GradeReport,
+    /// The server stopped before grading it: it does not count, and its
+    /// report's note says so.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// One exercise with everything needed to attempt it.

@@ -58,8 +58,9 @@ impl Application {
         config.check().map_err(anyhow::Error::msg)?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
-        // Attempts a stopped server was still grading never got a report.
-        db::submissions::discard_unfinished(&db).await?;
+        // Attempts a stopped server was still grading never got a report:
+        // the learner is told, and they do not count.
+        db::submissions::interrupt_unfinished(&db).await?;
         let engine = Engine::connect(
             config.docker_host.as_deref(),
             Duration::from_secs(config.docker_timeout_secs.max(1)),

@@ -309,7 +309,11 @@ fn History(
                                 let load = a.clone();
                                 view! {
                                     <li class:passed=a.report.passed>
-                                        <span>{format!("#{} · {} · {} / {}", a.attempt, utc(a.created_at), a.report.score, a.report.max)}</span>
+                                        <span>{if a.interrupted {
+                                            format!("#{} · {} · interrupted, not counted", a.attempt, utc(a.created_at))
+                                        } else {
+                                            format!("#{} · {} · {} / {}", a.attempt, utc(a.created_at), a.report.score, a.report.max)
+                                        }}</span>
                                         <button type="button" class="link-button" on:click=move |_| shown.set(Some((report.clone(), attempt)))>"Show"</button>
                                         {loadable.then(|| view! {
                                             <button type="button" class="link-button" on:click=move |_| {

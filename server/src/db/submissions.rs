@@ -26,10 +26,12 @@ pub struct StoredSubmission {
     pub graded_at: i64,
     /// 1 for the learner's first attempt at the exercise, and so on.
     pub attempt: i64,
+    /// A stopped server never finished grading it: it does not count.
+    pub interrupted: bool,
 }
 
 const COLUMNS: &str = "id, user_id, exercise, kind, payload, score, max_score, passed, report, \
-                       rubric, created_at, graded_at, attempt";
+                       rubric, created_at, graded_at, attempt, state";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSubmission> {
     Ok(StoredSubmission {
@@ -46,6 +48,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<StoredSubmission> {
         created_at: row.try_get("created_at")?,
         graded_at: row.try_get("graded_at")?,
         attempt: row.try_get("attempt")?,
+        interrupted: row.try_get::<String, _>("state")? == "interrupted",
     })
 }
 
@@ -96,7 +99,19 @@ pub async fn reserve(db: &Db, r: &Reservation<'_>, limit: i64) -> Result<Option<
             .fetch_one(db.pool())
             .await?;
         let attempt: i64 = row.try_get("attempt")?;
-        if limit > 0 && attempt > limit {
+        // An attempt a stopped server never finished keeps its number but
+        // does not count: the limit is on attempts up to this one that do.
+        let counted: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2 \
+             AND attempt <= $3 AND state <> 'interrupted'",
+        )
+        .bind(r.user_id)
+        .bind(r.exercise)
+        .bind(attempt)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+        if limit > 0 && counted > limit {
             discard(db, r.id).await?;
             return Ok(None);
         }
@@ -154,17 +169,39 @@ pub async fn discard(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Forgets attempts left 'grading' by a server that stopped mid-way.
-pub async fn discard_unfinished(db: &Db) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM submissions WHERE state = 'grading'")
-            .execute(db.pool())
-            .await?
-            .rows_affected(),
+/// What a learner reads on an attempt a stopped server never finished.
+pub const INTERRUPTED: &str = "The server stopped while this attempt was being graded. \
+It does not count toward your attempts: submit it again.";
+
+/// Marks attempts left 'grading' by a server that stopped mid-way as
+/// interrupted, with a report that says so: the learner sees what happened,
+/// and the attempt does not count toward a limit. Returns how many.
+pub async fn interrupt_unfinished(db: &Db) -> Result<u64> {
+    let report = serde_json::json!({
+        "score": 0,
+        "max": 0,
+        "passed": false,
+        "checks": [],
+        "notes": [INTERRUPTED],
+        "duration_ms": 0,
+    })
+    .to_string();
+    let users: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE submissions SET state = 'interrupted', report = $1, graded_at = $2 \
+         WHERE state = 'grading' RETURNING user_id",
     )
+    .bind(report)
+    .bind(now_ms())
+    .fetch_all(db.pool())
+    .await?;
+    for (user,) in &users {
+        db.changes().bump(*user);
+    }
+    Ok(users.len() as u64)
 }
 
-/// A user's attempts at one exercise, newest first.
+/// A user's attempts at one exercise, newest first (interrupted ones
+/// included: [`StoredSubmission::interrupted`]).
 pub async fn for_user(
     db: &Db,
     user_id: i64,
@@ -173,7 +210,7 @@ pub async fn for_user(
 ) -> Result<Vec<StoredSubmission>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM submissions WHERE user_id = $1 AND exercise = $2 \
-         AND state = 'graded' ORDER BY created_at DESC, id DESC LIMIT $3"
+         AND state IN ('graded', 'interrupted') ORDER BY created_at DESC, id DESC LIMIT $3"
     );
     let rows = sqlx::query(&sql)
         .bind(user_id)
@@ -184,14 +221,17 @@ pub async fn for_user(
     rows.iter().map(from_row).collect()
 }
 
-/// How many attempts a user has made at one exercise (those being graded included).
+/// How many attempts a user has made at one exercise (those being graded
+/// included, interrupted ones not).
 pub async fn count_for_user(db: &Db, user_id: i64, exercise: &str) -> Result<i64> {
-    let row =
-        sqlx::query("SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2")
-            .bind(user_id)
-            .bind(exercise)
-            .fetch_one(db.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2 \
+         AND state <> 'interrupted'",
+    )
+    .bind(user_id)
+    .bind(exercise)
+    .fetch_one(db.pool())
+    .await?;
     Ok(row.try_get("n")?)
 }
 

@@ -304,24 +304,30 @@ pub async fn merge_guest_into(
     .bind(guest_id)
     .fetch_all(&mut *tx)
     .await?;
-    let mut next: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    // Per exercise: the next attempt number, and how many attempts count
+    // toward a limit (an interrupted one keeps its number but does not).
+    let mut next: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
     let mut dropped = 0;
     for row in &guest_attempts {
         let id: String = row.try_get("id")?;
         let exercise: String = row.try_get("exercise")?;
         let created_at: i64 = row.try_get("created_at")?;
-        let number = match next.get(&exercise) {
+        let (number, counted) = match next.get(&exercise) {
             Some(n) => *n,
             None => {
-                let taken: i64 = sqlx::query(
-                    "SELECT COALESCE(MAX(attempt), 0) AS n FROM submissions WHERE user_id = $1 AND exercise = $2",
+                let taken = sqlx::query(
+                    "SELECT COALESCE(MAX(attempt), 0) AS n, \
+                     COALESCE(SUM(CASE WHEN state = 'interrupted' THEN 0 ELSE 1 END), 0) AS counted \
+                     FROM submissions WHERE user_id = $1 AND exercise = $2",
                 )
                 .bind(user_id)
                 .bind(&exercise)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
-                taken + 1
+                .await?;
+                (
+                    taken.try_get::<i64, _>("n")? + 1,
+                    taken.try_get::<i64, _>("counted")? + 1,
+                )
             }
         };
         let limit = rules.attempts.get(&exercise).copied().unwrap_or(0);
@@ -329,7 +335,7 @@ pub async fn merge_guest_into(
             .closed_after
             .get(&exercise)
             .is_some_and(|d| created_at > *d);
-        if late || (limit > 0 && number > limit) {
+        if late || (limit > 0 && counted > limit) {
             sqlx::query("DELETE FROM submissions WHERE id = $1")
                 .bind(&id)
                 .execute(&mut *tx)
@@ -343,7 +349,7 @@ pub async fn merge_guest_into(
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        next.insert(exercise, number + 1);
+        next.insert(exercise, (number + 1, counted + 1));
     }
     sqlx::query("DELETE FROM submissions WHERE user_id = $1")
         .bind(guest_id)

@@ -609,14 +609,15 @@ impl GradingService {
             None => Vec::new(),
         };
         let mine = user_id.is_some().then(|| {
+            let counted = history.iter().filter(|h| !h.interrupted);
             (
-                history
-                    .iter()
+                counted
+                    .clone()
                     .map(|h| i64::from(h.report.score))
                     .max()
                     .unwrap_or(0),
-                history.iter().any(|h| h.report.passed),
-                history.len() as i64,
+                counted.clone().any(|h| h.report.passed),
+                counted.count() as i64,
             )
         });
         let mine = mine.filter(|(.., n)| *n > 0);
@@ -803,6 +804,7 @@ fn view(row: &StoredSubmission, attempt: u32) -> SubmissionView {
         },
         created_at: row.created_at,
         attempt,
+        interrupted: row.interrupted,
         report,
     }
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{
+    client::Client,
     eventually,
     process::{free_port, learner, serve, serve_content, Cleanup},
     workspace_root,
@@ -196,7 +197,7 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
     let content = workspace_root().join("content");
     let port = free_port();
 
-    let mut server = serve_content(port, &db_url, &instance, &content).await;
+    let server = serve_content(port, &db_url, &instance, &content).await;
     let who = learner(port).await;
     let (status, lab) = who.start_lab("docker-cli").await;
     assert_eq!(status, 201, "{lab}");
@@ -212,19 +213,7 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
     term.close().await;
 
     // An upgrade or a reboot: SIGTERM, then a new server.
-    let pid = server.child.id().to_string();
-    let stopped = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    eventually(
-        "the server stops on SIGTERM",
-        Duration::from_secs(30),
-        || std::future::ready(server.child.try_wait().unwrap()),
-    )
-    .await;
-    drop(server);
+    server.terminate().await;
     let server = serve_content(port, &db_url, &instance, &content).await;
 
     let mut term = who.terminal(&id).await.unwrap();
@@ -235,6 +224,214 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
     assert!(out.contains("\n42"), "the volume's data survived: {out}");
     assert!(out.contains("tag=1"), "the image survived: {out}");
     term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    drop(server);
+}
+
+/// Command lines of the engine's running containers (every test's: callers
+/// look for a marker of their own).
+fn running_commands() -> String {
+    crate::common::grading::docker(&["ps", "--no-trunc", "--format", "{{.Command}}"])
+}
+
+/// Waits until a running container's command line contains `marker`.
+async fn until_running(marker: &str) {
+    eventually(
+        &format!("a container running {marker:?}"),
+        Duration::from_secs(60),
+        || std::future::ready(running_commands().contains(marker).then_some(())),
+    )
+    .await;
+}
+
+/// Waits until no running container's command line contains `marker`.
+async fn until_gone(marker: &str) {
+    eventually(
+        &format!("no container running {marker:?}"),
+        Duration::from_secs(30),
+        || std::future::ready((!running_commands().contains(marker)).then_some(())),
+    )
+    .await;
+}
+
+/// Containers, volumes and images that carry this installation's grading label.
+fn grading_objects(instance: &str) -> Vec<String> {
+    let instance = format!("label=drydock.instance={instance}");
+    let filters = [
+        "-q",
+        "--filter",
+        &instance,
+        "--filter",
+        "label=drydock.grading",
+    ];
+    let mut found = Vec::new();
+    for listing in [["ps", "-a"], ["volume", "ls"], ["images", "-a"]] {
+        let args: Vec<&str> = listing.iter().chain(filters.iter()).copied().collect();
+        found.extend(
+            crate::common::grading::docker(&args)
+                .split_whitespace()
+                .map(str::to_string),
+        );
+    }
+    found
+}
+
+const HARDENED: &str = "FROM drydock/busybox:1\nUSER 1000:1000\n";
+
+fn dockerfile(text: &str) -> serde_json::Value {
+    serde_json::json!({"kind": "dockerfile", "dockerfile": text, "files": {}})
+}
+
+/// SIGKILL in the middle of a graded build and of a build in a learner's
+/// lab: the learner's data survives, the interrupted attempt is shown with
+/// a sentence and does not count, both builds leave nothing behind, and the
+/// terminal reconnects.
+#[tokio::test]
+async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let content = workspace_root().join("content");
+    let port = free_port();
+    // Markers of this test's two builds, unique among parallel tests.
+    let (lab_marker, grading_marker) = (
+        format!("lab-{}", &instance[5..17]),
+        format!("grade-{}", &instance[5..17]),
+    );
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    // Registered: guests may not submit builds.
+    let who = Client::registered_at(&format!("http://127.0.0.1:{port}"), "kim").await;
+    let (status, lab) = who.start_lab("docker-cli").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term
+        .output_of("docker volume create keep >/dev/null && docker run --rm -u 0 -v keep:/k drydock/busybox:1 sh -c 'echo $((6*7)) > /k/f' && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && echo ready-$((2+3))")
+        .await;
+    assert!(out.contains("ready-5"), "{out}");
+    // A build that is still running when the server dies.
+    term.run(&format!(
+        "mkdir slow && printf 'FROM drydock/busybox:1\\nRUN sleep 120 && echo {lab_marker}\\n' > slow/Dockerfile && (docker build -t slow:1 slow > build.log 2>&1 &)"
+    ))
+    .await;
+    until_running(&lab_marker).await;
+    // And a grading whose build is running.
+    let submitter = who.clone();
+    let text = format!("FROM drydock/busybox:1\nRUN sleep 120 && echo {grading_marker}\n");
+    let submitted = tokio::spawn(async move {
+        submitter
+            .http
+            .post(submitter.url("/api/v1/exercises/harden-image/submissions"))
+            .json(&dockerfile(&text))
+            .send()
+            .await
+    });
+    until_running(&grading_marker).await;
+
+    drop(server); // SIGKILL
+    let answer = submitted.await.unwrap();
+    assert!(answer.is_err(), "a killed server answered: {answer:?}");
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    // The engine ends both builds once their client is gone, and start-up
+    // cleanup removes what the grading made.
+    until_gone(&lab_marker).await;
+    until_gone(&grading_marker).await;
+    let instance_ref = &instance;
+    eventually(
+        "no object with the grading label is left",
+        Duration::from_secs(30),
+        || std::future::ready(grading_objects(instance_ref).is_empty().then_some(())),
+    )
+    .await;
+    // The attempt is shown as interrupted, with a sentence, and not counted.
+    let (status, detail) = who.get("/api/v1/exercises/harden-image").await;
+    assert_eq!(status, 200, "{detail}");
+    let history = detail["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{detail}");
+    assert_eq!(history[0]["interrupted"], true, "{detail}");
+    assert!(
+        history[0]["report"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not count"),
+        "{detail}"
+    );
+    assert_eq!(detail["summary"]["attempts"], 0, "{detail}");
+    // The next attempt is graded and is the first that counts.
+    let (status, graded) = who.submit("harden-image", dockerfile(HARDENED)).await;
+    assert_eq!(status, 201, "{graded}");
+    assert_eq!(graded["interrupted"], false, "{graded}");
+    let (_, detail) = who.get("/api/v1/exercises/harden-image").await;
+    assert_eq!(detail["summary"]["attempts"], 1, "{detail}");
+
+    // The terminal reconnects to the same lab, with the learner's volume,
+    // its data and image; the interrupted build left no container.
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term
+        .output_of("docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'; echo containers=$(docker ps -aq | wc -l)")
+        .await;
+    assert!(out.contains("\n42"), "the volume's data survived: {out}");
+    assert!(out.contains("tag=1"), "the image survived: {out}");
+    assert!(out.contains("containers=0"), "{out}");
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    drop(server);
+}
+
+/// SIGTERM with a grading under way and a terminal open: the grading
+/// finishes and is answered before the process exits, the terminal is
+/// closed, and it reconnects to the same lab after the restart.
+#[tokio::test]
+async fn a_sigterm_lets_a_grading_finish_and_the_terminal_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
+    let content = workspace_root().join("content");
+    let port = free_port();
+    let marker = format!("term-{}", &instance[5..17]);
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let who = Client::registered_at(&format!("http://127.0.0.1:{port}"), "lee").await;
+    let (status, lab) = who.start_lab("docker-cli").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term
+        .output_of("echo $((6*7)) > ~/draft; echo ok-$((1+1))")
+        .await;
+    assert!(out.contains("ok-2"), "{out}");
+
+    let submitter = who.clone();
+    let text = format!("FROM drydock/busybox:1\nRUN sleep 4 && echo {marker}\nUSER 1000:1000\n");
+    let submitted =
+        tokio::spawn(async move { submitter.submit("harden-image", dockerfile(&text)).await });
+    until_running(&marker).await;
+    server.terminate().await;
+    let (status, graded) = submitted.await.unwrap();
+    assert_eq!(status, 201, "the grading under way was answered: {graded}");
+    assert_eq!(graded["interrupted"], false, "{graded}");
+    assert!(
+        graded["report"]["checks"].as_array().unwrap().len() > 1,
+        "{graded}"
+    );
+    term.until_closed(Duration::from_secs(10)).await;
+
+    let server = serve_content(port, &db_url, &instance, &content).await;
+    let (_, detail) = who.get("/api/v1/exercises/harden-image").await;
+    assert_eq!(detail["summary"]["attempts"], 1, "{detail}");
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term.output_of("cat ~/draft").await;
+    assert!(out.contains("\n42"), "{out}");
+    term.close().await;
+    assert!(grading_objects(&instance).is_empty());
     assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
     drop(server);
 }

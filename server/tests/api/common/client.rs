@@ -14,6 +14,7 @@ use super::{labs::Terminal, TestApp};
 /// A browser-like client of a test server: its own cookies (its own
 /// session), optionally its own address. Every story talks to Drydock
 /// through it.
+#[derive(Clone)]
 pub struct Client {
     pub http: reqwest::Client,
     jar: std::sync::Arc<reqwest::cookie::Jar>,
@@ -74,7 +75,12 @@ impl Client {
 
     /// A new visitor who registers as `username` (password "a long password").
     pub async fn registered(app: &TestApp, username: &str) -> Self {
-        let client = Self::arrive(app).await;
+        Self::registered_at(&app.url(""), username).await
+    }
+
+    /// [`Client::registered`] at a server given by its base URL.
+    pub async fn registered_at(base: &str, username: &str) -> Self {
+        let client = Self::arrive_at(base).await;
         let (status, body) = client
             .post(
                 "/api/v1/auth/register",

@@ -172,6 +172,27 @@ impl Terminal {
         }
     }
 
+    /// Reads until the server ends the connection (a close frame, an error
+    /// or the end of the stream); returns the output seen meanwhile.
+    pub async fn until_closed(&mut self, within: Duration) -> String {
+        let from = self.seen.len();
+        let ended = tokio::time::timeout(within, async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                match message {
+                    Message::Binary(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the terminal was still open after {within:?}"
+        );
+        self.seen[from..].to_string()
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }

@@ -20,6 +20,27 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// SIGTERM (an upgrade, a reboot): waits until the process has exited,
+    /// and returns how long that took.
+    pub async fn terminate(mut self) -> Duration {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let child = &mut self.child;
+        super::eventually(
+            "the server stops on SIGTERM",
+            Duration::from_secs(60),
+            || std::future::ready(child.try_wait().unwrap()),
+        )
+        .await;
+        started.elapsed()
+    }
+}
+
 /// Removes the test's containers when it ends, passed or failed.
 pub struct Cleanup(pub String);
 
