@@ -247,6 +247,12 @@ async fn bridge(mut socket: WebSocket, hub: Arc<TerminalHub>) {
             })
             .to_string();
             let _ = socket.send(Message::Text(text.into())).await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: axum::extract::ws::close_code::ERROR,
+                    reason: "shell not started".into(),
+                })))
+                .await;
             return;
         }
     };

@@ -685,6 +685,17 @@ impl LabService {
             .lab(&session.lab)
             .ok_or_else(|| Error::NotFound("This lab no longer exists.".into()))?
             .clone();
+        // Browsers that connect meanwhile wait for the new container.
+        let hub = self
+            .hubs
+            .lock()
+            .expect("hub map lock")
+            .get(&session.id)
+            .cloned();
+        let _switching = match &hub {
+            Some(hub) => Some(hub.switching().await),
+            None => None,
+        };
         if let Some(old) = &session.container_id {
             self.engine.remove(old).await?;
         }
@@ -704,12 +715,6 @@ impl LabService {
         };
         // The session's browsers stay with its hub, which opens a shell in
         // the new container; a pooled shell that came along is not needed.
-        let hub = self
-            .hubs
-            .lock()
-            .expect("hub map lock")
-            .get(&session.id)
-            .cloned();
         match (hub, pooled) {
             (Some(hub), pooled) => {
                 if let Some(pooled) = pooled {
@@ -1008,6 +1013,12 @@ impl LabService {
                 let Some(next) = next else {
                     return Ok(());
                 };
+                // With the engine away, the learner keeps their place rather
+                // than being taken out of the queue by a start that fails.
+                if let Err(err) = self.engine.version().await {
+                    tracing::warn!(error = %err, "the engine is not answering; the queue waits");
+                    return Ok(());
+                }
                 if !db::labs::claim_queued(&self.db, &next.id).await? {
                     continue;
                 }

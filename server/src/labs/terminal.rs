@@ -77,6 +77,10 @@ pub struct TerminalHub {
     shell_ended: Arc<Notify>,
     /// Instructors watching read-only; the learner is told how many.
     watchers: std::sync::atomic::AtomicUsize,
+    /// Held while the lab's container is being replaced: a browser that
+    /// attaches or types meanwhile waits for the new container instead of
+    /// reaching for the old one.
+    switching: Arc<AsyncMutex<()>>,
 }
 
 /// Keeps a read-only watcher counted; dropping it tells the learner.
@@ -130,6 +134,7 @@ impl TerminalHub {
             last_touch: Mutex::new(None),
             shell_ended,
             watchers: std::sync::atomic::AtomicUsize::new(0),
+            switching: Arc::default(),
         })
     }
 
@@ -152,6 +157,7 @@ impl TerminalHub {
     pub async fn attach(
         self: &Arc<Self>,
     ) -> Result<(Vec<u8>, broadcast::Receiver<TerminalEvent>), EngineError> {
+        drop(self.switching.lock().await);
         self.ensure_shell().await?;
         let feed = self.feed.lock().expect("terminal feed lock");
         let replay: Vec<u8> = feed.history.iter().copied().collect();
@@ -170,6 +176,7 @@ impl TerminalHub {
     /// Types `data` into the shell, starting a new shell if the last one exited.
     pub async fn input(self: &Arc<Self>, data: &[u8]) -> Result<(), EngineError> {
         self.touch().await;
+        drop(self.switching.lock().await);
         let mut slot = self.ensure_shell_locked().await?;
         let Some(shell) = slot.shell.as_mut() else {
             return Ok(());
@@ -198,6 +205,12 @@ impl TerminalHub {
             self.engine.resize_shell(&shell.exec_id, cols, rows).await?;
         }
         Ok(())
+    }
+
+    /// Holds browsers back from the old container until the guard is
+    /// dropped (after [`TerminalHub::retarget`] names the new one).
+    pub async fn switching(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.switching.clone().lock_owned().await
     }
 
     /// Points the hub at a fresh container (after a reset), telling the browsers why.

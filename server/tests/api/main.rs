@@ -9,6 +9,7 @@ mod attacks;
 mod browser;
 mod curriculum;
 mod engine;
+mod faults;
 mod grading;
 mod http;
 mod lab_builds;

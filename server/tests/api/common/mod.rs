@@ -7,6 +7,7 @@ pub mod grading;
 pub mod labs;
 pub mod postgres;
 pub mod process;
+pub mod spare_engine;
 pub mod workshops;
 
 use std::{net::SocketAddr, path::PathBuf};

@@ -71,6 +71,18 @@ pub async fn serve_content(
     instance: &str,
     content: &std::path::Path,
 ) -> Server {
+    serve_with(port, db_url, instance, content, &[]).await
+}
+
+/// [`serve_content`] with more environment (another engine's `DOCKER_HOST`,
+/// settings).
+pub async fn serve_with(
+    port: u16,
+    db_url: &str,
+    instance: &str,
+    content: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Server {
     let sockets = std::path::Path::new(db_url.trim_start_matches("sqlite://"))
         .parent()
         .unwrap()
@@ -85,6 +97,7 @@ pub async fn serve_content(
         .env("DRYDOCK_LABS__INSTANCE", instance)
         .env("DRYDOCK_LABS__REAP_INTERVAL_SECS", "1")
         .env("DRYDOCK_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .expect("drydock starts");
