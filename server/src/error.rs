@@ -66,10 +66,33 @@ impl Error {
             Error::CrossSiteRequest => (StatusCode::FORBIDDEN, "cross_site_request"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::Engine(_) => (StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable"),
+            e if e.database_unreachable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            }
             Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Database(_) | Error::Migration(_) | Error::Io(_) | Error::Session(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
+        }
+    }
+}
+
+impl Error {
+    /// Whether this is the database not answering (a connection that broke
+    /// or could not be had), not a fault in a query.
+    fn database_unreachable(&self) -> bool {
+        match self {
+            Error::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed,
+            ) => true,
+            // The session store is the database.
+            Error::Session(tower_sessions::session::Error::Store(
+                tower_sessions::session_store::Error::Backend(_),
+            )) => true,
+            _ => false,
         }
     }
 }
@@ -82,6 +105,7 @@ impl Error {
             Error::Engine(crate::docker::engine::EngineError::Timeout(_)) => "The lab engine is very busy right now. Try again in a minute.".to_string(),
             Error::Engine(_) => "The lab engine is not reachable right now. Try again in a minute.".to_string(),
             Error::Unavailable(message) => message.clone(),
+            e if e.database_unreachable() => crate::db::UNREACHABLE.to_string(),
             e if e.status_and_code().0.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, tell your instructor or administrator.".to_string(),
             e => e.to_string(),
         }

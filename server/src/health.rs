@@ -2,7 +2,14 @@
 
 use std::time::Duration;
 
-use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use axum::{
+    extract::{Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
 use serde_json::{json, Value};
 
 use crate::state::AppState;
@@ -26,7 +33,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = async {
         match tokio::time::timeout(deadline, state.db.ping()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => {
+                if let crate::error::Error::Database(e) = &e {
+                    state.db.note_error(e).await;
+                }
+                Err(e.to_string())
+            }
             Err(_) => Err(format!("no answer within {deadline:?}")),
         }
     };
@@ -72,4 +84,45 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// While the database is known not to answer, every request but the
+/// probes and static files is answered at once with a 503 and a sentence,
+/// instead of each waiting for a connection (and then failing anyway).
+/// [`crate::db::Db::watch`] lifts it when the database answers again.
+pub async fn database_gate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let exempt = ["/healthz", "/readyz"].contains(&path)
+        || path.starts_with("/pkg/")
+        || path.starts_with("/media/");
+    if exempt || !state.db.is_down() {
+        return next.run(request).await;
+    }
+    let mut response = if path.starts_with("/api/") {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "database_unavailable", "message": crate::db::UNREACHABLE })),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                 <title>Drydock is unavailable</title></head><body><main>\
+                 <h1>Drydock is unavailable</h1><p>{}</p></main></body></html>",
+                crate::db::UNREACHABLE
+            )),
+        )
+            .into_response()
+    };
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 10.into());
+    response
 }

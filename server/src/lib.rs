@@ -95,6 +95,8 @@ impl Application {
                 _ => {}
             }
         }
+        // Notices when a database found unreachable answers again.
+        tokio::spawn(db.clone().watch());
         // Reconciles lab containers, then enforces time limits and the queue.
         tokio::spawn(labs.clone().run_background());
         let grading = Arc::new(grading::service::GradingService::new(
@@ -267,6 +269,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), lessons::page_cache::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::ensure_identity))
         .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), health::database_gate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), accounts::csrf::refuse_cross_site))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -12,12 +12,20 @@ pub mod submissions;
 pub mod users;
 pub mod workshops;
 
-use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
-    AnyPool,
+    AnyPool, ConnectOptions,
 };
 
 use crate::error::Result;
@@ -61,7 +69,16 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     changes: Arc<changes::Changes>,
+    options: AnyConnectOptions,
+    /// Set when a query found that no connection could be opened; cleared
+    /// by [`Db::watch`] when the database answers again. While it is set,
+    /// requests are answered at once instead of each waiting for the pool.
+    down: Arc<AtomicBool>,
 }
+
+/// What a learner reads while the database does not answer.
+pub const UNREACHABLE: &str = "Drydock's database is not answering right now. \
+Try again in a minute; if it keeps happening, tell your instructor or administrator.";
 
 impl Db {
     /// Connects (creating a missing SQLite file and its directory).
@@ -79,7 +96,7 @@ impl Db {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits.
@@ -91,6 +108,8 @@ impl Db {
             pool,
             backend,
             changes: Arc::default(),
+            options,
+            down: Arc::default(),
         })
     }
 
@@ -104,10 +123,50 @@ impl Db {
         Ok(())
     }
 
-    /// A trivial round trip, for readiness checks.
+    /// A trivial round trip, for readiness checks. An answer lifts a
+    /// mark that the database is down.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        if self.down.swap(false, Ordering::AcqRel) {
+            tracing::info!("the database answers again");
+        }
         Ok(())
+    }
+
+    /// Whether the database was last found unreachable.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Looks at an error a query returned: when it says the database
+    /// cannot be reached (the connection broke, or the pool could not get
+    /// one and a fresh connection fails too, so it is not merely busy),
+    /// the database is marked down. Returns whether it was.
+    pub async fn note_error(&self, err: &sqlx::Error) -> bool {
+        let unreachable = match err {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => true,
+            sqlx::Error::PoolTimedOut => !matches!(
+                tokio::time::timeout(Duration::from_secs(1), self.options.connect()).await,
+                Ok(Ok(_))
+            ),
+            _ => false,
+        };
+        if unreachable && !self.down.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %err, "the database is not answering; requests are refused until it does");
+        }
+        unreachable
+    }
+
+    /// While the database is marked down, asks it every second whether it
+    /// answers, and marks it up when it does. Runs until the process ends.
+    pub async fn watch(self) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !self.is_down() {
+                continue;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(3), self.ping()).await;
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {

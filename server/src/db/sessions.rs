@@ -26,6 +26,24 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+impl DbSessionStore {
+    /// Fails at once while the database is known to be down: a request
+    /// reads its session more than once, and each read would otherwise
+    /// wait for the pool.
+    fn answering(&self) -> session_store::Result<()> {
+        if self.db.is_down() {
+            return Err(backend(super::UNREACHABLE));
+        }
+        Ok(())
+    }
+
+    /// A query's error, noting whether it says the database is down.
+    async fn failed(&self, e: sqlx::Error) -> session_store::Error {
+        self.db.note_error(&e).await;
+        backend(e)
+    }
+}
+
 fn expiry_ms(record: &Record) -> i64 {
     i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -33,6 +51,7 @@ fn expiry_ms(record: &Record) -> i64 {
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.answering()?;
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
         // A fresh random id collides only by astronomical bad luck; retry then.
@@ -44,8 +63,11 @@ impl SessionStore for DbSessionStore {
             .bind(&data)
             .bind(expiry_ms(record))
             .execute(self.db.pool())
-            .await
-            .map_err(backend)?;
+            .await;
+            let inserted = match inserted {
+                Ok(done) => done,
+                Err(e) => return Err(self.failed(e).await),
+            };
             if inserted.rows_affected() == 1 {
                 return Ok(());
             }
@@ -54,9 +76,10 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.answering()?;
         let data = serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        sqlx::query(
+        let saved = sqlx::query(
             "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
         )
@@ -64,20 +87,26 @@ impl SessionStore for DbSessionStore {
         .bind(data)
         .bind(expiry_ms(record))
         .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
-        Ok(())
+        .await;
+        match saved {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e).await),
+        }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
+        self.answering()?;
+        let row: Result<Option<(String, i64)>, _> = sqlx::query_as(
             "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
         )
         .bind(id.to_string())
         .bind(now_ms())
         .fetch_optional(self.db.pool())
-        .await
-        .map_err(backend)?;
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => return Err(self.failed(e).await),
+        };
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };
@@ -94,12 +123,15 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
+        self.answering()?;
+        let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
             .execute(self.db.pool())
-            .await
-            .map_err(backend)?;
-        Ok(())
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e).await),
+        }
     }
 }
 

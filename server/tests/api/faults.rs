@@ -1,6 +1,7 @@
 //! Faults under a running server: the Docker engine stopped and started,
-//! a lab's disk full. Each runs on a spare engine of its own
-//! (`common::spare_engine`), never the one other tests share.
+//! its disk full, PostgreSQL stopped and started. Each runs on an engine
+//! or a database server of its own (`common::spare_engine`,
+//! `common::postgres::OwnCluster`), never one other tests share.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde_json::Value;
 use crate::common::{
     eventually,
     labs::lab_content,
+    postgres::OwnCluster,
     process::{free_port, learner, serve_with},
     spare_engine::SpareEngine,
     workspace_root,
@@ -241,5 +243,191 @@ async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
     assert_eq!(bob.delete(&format!("/api/v1/labs/{b_id}")).await, 204);
     let left = leftovers(&engine, &instance);
     assert!(left.is_empty(), "left on the engine: {left:?}");
+    drop(server);
+}
+
+/// PostgreSQL stops under a running server and starts again: requests fail
+/// with a sentence (not a hang, not a bare 500) while it is down, nothing
+/// half-written is left, and the same server serves the same learner again
+/// once it is back, without a restart.
+#[tokio::test]
+async fn a_database_restart_is_reported_and_the_server_recovers_by_itself() {
+    let mut postgres = OwnCluster::start();
+    let db_url = postgres.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let port = free_port();
+    let content = workspace_root().join("content");
+    let sockets = dir.path().join("labs");
+    let sockets = sockets.to_string_lossy();
+    let server = serve_with(
+        port,
+        &db_url,
+        &instance,
+        &content,
+        &[("DRYDOCK_LABS__SOCKET_DIR", &sockets)],
+    )
+    .await;
+    let who = learner(port).await;
+    let flag = |value: &str| serde_json::json!({"kind": "flag", "value": value});
+    let (status, first) = who.submit("leaked-password", flag("not-it")).await;
+    assert_eq!(status, 201, "{first}");
+
+    postgres.stop();
+    let (status, ready) = readiness(port).await;
+    assert_eq!(status, 503, "{ready}");
+    assert!(
+        ready["database"].as_str().unwrap().starts_with("error"),
+        "{ready}"
+    );
+    // Answered with a sentence: the first request within the pool's wait
+    // (it finds the database gone), the next ones at once.
+    for attempt in 0..3 {
+        let started = std::time::Instant::now();
+        let (status, refused) = who.submit("leaked-password", flag("still-not-it")).await;
+        let limit = Duration::from_secs(if attempt == 0 { 8 } else { 1 });
+        assert!(
+            started.elapsed() < limit,
+            "try {attempt} answered in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(status, 503, "try {attempt}: {refused}");
+        assert_eq!(refused["error"], "database_unavailable", "{refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains("database"),
+            "{refused}"
+        );
+    }
+    let (status, page) = who.get("/api/v1/exercises/leaked-password").await;
+    assert_eq!(status, 503, "{page}");
+    // A page says it in words, too.
+    let page = who
+        .http
+        .get(who.url("/exercises"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("database is not answering"));
+
+    postgres.start_again();
+    let port_ref = port;
+    eventually("ready again", Duration::from_secs(30), || async move {
+        (readiness(port_ref).await.0 == 200).then_some(())
+    })
+    .await;
+    // The same learner (the same session), the same server: the refused
+    // submissions left nothing, and the next one is attempt 2.
+    let (status, second) = who.submit("leaked-password", flag("again-not-it")).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["attempt"], 2, "{second}");
+    let (_, detail) = who.get("/api/v1/exercises/leaked-password").await;
+    assert_eq!(detail["history"].as_array().unwrap().len(), 2, "{detail}");
+    assert_eq!(detail["summary"]["attempts"], 2, "{detail}");
+    drop(server);
+}
+
+/// The server's side of TCP connections on `port` that its client has
+/// closed but the server has not (`CLOSE-WAIT`).
+fn half_closed(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .args([
+            "-Htn",
+            "state",
+            "close-wait",
+            &format!("( sport = :{port} )"),
+        ])
+        .output()
+        .expect("ss runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Sockets the process `pid` holds open.
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Browsers that vanish in the middle of a terminal frame (a closed
+/// connection, a reset one): the server lets go of every connection, the
+/// learner's shell carries on untouched, and the terminal answers the next
+/// browser at once.
+#[tokio::test]
+async fn terminal_clients_that_vanish_mid_frame_leave_nothing_behind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = crate::common::process::Cleanup(instance.clone());
+    let port = free_port();
+    let server = serve_with(port, &db_url, &instance, &lab_content(), &[]).await;
+    let who = learner(port).await;
+    let (status, lab) = who.start_lab("sandbox").await;
+    assert_eq!(status, 201, "{lab}");
+    let id = lab["id"].as_str().unwrap().to_string();
+    let mut term = who.terminal(&id).await.unwrap();
+    term.expect("sandbox:").await;
+    // State only this shell holds.
+    term.run("KEPT=$((6*7))").await;
+    assert!(term.output_of("echo v=$KEPT").await.contains("v=42"));
+    term.close().await;
+    let pid = server.child.id();
+    let before = sockets_of(pid);
+
+    let request = format!(
+        "GET /api/v1/labs/{id}/terminal HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: ZHJ5ZG9jay10ZXN0LWtleQ==\r\nCookie: {}\r\n\r\n",
+        who.cookie_header()
+    );
+    for i in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "handshake cut");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        // A masked binary frame that announces 256 bytes and brings 10.
+        let mut frame = vec![0x82, 0x80 | 126, 0x01, 0x00, 1, 2, 3, 4];
+        frame.extend_from_slice(b"echo gone\r");
+        stream.write_all(&frame).await.unwrap();
+        if i % 2 == 0 {
+            // Gone with a reset, as a browser tab that is killed.
+            stream.set_linger(Some(Duration::ZERO)).unwrap();
+        }
+        drop(stream);
+    }
+    // 20 connections came and went: the server holds at most a few more
+    // sockets than before (its pools to the engine and the database
+    // vary), none of them half-closed.
+    eventually(
+        "the server lets go of every vanished connection",
+        Duration::from_secs(15),
+        || {
+            let now = sockets_of(pid);
+            std::future::ready((half_closed(port) == 0 && now <= before + 3).then_some(()))
+        },
+    )
+    .await;
+    let mut term = who.terminal(&id).await.unwrap();
+    assert!(term.output_of("echo v=$KEPT").await.contains("v=42"));
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
     drop(server);
 }

@@ -185,7 +185,7 @@ impl Client {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         let url = reqwest::Url::parse(&self.base).unwrap();
         self.jar
             .cookies(&url)

@@ -103,9 +103,15 @@ fn server_account() -> Option<(u32, u32)> {
     Some((id("-u"), id("-g")))
 }
 
-impl Cluster {
-    fn start() -> Self {
-        let started = Instant::now();
+/// A cluster's files, made by `initdb`, and how to run its programs.
+struct Install {
+    bin: PathBuf,
+    account: Option<(u32, u32)>,
+    dir: PathBuf,
+}
+
+impl Install {
+    fn new() -> Self {
         let bin = bin_dir();
         let account = server_account();
         let dir = tempfile::Builder::new()
@@ -116,31 +122,11 @@ impl Cluster {
         if let Some((uid, gid)) = account {
             chown(&dir, Some(uid), Some(gid)).expect("chown the cluster directory");
         }
-        let data = dir.join("data");
-
-        // Runs a PostgreSQL program as the server account (root may not).
-        let as_server = |program: &Path| -> Vec<String> {
-            let mut argv = Vec::new();
-            if let Some((uid, gid)) = account {
-                argv.extend([
-                    "setpriv".into(),
-                    format!("--reuid={uid}"),
-                    format!("--regid={gid}"),
-                    "--clear-groups".into(),
-                ]);
-            }
-            argv.push(program.to_string_lossy().into_owned());
-            argv
-        };
-        let command = |argv: Vec<String>| {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
-            c
-        };
-
-        let out = command(as_server(&bin.join("initdb")))
+        let install = Self { bin, account, dir };
+        let out = install
+            .command("initdb")
             .args(["-D"])
-            .arg(&data)
+            .arg(install.dir.join("data"))
             .args([
                 "-U",
                 "postgres",
@@ -156,23 +142,44 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        install
+    }
 
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server_cmd = as_server(&bin.join("postgres"));
-        server_cmd.extend(
+    /// Runs a PostgreSQL program as the server account (root may not).
+    fn argv(&self, program: &str) -> Vec<String> {
+        let mut argv = Vec::new();
+        if let Some((uid, gid)) = self.account {
+            argv.extend([
+                "setpriv".into(),
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--clear-groups".into(),
+            ]);
+        }
+        argv.push(self.bin.join(program).to_string_lossy().into_owned());
+        argv
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let argv = self.argv(program);
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    }
+
+    /// The server's command line, listening on `port` of 127.0.0.1.
+    fn server_argv(&self, port: u16) -> Vec<String> {
+        let mut argv = self.argv("postgres");
+        argv.extend(
             [
                 "-D",
-                &data.to_string_lossy(),
+                &self.dir.join("data").to_string_lossy(),
                 "-h",
                 "127.0.0.1",
                 "-p",
                 &port.to_string(),
                 "-k",
-                &dir.to_string_lossy(),
+                &self.dir.to_string_lossy(),
                 "-c",
                 "fsync=off",
                 "-c",
@@ -184,6 +191,56 @@ impl Cluster {
             ]
             .map(str::to_string),
         );
+        argv
+    }
+
+    fn ready(&self, port: u16) -> bool {
+        Command::new(self.bin.join("pg_isready"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    fn wait_ready(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.ready(port) {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+                panic!("PostgreSQL did not become ready in 30 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn create_database_on(port: u16) -> String {
+    let name = format!("drydock_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test server");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    conn.close().await.ok();
+    format!("postgres://postgres@127.0.0.1:{port}/{name}")
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let started = Instant::now();
+        let install = Install::new();
+        let port = free_port();
         let mut server = Command::new("sh");
         // The supervisor: start the server, and when this test process (or
         // the server) is gone, stop it cleanly and delete its files.
@@ -191,7 +248,8 @@ impl Cluster {
             "{cmd} >\"$DIR/log\" 2>&1 & pg=$!\n\
              while kill -0 {me} 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done\n\
              kill -INT $pg 2>/dev/null; wait $pg; rm -rf \"$DIR\"",
-            cmd = server_cmd
+            cmd = install
+                .server_argv(port)
                 .iter()
                 .map(|a| shell_quote(a))
                 .collect::<Vec<_>>()
@@ -204,50 +262,88 @@ impl Cluster {
         server
             .arg("-c")
             .arg(script)
-            .env("DIR", &dir)
+            .env("DIR", &install.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the PostgreSQL supervisor");
-
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = Command::new(bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if ready {
-                break;
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
-                panic!("PostgreSQL did not become ready in 30 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        install.wait_ready(port);
         eprintln!(
             "PostgreSQL test server ready on 127.0.0.1:{port} in {:.1}s ({})",
             started.elapsed().as_secs_f64(),
-            bin.display()
+            install.bin.display()
         );
         Self { port }
     }
 
     /// Creates a fresh database and returns its URL.
     pub async fn create_database(&self) -> String {
-        let name = format!("drydock_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .expect("connect to the test server");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .expect("create a test database");
-        conn.close().await.ok();
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        create_database_on(self.port).await
+    }
+}
+
+/// A PostgreSQL server of one test's own, which it may stop and start
+/// again (the shared [`cluster`] must stay up for every other test).
+/// Stopped, and its files removed, when dropped.
+pub struct OwnCluster {
+    install: Install,
+    port: u16,
+    server: Option<std::process::Child>,
+}
+
+impl OwnCluster {
+    pub fn start() -> Self {
+        let mut own = Self {
+            install: Install::new(),
+            port: free_port(),
+            server: None,
+        };
+        own.start_again();
+        own
+    }
+
+    /// Starts the server (again) on its port, and waits until it answers.
+    pub fn start_again(&mut self) {
+        assert!(self.server.is_none(), "the server is already running");
+        let argv = self.install.server_argv(self.port);
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.install.dir.join("log"))
+            .expect("log file");
+        self.server = Some(
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("postgres starts"),
+        );
+        self.install.wait_ready(self.port);
+    }
+
+    /// Stops the server (a fast shutdown: clients are disconnected) and
+    /// waits until it has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &server.id().to_string()])
+                .status();
+            let _ = server.wait();
+        }
+    }
+
+    pub async fn create_database(&self) -> String {
+        create_database_on(self.port).await
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.install.dir);
     }
 }
 
