@@ -409,7 +409,7 @@ async fn terminal_clients_that_vanish_mid_frame_leave_nothing_behind() {
         stream.write_all(&frame).await.unwrap();
         if i % 2 == 0 {
             // Gone with a reset, as a browser tab that is killed.
-            stream.set_linger(Some(Duration::ZERO)).unwrap();
+            stream.set_zero_linger().unwrap();
         }
         drop(stream);
     }
