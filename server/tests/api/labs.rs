@@ -505,8 +505,7 @@ async fn nothing_a_learner_does_inside_escapes_the_sandbox_or_stalls_a_neighbour
             "the sandbox ended, lab restarted"
         }
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    // …and a reset clears whatever is left.
+    // …and a reset clears whatever is left, at once.
     let from = term.seen.len();
     let (status, _) = ann
         .post(&format!("/api/v1/labs/{a_id}/reset"), json!({}))
