@@ -349,9 +349,28 @@ mod tests {
         );
         let mut ids: Vec<_> = CheckId::all().map(CheckId::id).collect();
         let total = ids.len();
+        assert_eq!(
+            total,
+            RunCheck::ALL.len()
+                + ImageCheck::ALL.len()
+                + LabCheck::ALL.len()
+                + LiveCheck::ALL.len()
+                + FlagCheck::ALL.len(),
+            "every area's checks are in the catalog"
+        );
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), total);
+        // Each check says what it asks for, in words of its own.
+        let mut titles: Vec<_> = CheckId::all().map(CheckId::title).collect();
+        assert!(titles.iter().all(|t| t.len() > 5), "{titles:?}");
+        titles.sort();
+        titles.dedup();
+        assert_eq!(titles.len(), total, "two checks share a title");
+        assert_eq!(
+            CheckId::Run(RunCheck::Memory).title(),
+            RunCheck::Memory.title()
+        );
         for c in CheckId::all() {
             let prefix = match c.area() {
                 Run => "RUN-",

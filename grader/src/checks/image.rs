@@ -603,3 +603,236 @@ fn no_sys_volume(
             }
         }), not_built(ev))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        input::dockerfile,
+        layers::{FsEntry, HistoryEntry},
+    };
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+
+    /// Evidence for `dockerfile`, built into an image with `user`, these
+    /// files (path, mode, content) and these history lines.
+    fn built(
+        text: &str,
+        user: &str,
+        files: &[(&str, u32, &str)],
+        history: &[&str],
+    ) -> ImageEvidence {
+        let mut image = SavedImage {
+            config: serde_json::json!({ "User": user }),
+            history: history
+                .iter()
+                .map(|h| HistoryEntry {
+                    created_by: (*h).to_string(),
+                    empty_layer: false,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        for (path, mode, content) in files {
+            image.files.insert(
+                (*path).to_string(),
+                FsEntry {
+                    mode: *mode,
+                    is_dir: false,
+                    layer: 0,
+                    content: Some(content.as_bytes().to_vec()),
+                },
+            );
+        }
+        ImageEvidence {
+            dockerfile: dockerfile::parse(text).unwrap(),
+            image: Some(image),
+            build_error: None,
+            health: None,
+        }
+    }
+
+    fn grade(check: ImageCheck, ev: &ImageEvidence) -> Verdict {
+        evaluate(check, ev, Params(&toml::Table::new()))
+    }
+
+    fn passes(check: ImageCheck, ev: &ImageEvidence) {
+        let v = grade(check, ev);
+        assert!(v.passed, "{check:?} should pass: {v:?}");
+    }
+
+    fn fails(check: ImageCheck, ev: &ImageEvidence, says: &str) {
+        let v = grade(check, ev);
+        assert!(
+            !v.passed && v.message.contains(says),
+            "{check:?} should fail with {says:?}: {v:?}"
+        );
+    }
+
+    #[test]
+    fn static_failures_come_first_then_the_image_and_nothing_passes_unbuilt() {
+        let text = "FROM drydock/busybox:1\nADD app.tar /app/\n";
+        let ev = built(text, "1000", &[], &[]);
+        fails(ImageCheck::CopyNotAdd, &ev, "COPY");
+        // The file says COPY, but the image's history shows an ADD.
+        let text = "FROM drydock/busybox:1\nCOPY app /app/\n";
+        for add in [
+            "/bin/sh -c #(nop) ADD file:abc in /app",
+            "ADD app.tar /app/ # buildkit",
+        ] {
+            let ev = built(text, "1000", &[], &[add]);
+            fails(ImageCheck::CopyNotAdd, &ev, "history shows ADD");
+        }
+        // Both agree: the static message, and the evidence of both parts.
+        let ev = built(
+            text,
+            "1000",
+            &[],
+            &["/bin/sh -c #(nop) COPY dir:abc in /app"],
+        );
+        let v = grade(ImageCheck::CopyNotAdd, &ev);
+        assert!(
+            v.passed && v.evidence.contains("history has no ADD"),
+            "{v:?}"
+        );
+        // Not built: the static part alone never passes.
+        let mut ev = ev;
+        ev.image = None;
+        ev.build_error = Some("step 2 failed".into());
+        fails(ImageCheck::CopyNotAdd, &ev, "step 2 failed");
+    }
+
+    #[test]
+    fn the_user_is_resolved_through_the_images_passwd() {
+        let text = "FROM drydock/busybox:1\n";
+        let passwd = [("etc/passwd", 0o644, PASSWD)];
+        fails(
+            ImageCheck::NonrootUser,
+            &built(text, "", &passwd, &[]),
+            "runs as root",
+        );
+        fails(
+            ImageCheck::NonrootUser,
+            &built(text, "0:0", &passwd, &[]),
+            "is root (uid 0)",
+        );
+        fails(
+            ImageCheck::NonrootUser,
+            &built(text, "root", &passwd, &[]),
+            "is root (uid 0)",
+        );
+        passes(ImageCheck::NonrootUser, &built(text, "app", &passwd, &[]));
+        passes(
+            ImageCheck::NonrootUser,
+            &built(text, "1000:1000", &passwd, &[]),
+        );
+        fails(
+            ImageCheck::NonrootUser,
+            &built(text, "ghost", &passwd, &[]),
+            "does not exist",
+        );
+    }
+
+    #[test]
+    fn a_shared_uid_or_gid_is_found() {
+        let text = "FROM drydock/busybox:1\n";
+        let unique = [
+            ("etc/passwd", 0o644, PASSWD),
+            ("etc/group", 0o644, "root:x:0:\napp:x:1000:\n"),
+        ];
+        passes(ImageCheck::UniqueUid, &built(text, "1000", &unique, &[]));
+        let hidden_root = [(
+            "etc/passwd",
+            0o644,
+            "root:x:0:0::/root:/bin/sh\n# toor:x:0:0 is a comment\n\ntoor:x:0:0::/:/bin/sh\n",
+        )];
+        fails(
+            ImageCheck::UniqueUid,
+            &built(text, "1000", &hidden_root, &[]),
+            "UID 0 is shared by root, toor",
+        );
+        let group = [("etc/group", 0o644, "a:x:5:\nb:x:5:\n")];
+        fails(
+            ImageCheck::UniqueUid,
+            &built(text, "1000", &group, &[]),
+            "GID 5",
+        );
+        // Lines with too few fields are not accounts.
+        let short = [("etc/passwd", 0o644, "a:x\nb:x\n")];
+        passes(ImageCheck::UniqueUid, &built(text, "1000", &short, &[]));
+    }
+
+    #[test]
+    fn an_empty_password_field_is_found_in_shadow_and_passwd() {
+        let text = "FROM drydock/busybox:1\n";
+        passes(
+            ImageCheck::NoEmptyPw,
+            &built(
+                text,
+                "1000",
+                &[("etc/shadow", 0o640, "root:!:1::::::\napp:*:1::::::\n")],
+                &[],
+            ),
+        );
+        fails(
+            ImageCheck::NoEmptyPw,
+            &built(
+                text,
+                "1000",
+                &[("etc/shadow", 0o640, "root:!:1::::::\napp::1::::::\n")],
+                &[],
+            ),
+            "app in /etc/shadow",
+        );
+        fails(
+            ImageCheck::NoEmptyPw,
+            &built(
+                text,
+                "1000",
+                &[("etc/passwd", 0o644, "guest::1001:1001::/:/bin/sh\n")],
+                &[],
+            ),
+            "guest in /etc/passwd",
+        );
+        // A line without a password field, or without a name, is no account.
+        passes(
+            ImageCheck::NoEmptyPw,
+            &built(
+                text,
+                "1000",
+                &[("etc/passwd", 0o644, "lonely\n::0:0::/:/bin/sh\n")],
+                &[],
+            ),
+        );
+    }
+
+    #[test]
+    fn setuid_and_setgid_files_are_found_directories_are_not() {
+        let text = "FROM drydock/busybox:1\n";
+        passes(
+            ImageCheck::NoSetuid,
+            &built(text, "1000", &[("bin/ls", 0o755, "")], &[]),
+        );
+        fails(
+            ImageCheck::NoSetuid,
+            &built(text, "1000", &[("bin/su", 0o4755, "")], &[]),
+            "/bin/su (4755",
+        );
+        fails(
+            ImageCheck::NoSetuid,
+            &built(text, "1000", &[("bin/wall", 0o2755, "")], &[]),
+            "/bin/wall (2755",
+        );
+        let mut ev = built(text, "1000", &[], &[]);
+        ev.image.as_mut().unwrap().files.insert(
+            "tmp".into(),
+            FsEntry {
+                mode: 0o1777 | 0o2000,
+                is_dir: true,
+                layer: 0,
+                content: None,
+            },
+        );
+        passes(ImageCheck::NoSetuid, &ev);
+    }
+}

@@ -159,6 +159,20 @@ mod tests {
         assert!(!v.passed && v.message.contains("anonymous"), "{v:?}");
         ev.mounts = vec![volume("pgdata", "/data")];
         assert!(evaluate(LiveCheck::NamedVolume, &ev, Params(&p)).passed);
+        // Short hex, or 64 characters that are not all hex: names a learner gave.
+        for name in ["beef", &format!("{}z", "a".repeat(63))] {
+            ev.mounts = vec![volume(name, "/data")];
+            let v = evaluate(LiveCheck::NamedVolume, &ev, Params(&p));
+            assert!(v.passed, "{name}: {v:?}");
+        }
+        // A bind mount is named for what it is.
+        ev.mounts = vec![MountPoint {
+            typ: Some("bind".into()),
+            destination: Some("/data".into()),
+            ..Default::default()
+        }];
+        let v = evaluate(LiveCheck::NamedVolume, &ev, Params(&p));
+        assert!(!v.passed && v.message.contains("bind mount"), "{v:?}");
     }
 
     #[test]
@@ -173,7 +187,12 @@ mod tests {
         ev.path_mtime = Some(900);
         assert!(evaluate(LiveCheck::DataOutlives, &ev, Params(&p)).passed);
         ev.path_mtime = None;
-        assert!(!evaluate(LiveCheck::DataOutlives, &ev, Params(&p)).passed);
+        ev.unreachable = Some("the container stopped".into());
+        let v = evaluate(LiveCheck::DataOutlives, &ev, Params(&p));
+        assert!(
+            !v.passed && v.message.contains("could not be read") && v.message.contains("stopped"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -185,8 +204,13 @@ mod tests {
         };
         assert!(evaluate(LiveCheck::Answers, &ev, Params(&p)).passed);
         ev.answer = Some((Some(0), "(0 rows)".into()));
-        assert!(!evaluate(LiveCheck::Answers, &ev, Params(&p)).passed);
+        let v = evaluate(LiveCheck::Answers, &ev, Params(&p));
+        assert!(!v.passed && v.message.contains("runs, but"), "{v:?}");
         ev.answer = Some((Some(2), "first order: relation does not exist".into()));
-        assert!(!evaluate(LiveCheck::Answers, &ev, Params(&p)).passed);
+        let v = evaluate(LiveCheck::Answers, &ev, Params(&p));
+        assert!(
+            !v.passed && v.message.contains("failed") && v.message.contains("exit 2"),
+            "{v:?}"
+        );
     }
 }

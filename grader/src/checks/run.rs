@@ -1434,4 +1434,279 @@ mod tests {
         assert_eq!(p.status_field("Uid").unwrap(), "1000\t1000\t1000\t1000");
         assert_eq!(p.section("write").unwrap().trim(), "refused");
     }
+
+    /// Evidence of a started container: its inspect (HostConfig and
+    /// Mounts as JSON), the probe's output and the run command.
+    fn started(command: &str, host: serde_json::Value, probe: &str) -> RunEvidence {
+        RunEvidence {
+            spec: crate::input::run_command::parse_run_command(command).unwrap(),
+            inspect: Some(
+                serde_json::from_value(serde_json::json!({
+                    "HostConfig": host,
+                    "Config": {},
+                    "Mounts": host.get("Mounts").cloned().unwrap_or_default(),
+                }))
+                .unwrap(),
+            ),
+            probe: Some(Probe::parse(probe)),
+            ..Default::default()
+        }
+    }
+
+    fn graded(check: RunCheck, ev: &RunEvidence, params: &str) -> Verdict {
+        let params: toml::Table = toml::from_str(params).unwrap();
+        evaluate(check, ev, Params(&params))
+    }
+
+    fn says(v: &Verdict, passed: bool, text: &str) {
+        assert!(
+            v.passed == passed && v.message.contains(text),
+            "want passed={passed} and {text:?}: {v:?}"
+        );
+    }
+
+    #[test]
+    fn scratch_space_must_be_a_small_noexec_nosuid_tmpfs() {
+        let run = "docker run img";
+        let tmpfs = |opts: &str| serde_json::json!({ "Tmpfs": { "/tmp": opts } });
+        let v = |host, params| graded(RunCheck::TmpfsSafe, &started(run, host, ""), params);
+        says(
+            &v(tmpfs("rw,noexec,nosuid,size=16m"), ""),
+            true,
+            "small noexec,nosuid tmpfs",
+        );
+        says(
+            &v(tmpfs("rw,exec,nosuid,size=16m"), ""),
+            false,
+            "/tmp allows exec",
+        );
+        says(
+            &v(tmpfs("rw,noexec,suid,size=16m"), ""),
+            false,
+            "/tmp allows setuid",
+        );
+        says(&v(tmpfs("rw,noexec,nosuid"), ""), false, "/tmp has no size");
+        // The size against the exercise's cap, 64 MiB unless it says.
+        says(&v(tmpfs("noexec,nosuid,size=64m"), ""), true, "tmpfs");
+        says(&v(tmpfs("noexec,nosuid,size=65m"), ""), false, "above 64m");
+        says(
+            &v(tmpfs("noexec,nosuid,size=8m"), "max_size_mb = 4"),
+            false,
+            "above 4m",
+        );
+        says(&v(tmpfs("noexec,nosuid,size=lots"), ""), false, "size lots");
+        says(&v(serde_json::json!({}), ""), false, "no tmpfs is mounted");
+        says(
+            &v(tmpfs("noexec,nosuid,size=8m"), "paths = [\"/run\"]"),
+            false,
+            "/run is not a tmpfs",
+        );
+        // The mounts the probe saw are evidence, /dev's own tmpfs aside.
+        let probe =
+            "@@mountinfo\n1 2 0:1 / /tmp rw - tmpfs tmpfs rw\n3 4 0:2 / /dev rw - tmpfs tmpfs rw\n";
+        let ev = started(run, tmpfs("noexec,nosuid,size=8m"), probe);
+        let verdict = graded(RunCheck::TmpfsSafe, &ev, "");
+        assert!(
+            verdict.evidence.contains("/tmp rw") && !verdict.evidence.contains("/dev rw"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_read_only_root_is_proved_by_a_refused_write_and_no_writable_cover() {
+        let run = "docker run img";
+        let refused = "@@write\nrefused: touch: /.drydock-probe: Read-only file system\n";
+        let v = |host, probe: &str, params| {
+            graded(RunCheck::ReadonlyRootfs, &started(run, host, probe), params)
+        };
+        says(
+            &v(serde_json::json!({"ReadonlyRootfs": true}), refused, ""),
+            true,
+            "read-only",
+        );
+        says(
+            &v(serde_json::json!({"ReadonlyRootfs": false}), refused, ""),
+            false,
+            "writable",
+        );
+        // Asked for, but the write went through: the probe wins.
+        says(
+            &v(
+                serde_json::json!({"ReadonlyRootfs": true}),
+                "@@write\nwritable\n",
+                "",
+            ),
+            false,
+            "writable",
+        );
+        let app = "app_paths = [\"/app\"]";
+        let tmpfs_over =
+            serde_json::json!({"ReadonlyRootfs": true, "Tmpfs": {"/app": "rw,noexec"}});
+        says(&v(tmpfs_over, refused, app), false, "/app (tmpfs)");
+        // A tmpfs inside the application's directory does not cover it.
+        let inside =
+            serde_json::json!({"ReadonlyRootfs": true, "Tmpfs": {"/app/cache": "rw,noexec"}});
+        says(&v(inside, refused, app), true, "read-only");
+        let exec_ro = serde_json::json!({"ReadonlyRootfs": true, "Tmpfs": {"/app": "ro,exec"}});
+        says(&v(exec_ro, refused, app), false, "(tmpfs, exec)");
+        let ro_tmpfs = serde_json::json!({"ReadonlyRootfs": true, "Tmpfs": {"/app": "ro,noexec"}, "Mounts": []});
+        says(&v(ro_tmpfs, refused, app), true, "read-only");
+        let elsewhere = serde_json::json!({"ReadonlyRootfs": true, "Tmpfs": {"/tmp": "rw,noexec"}});
+        says(&v(elsewhere, refused, app), true, "read-only");
+        let mut ev = started(run, serde_json::json!({"ReadonlyRootfs": true}), refused);
+        ev.inspect.as_mut().unwrap().mounts = Some(vec![
+            bollard_stubs::models::MountPoint {
+                destination: Some("/app".into()),
+                rw: Some(true),
+                ..Default::default()
+            },
+            bollard_stubs::models::MountPoint {
+                destination: Some("/data".into()),
+                rw: Some(true),
+                ..Default::default()
+            },
+        ]);
+        let verdict = graded(RunCheck::ReadonlyRootfs, &ev, app);
+        says(&verdict, false, "/app (writable mount)");
+        assert!(!verdict.message.contains("/data"), "{verdict:?}");
+        ev.inspect.as_mut().unwrap().mounts.as_mut().unwrap()[0].rw = Some(false);
+        says(
+            &graded(RunCheck::ReadonlyRootfs, &ev, app),
+            true,
+            "read-only",
+        );
+    }
+
+    #[test]
+    fn ports_are_bound_to_one_address_above_1024() {
+        let v = |run: &str, params| {
+            graded(
+                RunCheck::Ports,
+                &started(run, serde_json::json!({}), ""),
+                params,
+            )
+        };
+        says(&v("docker run img", ""), true, "No ports published");
+        says(
+            &v("docker run -p 127.0.0.1:8080:80 img", ""),
+            true,
+            "one address, above 1024",
+        );
+        says(
+            &v("docker run -p 8080:80 img", ""),
+            false,
+            "write -p 127.0.0.1:8080:80",
+        );
+        says(
+            &v("docker run -p 80 img", ""),
+            false,
+            "write -p 127.0.0.1:80:80",
+        );
+        says(
+            &v("docker run -p 0.0.0.0:8080:80 img", ""),
+            false,
+            "every address",
+        );
+        says(
+            &v("docker run -p [::]:8080:80 img", ""),
+            false,
+            "every address",
+        );
+        says(
+            &v("docker run -p 127.0.0.1:80:80 img", ""),
+            false,
+            "host port 80 is a privileged port",
+        );
+        says(
+            &v("docker run -p 127.0.0.1:1024:80 img", ""),
+            false,
+            "privileged port",
+        );
+        says(
+            &v("docker run -p 127.0.0.1:1025:80 img", ""),
+            true,
+            "above 1024",
+        );
+        says(
+            &v("docker run -p 127.0.0.1:1000-1100:80 img", ""),
+            false,
+            "privileged port",
+        );
+        says(
+            &v("docker run -P img", ""),
+            false,
+            "-P publishes every exposed port",
+        );
+        says(
+            &v("docker run -p 127.0.0.1:8080:80 img", "publish = 0"),
+            false,
+            "needs no published port",
+        );
+        says(&v("docker run img", "publish = 0"), true, "No ports");
+    }
+
+    #[test]
+    fn every_capability_is_dropped_and_only_the_allowed_come_back() {
+        let v = |host, probe: &str, params| {
+            graded(
+                RunCheck::CapDropAll,
+                &started("docker run img", host, probe),
+                params,
+            )
+        };
+        let none = "@@status\nCapBnd:\t0000000000000000\n";
+        let bind = "@@status\nCapBnd:\t0000000000000400\n";
+        says(
+            &v(serde_json::json!({"CapDrop": ["ALL"]}), none, ""),
+            true,
+            "All capabilities dropped",
+        );
+        says(
+            &v(serde_json::json!({"CapDrop": ["all"]}), none, ""),
+            true,
+            "All capabilities dropped",
+        );
+        says(
+            &v(serde_json::json!({"CapDrop": ["NET_RAW"]}), none, ""),
+            false,
+            "Add --cap-drop ALL.",
+        );
+        let allowed = "allowed = [\"NET_BIND_SERVICE\"]";
+        says(
+            &v(serde_json::json!({}), none, allowed),
+            false,
+            "add back only --cap-add NET_BIND_SERVICE",
+        );
+        // The bounding set is the truth: a capability the request did not
+        // add but the container holds is found.
+        says(
+            &v(serde_json::json!({"CapDrop": ["ALL"]}), bind, ""),
+            false,
+            "still holds NET_BIND_SERVICE",
+        );
+        says(
+            &v(serde_json::json!({"CapDrop": ["ALL"]}), bind, allowed),
+            true,
+            "only what the program needs",
+        );
+        let added = serde_json::json!({"CapDrop": ["ALL"], "CapAdd": ["CAP_NET_ADMIN"]});
+        let verdict = graded(
+            RunCheck::CapDropAll,
+            &started("docker run img", added, none),
+            allowed,
+        );
+        says(&verdict, false, "still holds NET_ADMIN");
+        assert!(
+            verdict.message.contains("at most NET_BIND_SERVICE"),
+            "{verdict:?}"
+        );
+        let added = serde_json::json!({"CapDrop": ["ALL"], "CapAdd": ["NET_ADMIN"]});
+        says(&v(added, none, ""), false, "needs at most none");
+        // The bounding set shows in the evidence.
+        let verdict = v(serde_json::json!({"CapDrop": ["ALL"]}), bind, allowed);
+        assert!(
+            verdict.evidence.contains("CapBnd 0000000000000400"),
+            "{verdict:?}"
+        );
+    }
 }
