@@ -8,12 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    eventually,
-    labs::lab_content,
-    postgres::OwnCluster,
-    process::{free_port, learner, serve_with},
-    spare_engine::SpareEngine,
-    workspace_root,
+    eventually, labs::lab_content, postgres::OwnCluster, process::ServerHome,
+    spare_engine::SpareEngine, workspace_root,
 };
 
 async fn readiness(port: u16) -> (u16, Value) {
@@ -44,28 +40,24 @@ fn leftovers(engine: &SpareEngine, instance: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() {
     let mut engine = SpareEngine::start(None).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let port = free_port();
+    let home = ServerHome::new();
+    let (instance, port) = (&home.instance, home.port);
     let host = engine.host();
-    let server = serve_with(
-        port,
-        &db_url,
-        &instance,
-        &lab_content(),
-        &[
-            ("DOCKER_HOST", &host),
-            ("DRYDOCK_LABS__CAPACITY", "2"),
-            ("DRYDOCK_LABS__GUEST_SHARE", "1"),
-        ],
-    )
-    .await;
+    let server = home
+        .serve(
+            &lab_content(),
+            &[
+                ("DOCKER_HOST", &host),
+                ("DRYDOCK_LABS__CAPACITY", "2"),
+                ("DRYDOCK_LABS__GUEST_SHARE", "1"),
+            ],
+        )
+        .await;
     let [ann, ben, cat, dan] = [
-        learner(port).await,
-        learner(port).await,
-        learner(port).await,
-        learner(port).await,
+        home.learner().await,
+        home.learner().await,
+        home.learner().await,
+        home.learner().await,
     ];
     let (status, a) = ann.start_lab("sandbox").await;
     assert_eq!(status, 201, "{a}");
@@ -73,7 +65,7 @@ async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() 
     let mut term = ann.terminal(&a_id).await.unwrap();
     term.expect("sandbox:").await;
     assert!(term.output_of("echo $((6*7))").await.contains("\n42"));
-    let mine = format!("label=drydock.instance={instance}");
+    let mine = home.mine();
     let before = engine.docker(&["ps", "-q", "--filter", &mine]);
 
     // 1. Down with a free place: a start needs the engine now.
@@ -163,7 +155,7 @@ async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() 
     cat.wait_for_status(&c_id, "running", Duration::from_secs(60))
         .await;
     assert_eq!(cat.delete(&format!("/api/v1/labs/{c_id}")).await, 204);
-    let left = leftovers(&engine, &instance);
+    let left = leftovers(&engine, instance);
     assert!(
         left.is_empty(),
         "left on the engine: {left:?}\n{}",
@@ -179,21 +171,12 @@ async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() 
 #[tokio::test]
 async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
     let engine = SpareEngine::start(Some(320)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let port = free_port();
+    let home = ServerHome::new();
+    let port = home.port;
     let host = engine.host();
     let content = workspace_root().join("content");
-    let server = serve_with(
-        port,
-        &db_url,
-        &instance,
-        &content,
-        &[("DOCKER_HOST", &host)],
-    )
-    .await;
-    let (ann, bob) = (learner(port).await, learner(port).await);
+    let server = home.serve(&content, &[("DOCKER_HOST", &host)]).await;
+    let (ann, bob) = (home.learner().await, home.learner().await);
     let (status, a) = ann.start_lab("docker-cli").await;
     assert_eq!(status, 201, "{a}");
     let a_id = a["id"].as_str().unwrap().to_string();
@@ -241,7 +224,7 @@ async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
     term.close().await;
     assert_eq!(ann.delete(&format!("/api/v1/labs/{a_id}")).await, 204);
     assert_eq!(bob.delete(&format!("/api/v1/labs/{b_id}")).await, 204);
-    let left = leftovers(&engine, &instance);
+    let left = leftovers(&engine, &home.instance);
     assert!(left.is_empty(), "left on the engine: {left:?}");
     drop(server);
 }
@@ -254,21 +237,10 @@ async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
 async fn a_database_restart_is_reported_and_the_server_recovers_by_itself() {
     let mut postgres = OwnCluster::start();
     let db_url = postgres.create_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let port = free_port();
-    let content = workspace_root().join("content");
-    let sockets = dir.path().join("labs");
-    let sockets = sockets.to_string_lossy();
-    let server = serve_with(
-        port,
-        &db_url,
-        &instance,
-        &content,
-        &[("DRYDOCK_LABS__SOCKET_DIR", &sockets)],
-    )
-    .await;
-    let who = learner(port).await;
+    let home = ServerHome::with_database(tempfile::tempdir().unwrap(), db_url);
+    let port = home.port;
+    let server = home.serve(&workspace_root().join("content"), &[]).await;
+    let who = home.learner().await;
     let flag = |value: &str| serde_json::json!({"kind": "flag", "value": value});
     let (status, first) = who.submit("leaked-password", flag("not-it")).await;
     assert_eq!(status, 201, "{first}");
@@ -365,13 +337,10 @@ fn sockets_of(pid: u32) -> usize {
 #[tokio::test]
 async fn terminal_clients_that_vanish_mid_frame_leave_nothing_behind() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = crate::common::process::Cleanup(instance.clone());
-    let port = free_port();
-    let server = serve_with(port, &db_url, &instance, &lab_content(), &[]).await;
-    let who = learner(port).await;
+    let home = ServerHome::new();
+    let port = home.port;
+    let server = home.serve(&lab_content(), &[]).await;
+    let who = home.learner().await;
     let (status, lab) = who.start_lab("sandbox").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();

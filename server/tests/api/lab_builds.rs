@@ -952,9 +952,8 @@ fn peak_kb(pid: u32) -> u64 {
 /// A Docker lab on a `drydock serve` process of its own (measured from
 /// outside), with a running container `box` (`binds`: its volumes).
 struct ServedLab {
-    dir: tempfile::TempDir,
+    home: crate::common::process::ServerHome,
     server: crate::common::process::Server,
-    _cleanup: crate::common::process::Cleanup,
     who: Client,
     id: String,
     term: Terminal,
@@ -963,21 +962,17 @@ struct ServedLab {
 
 impl ServedLab {
     async fn start(binds: &[&str]) -> Self {
-        use crate::common::process::{free_port, learner, serve_content, Cleanup};
-        let dir = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-        let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let cleanup = Cleanup(instance.clone());
-        let port = free_port();
+        let home = crate::common::process::ServerHome::new();
         let content = crate::common::workspace_root().join("content");
-        let server = serve_content(port, &db_url, &instance, &content).await;
-        let who = learner(port).await;
+        let server = home.serve(&content, &[]).await;
+        let who = home.learner().await;
         let (status, lab) = who.start_lab(LAB).await;
         assert_eq!(status, 201, "{lab}");
         let id = lab["id"].as_str().unwrap().to_string();
         let mut term = who.terminal(&id).await.unwrap();
         term.expect(&format!("{LAB}:")).await;
-        let sock = dir
+        let sock = home
+            .dir
             .path()
             .join("labs")
             .join(SessionNames::of(&id).prefix())
@@ -993,9 +988,8 @@ impl ServedLab {
         let (status, answer) = send(&sock, "POST", "/v1.41/containers/box/start", "", None).await;
         assert_eq!(status, 204, "{answer}");
         Self {
-            dir,
+            home,
             server,
-            _cleanup: cleanup,
             who,
             id,
             term,
@@ -1033,7 +1027,7 @@ fn big_tar(path: &std::path::Path, size: u64, byte: u8) {
 #[tokio::test]
 async fn uploads_are_streamed_not_held_in_memory() {
     let lab = ServedLab::start(&["data:/data"]).await;
-    let (dir, sock, server) = (lab.dir.path(), &lab.sock, &lab.server);
+    let (dir, sock, server) = (lab.home.dir.path(), &lab.sock, &lab.server);
 
     // A 47 MiB archive, sent 12 times at once (streamed by curl from disk).
     let archive = dir.join("big.tar");
@@ -1101,7 +1095,7 @@ fn temp_files_open(pid: u32) -> usize {
 #[tokio::test]
 async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
     let lab = ServedLab::start(&[]).await;
-    let (dir, sock, id) = (lab.dir.path(), &lab.sock, lab.id.clone());
+    let (dir, sock, id) = (lab.home.dir.path(), &lab.sock, lab.id.clone());
     let pid = lab.server.child.id();
     let files_before = temp_files_open(pid);
 

@@ -4,12 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{
-    client::Client,
-    eventually,
-    process::{free_port, learner, serve, serve_content, Cleanup},
-    workspace_root,
-};
+use crate::common::{eventually, labs::lab_content, process::ServerHome, workspace_root};
 use drydock::{
     db::Db,
     docker::{
@@ -20,16 +15,13 @@ use drydock::{
 
 #[tokio::test]
 async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
+    let home = ServerHome::new();
+    let (db_url, instance) = (&home.db_url, &home.instance);
     let engine = Engine::connect(None, Duration::from_secs(10)).unwrap();
     let mine = [("drydock.instance", instance.as_str())];
-    let port = free_port();
 
-    let server = serve(port, &db_url, &instance).await;
-    let (keep, lapse) = (learner(port).await, learner(port).await);
+    let server = home.serve(&lab_content(), &[]).await;
+    let (keep, lapse) = (home.learner().await, home.learner().await);
     let (status, kept) = keep.start_lab("sandbox").await;
     assert_eq!(status, 201, "{kept}");
     let (status, lapsed) = lapse.start_lab("second").await;
@@ -51,7 +43,7 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
     drop(server);
 
     // While it is down, one lab's time runs out and a stray container appears.
-    let db = Db::connect(&db_url).await.unwrap();
+    let db = Db::connect(db_url).await.unwrap();
     sqlx::query("UPDATE lab_sessions SET expires_at = $1 WHERE id = $2")
         .bind(drydock::db::now_ms() - 1000)
         .bind(lapsed["id"].as_str().unwrap())
@@ -77,7 +69,7 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
     assert_eq!(engine.list_labelled(&mine).await.unwrap().len(), 3);
 
     // Restart: only the live lab's container is left, and it is the same one.
-    let server = serve(port, &db_url, &instance).await;
+    let server = home.serve(&lab_content(), &[]).await;
     let (engine_ref, mine_ref) = (&engine, &mine);
     let left = eventually(
         "only the live lab's container is left",
@@ -115,16 +107,12 @@ async fn a_killed_server_readopts_live_labs_and_removes_the_rest() {
 
 #[tokio::test]
 async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_leave_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
+    let home = ServerHome::new();
     let engine = Engine::connect(None, Duration::from_secs(10)).unwrap();
     let content = workspace_root().join("content");
-    let port = free_port();
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
-    let (keep, lapse) = (learner(port).await, learner(port).await);
+    let server = home.serve(&content, &[]).await;
+    let (keep, lapse) = (home.learner().await, home.learner().await);
     let mut sessions = Vec::new();
     for who in [&keep, &lapse] {
         let (status, lab) = who.start_lab("docker-cli").await;
@@ -153,7 +141,7 @@ async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_le
 
     // Crash; one lab's time runs out while the server is down.
     drop(server);
-    let db = Db::connect(&db_url).await.unwrap();
+    let db = Db::connect(&home.db_url).await.unwrap();
     sqlx::query("UPDATE lab_sessions SET expires_at = $1 WHERE id = $2")
         .bind(drydock::db::now_ms() - 1000)
         .bind(&sessions[1])
@@ -161,7 +149,7 @@ async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_le
         .await
         .unwrap();
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
+    let server = home.serve(&content, &[]).await;
     let owned_ref = &owned;
     let ended = sessions[1].clone();
     eventually(
@@ -190,15 +178,11 @@ async fn after_a_kill_labs_with_docker_get_their_endpoint_back_and_ended_ones_le
 
 #[tokio::test]
 async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
+    let home = ServerHome::new();
     let content = workspace_root().join("content");
-    let port = free_port();
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
-    let who = learner(port).await;
+    let server = home.serve(&content, &[]).await;
+    let who = home.learner().await;
     let (status, lab) = who.start_lab("docker-cli").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
@@ -214,7 +198,7 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
 
     // An upgrade or a reboot: SIGTERM, then a new server.
     server.terminate().await;
-    let server = serve_content(port, &db_url, &instance, &content).await;
+    let server = home.serve(&content, &[]).await;
 
     let mut term = who.terminal(&id).await.unwrap();
     term.expect("docker-cli:").await;
@@ -288,21 +272,18 @@ fn dockerfile(text: &str) -> serde_json::Value {
 /// terminal reconnects.
 #[tokio::test]
 async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
+    let home = ServerHome::new();
+    let instance = &home.instance;
     let content = workspace_root().join("content");
-    let port = free_port();
     // Markers of this test's two builds, unique among parallel tests.
     let (lab_marker, grading_marker) = (
         format!("lab-{}", &instance[5..17]),
         format!("grade-{}", &instance[5..17]),
     );
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
+    let server = home.serve(&content, &[]).await;
     // Registered: guests may not submit builds.
-    let who = Client::registered_at(&format!("http://127.0.0.1:{port}"), "kim").await;
+    let who = home.registered("kim").await;
     let (status, lab) = who.start_lab("docker-cli").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
@@ -335,12 +316,12 @@ async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened()
     let answer = submitted.await.unwrap();
     assert!(answer.is_err(), "a killed server answered: {answer:?}");
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
+    let server = home.serve(&content, &[]).await;
     // The engine ends both builds once their client is gone, and start-up
     // cleanup removes what the grading made.
     until_gone(&lab_marker).await;
     until_gone(&grading_marker).await;
-    let instance_ref = &instance;
+    let instance_ref = instance;
     eventually(
         "no object with the grading label is left",
         Duration::from_secs(30),
@@ -388,16 +369,13 @@ async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened()
 /// closed, and it reconnects to the same lab after the restart.
 #[tokio::test]
 async fn a_sigterm_lets_a_grading_finish_and_the_terminal_reconnects() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
-    let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let _cleanup = Cleanup(instance.clone());
+    let home = ServerHome::new();
+    let instance = &home.instance;
     let content = workspace_root().join("content");
-    let port = free_port();
     let marker = format!("term-{}", &instance[5..17]);
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
-    let who = Client::registered_at(&format!("http://127.0.0.1:{port}"), "lee").await;
+    let server = home.serve(&content, &[]).await;
+    let who = home.registered("lee").await;
     let (status, lab) = who.start_lab("docker-cli").await;
     assert_eq!(status, 201, "{lab}");
     let id = lab["id"].as_str().unwrap().to_string();
@@ -423,7 +401,7 @@ async fn a_sigterm_lets_a_grading_finish_and_the_terminal_reconnects() {
     );
     term.until_closed(Duration::from_secs(10)).await;
 
-    let server = serve_content(port, &db_url, &instance, &content).await;
+    let server = home.serve(&content, &[]).await;
     let (_, detail) = who.get("/api/v1/exercises/harden-image").await;
     assert_eq!(detail["summary"]["attempts"], 1, "{detail}");
     let mut term = who.terminal(&id).await.unwrap();
@@ -431,7 +409,7 @@ async fn a_sigterm_lets_a_grading_finish_and_the_terminal_reconnects() {
     let out = term.output_of("cat ~/draft").await;
     assert!(out.contains("\n42"), "{out}");
     term.close().await;
-    assert!(grading_objects(&instance).is_empty());
+    assert!(grading_objects(instance).is_empty());
     assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
     drop(server);
 }

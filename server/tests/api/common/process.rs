@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{client::Client, labs::lab_content, workspace_root};
+use super::{client::Client, workspace_root};
 
 /// A `drydock serve` process, killed when dropped.
 pub struct Server {
@@ -50,67 +50,90 @@ impl Drop for Cleanup {
     }
 }
 
+/// What a test's own `drydock serve` process lives in: a temporary
+/// directory (its SQLite file and the labs' sockets), an instance name and
+/// a port of its own. The instance's containers are removed when it is
+/// dropped, passed or failed.
+pub struct ServerHome {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub instance: String,
+    pub port: u16,
+    _cleanup: Cleanup,
+}
+
+impl ServerHome {
+    /// A home with a SQLite database in its directory.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}/drydock.db", dir.path().display());
+        Self::with_database(dir, db_url)
+    }
+
+    /// A home whose server uses the database at `db_url`.
+    pub fn with_database(dir: tempfile::TempDir, db_url: String) -> Self {
+        let instance = format!("test-{}", uuid::Uuid::new_v4().simple());
+        Self {
+            dir,
+            db_url,
+            _cleanup: Cleanup(instance.clone()),
+            instance,
+            port: free_port(),
+        }
+    }
+
+    /// Starts the real `drydock serve` binary here with `content` and more
+    /// environment (another engine's `DOCKER_HOST`, settings), and waits
+    /// until it answers.
+    pub async fn serve(&self, content: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .arg("serve")
+            .env("DRYDOCK_BIND", format!("127.0.0.1:{}", self.port))
+            .env("DATABASE_URL", &self.db_url)
+            .env("DRYDOCK_LABS__SOCKET_DIR", self.dir.path().join("labs"))
+            .env("DRYDOCK_CONTENT_DIR", content)
+            .env("DRYDOCK_SITE_ROOT", workspace_root().join("target/site"))
+            .env("DRYDOCK_LABS__INSTANCE", &self.instance)
+            .env("DRYDOCK_LABS__REAP_INTERVAL_SECS", "1")
+            .env("DRYDOCK_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("drydock starts");
+        let server = Server { child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "drydock did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    /// A new visitor of this home's server (a guest).
+    pub async fn learner(&self) -> Client {
+        learner(self.port).await
+    }
+
+    /// A new visitor who registers as `username`.
+    pub async fn registered(&self, username: &str) -> Client {
+        Client::registered_at(&format!("http://127.0.0.1:{}", self.port), username).await
+    }
+
+    /// A label filter that matches this home's instance.
+    pub fn mine(&self) -> String {
+        format!("label=drydock.instance={}", self.instance)
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Starts the real `drydock serve` binary and waits until it answers.
-pub async fn serve(port: u16, db_url: &str, instance: &str) -> Server {
-    serve_content(port, db_url, instance, &lab_content()).await
-}
-
-/// [`serve`] with another content directory (labs' sockets under the
-/// database's directory).
-pub async fn serve_content(
-    port: u16,
-    db_url: &str,
-    instance: &str,
-    content: &std::path::Path,
-) -> Server {
-    serve_with(port, db_url, instance, content, &[]).await
-}
-
-/// [`serve_content`] with more environment (another engine's `DOCKER_HOST`,
-/// settings).
-pub async fn serve_with(
-    port: u16,
-    db_url: &str,
-    instance: &str,
-    content: &std::path::Path,
-    env: &[(&str, &str)],
-) -> Server {
-    let sockets = std::path::Path::new(db_url.trim_start_matches("sqlite://"))
-        .parent()
-        .unwrap()
-        .join("labs");
-    let child = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("serve")
-        .env("DRYDOCK_BIND", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", db_url)
-        .env("DRYDOCK_LABS__SOCKET_DIR", sockets)
-        .env("DRYDOCK_CONTENT_DIR", content)
-        .env("DRYDOCK_SITE_ROOT", workspace_root().join("target/site"))
-        .env("DRYDOCK_LABS__INSTANCE", instance)
-        .env("DRYDOCK_LABS__REAP_INTERVAL_SECS", "1")
-        .env("DRYDOCK_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("drydock starts");
-    let server = Server { child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "drydock did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    server
 }
 
 /// A stand-in for the test app so the learner helpers can be reused.
