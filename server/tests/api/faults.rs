@@ -59,11 +59,7 @@ async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() 
         home.learner().await,
         home.learner().await,
     ];
-    let (status, a) = ann.start_lab("sandbox").await;
-    assert_eq!(status, 201, "{a}");
-    let a_id = a["id"].as_str().unwrap().to_string();
-    let mut term = ann.terminal(&a_id).await.unwrap();
-    term.expect("sandbox:").await;
+    let (a_id, mut term) = ann.lab_with_terminal("sandbox").await;
     assert!(term.output_of("echo $((6*7))").await.contains("\n42"));
     let mine = home.mine();
     let before = engine.docker(&["ps", "-q", "--filter", &mine]);
@@ -177,11 +173,7 @@ async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
     let content = workspace_root().join("content");
     let server = home.serve(&content, &[("DOCKER_HOST", &host)]).await;
     let (ann, bob) = (home.learner().await, home.learner().await);
-    let (status, a) = ann.start_lab("docker-cli").await;
-    assert_eq!(status, 201, "{a}");
-    let a_id = a["id"].as_str().unwrap().to_string();
-    let mut term = ann.terminal(&a_id).await.unwrap();
-    term.expect("docker-cli:").await;
+    let (a_id, mut term) = ann.lab_with_terminal("docker-cli").await;
 
     // A container's own filesystem written until the engine's disk is full.
     // (Not a volume: gVisor keeps a volume's writes in the container's
@@ -215,11 +207,7 @@ async fn a_full_disk_is_the_learners_message_not_the_servers_failure() {
         .await;
     assert!(out.contains("\n42"), "{out}");
     term.close().await;
-    let (status, b) = bob.start_lab("docker-cli").await;
-    assert_eq!(status, 201, "{b}");
-    let b_id = b["id"].as_str().unwrap().to_string();
-    let mut term = bob.terminal(&b_id).await.unwrap();
-    term.expect("docker-cli:").await;
+    let (b_id, mut term) = bob.lab_with_terminal("docker-cli").await;
     assert!(term.output_of("echo $((6*7))").await.contains("\n42"));
     term.close().await;
     assert_eq!(ann.delete(&format!("/api/v1/labs/{a_id}")).await, 204);
@@ -341,11 +329,7 @@ async fn terminal_clients_that_vanish_mid_frame_leave_nothing_behind() {
     let port = home.port;
     let server = home.serve(&lab_content(), &[]).await;
     let who = home.learner().await;
-    let (status, lab) = who.start_lab("sandbox").await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("sandbox:").await;
+    let (id, mut term) = who.lab_with_terminal("sandbox").await;
     // State only this shell holds.
     term.run("KEPT=$((6*7))").await;
     assert!(term.output_of("echo v=$KEPT").await.contains("v=42"));

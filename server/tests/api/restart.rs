@@ -183,16 +183,10 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
 
     let server = home.serve(&content, &[]).await;
     let who = home.learner().await;
-    let (status, lab) = who.start_lab("docker-cli").await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("docker-cli:").await;
+    let (id, mut term) = who.lab_with_terminal("docker-cli").await;
     // A volume no container uses when the server stops, with data in it,
     // and an image the learner built.
-    let out = term
-        .output_of("docker volume create keep >/dev/null && docker run --rm -u 0 -v keep:/k drydock/busybox:1 sh -c 'echo $((6*7)) > /k/f' && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && echo ready-$((2+3))")
-        .await;
+    let out = term.output_of(KEEP_DATA_AND_AN_IMAGE).await;
     assert!(out.contains("ready-5"), "{out}");
     term.close().await;
 
@@ -202,15 +196,22 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
 
     let mut term = who.terminal(&id).await.unwrap();
     term.expect("docker-cli:").await;
-    let out = term
-        .output_of("docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'")
-        .await;
+    let out = term.output_of(WHAT_WAS_KEPT).await;
     assert!(out.contains("\n42"), "the volume's data survived: {out}");
     assert!(out.contains("tag=1"), "the image survived: {out}");
+    assert!(out.contains("containers=0"), "{out}");
     term.close().await;
     assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
     drop(server);
 }
+
+/// In a Docker lab: a volume no container uses, with data in it (42 in
+/// `keep:/f`), and an image the learner built (`mine:1`); prints `ready-5`.
+const KEEP_DATA_AND_AN_IMAGE: &str = "docker volume create keep >/dev/null && docker run --rm -u 0 -v keep:/k drydock/busybox:1 sh -c 'echo $((6*7)) > /k/f' && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && echo ready-$((2+3))";
+
+/// After a restart: the volume's data (`\n42`), the image (`tag=1`) and
+/// how many containers the learner has (`containers=N`).
+const WHAT_WAS_KEPT: &str = "docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'; echo containers=$(docker ps -aq | wc -l)";
 
 /// Command lines of the engine's running containers (every test's: callers
 /// look for a marker of their own).
@@ -284,14 +285,8 @@ async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened()
     let server = home.serve(&content, &[]).await;
     // Registered: guests may not submit builds.
     let who = home.registered("kim").await;
-    let (status, lab) = who.start_lab("docker-cli").await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("docker-cli:").await;
-    let out = term
-        .output_of("docker volume create keep >/dev/null && docker run --rm -u 0 -v keep:/k drydock/busybox:1 sh -c 'echo $((6*7)) > /k/f' && printf 'FROM drydock/busybox:1\\nCOPY f /f\\n' > Dockerfile && echo x > f && docker build -q -t mine:1 . >/dev/null && echo ready-$((2+3))")
-        .await;
+    let (id, mut term) = who.lab_with_terminal("docker-cli").await;
+    let out = term.output_of(KEEP_DATA_AND_AN_IMAGE).await;
     assert!(out.contains("ready-5"), "{out}");
     // A build that is still running when the server dies.
     term.run(&format!(
@@ -353,9 +348,7 @@ async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened()
     // its data and image; the interrupted build left no container.
     let mut term = who.terminal(&id).await.unwrap();
     term.expect("docker-cli:").await;
-    let out = term
-        .output_of("docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'; echo containers=$(docker ps -aq | wc -l)")
-        .await;
+    let out = term.output_of(WHAT_WAS_KEPT).await;
     assert!(out.contains("\n42"), "the volume's data survived: {out}");
     assert!(out.contains("tag=1"), "the image survived: {out}");
     assert!(out.contains("containers=0"), "{out}");
@@ -376,11 +369,7 @@ async fn a_sigterm_lets_a_grading_finish_and_the_terminal_reconnects() {
 
     let server = home.serve(&content, &[]).await;
     let who = home.registered("lee").await;
-    let (status, lab) = who.start_lab("docker-cli").await;
-    assert_eq!(status, 201, "{lab}");
-    let id = lab["id"].as_str().unwrap().to_string();
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("docker-cli:").await;
+    let (id, mut term) = who.lab_with_terminal("docker-cli").await;
     let out = term
         .output_of("echo $((6*7)) > ~/draft; echo ok-$((1+1))")
         .await;

@@ -193,6 +193,17 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// Starts `lab` (it must start at once, 201) and opens its terminal at
+    /// the prompt; returns the session's id and the terminal.
+    pub async fn lab_with_terminal(&self, lab: &str) -> (String, Terminal) {
+        let (status, started) = self.start_lab(lab).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        let id = started["id"].as_str().unwrap().to_string();
+        let mut term = self.terminal(&id).await.unwrap();
+        term.expect(&format!("{lab}:")).await;
+        (id, term)
+    }
+
     /// Opens the terminal of session `id`; `Err` carries the HTTP status of a refusal.
     pub async fn terminal(&self, id: &str) -> Result<Terminal, u16> {
         self.terminal_at(&format!("/api/v1/labs/{id}/terminal"))
