@@ -194,14 +194,7 @@ async fn a_restart_keeps_the_learners_volumes_their_data_and_images() {
     server.terminate().await;
     let server = home.serve(&content, &[]).await;
 
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("docker-cli:").await;
-    let out = term.output_of(WHAT_WAS_KEPT).await;
-    assert!(out.contains("\n42"), "the volume's data survived: {out}");
-    assert!(out.contains("tag=1"), "the image survived: {out}");
-    assert!(out.contains("containers=0"), "{out}");
-    term.close().await;
-    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    everything_was_kept(&who, &id).await;
     drop(server);
 }
 
@@ -212,6 +205,19 @@ const KEEP_DATA_AND_AN_IMAGE: &str = "docker volume create keep >/dev/null && do
 /// After a restart: the volume's data (`\n42`), the image (`tag=1`) and
 /// how many containers the learner has (`containers=N`).
 const WHAT_WAS_KEPT: &str = "docker run --rm -v keep:/k drydock/busybox:1 cat /k/f; docker images mine --format 'tag={{.Tag}}'; echo containers=$(docker ps -aq | wc -l)";
+
+/// The terminal of Docker lab `id` reconnects after a restart, and the
+/// volume's data, the image and no container are there; then the lab ends.
+async fn everything_was_kept(who: &crate::common::client::Client, id: &str) {
+    let mut term = who.terminal(id).await.unwrap();
+    term.expect("docker-cli:").await;
+    let out = term.output_of(WHAT_WAS_KEPT).await;
+    assert!(out.contains("\n42"), "the volume's data survived: {out}");
+    assert!(out.contains("tag=1"), "the image survived: {out}");
+    assert!(out.contains("containers=0"), "{out}");
+    term.close().await;
+    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+}
 
 /// Command lines of the engine's running containers (every test's: callers
 /// look for a marker of their own).
@@ -346,14 +352,7 @@ async fn a_kill_mid_grading_and_mid_build_loses_nothing_and_says_what_happened()
 
     // The terminal reconnects to the same lab, with the learner's volume,
     // its data and image; the interrupted build left no container.
-    let mut term = who.terminal(&id).await.unwrap();
-    term.expect("docker-cli:").await;
-    let out = term.output_of(WHAT_WAS_KEPT).await;
-    assert!(out.contains("\n42"), "the volume's data survived: {out}");
-    assert!(out.contains("tag=1"), "the image survived: {out}");
-    assert!(out.contains("containers=0"), "{out}");
-    term.close().await;
-    assert_eq!(who.delete(&format!("/api/v1/labs/{id}")).await, 204);
+    everything_was_kept(&who, &id).await;
     drop(server);
 }
 
