@@ -1709,4 +1709,204 @@ mod tests {
             "{verdict:?}"
         );
     }
+
+    #[test]
+    fn seccomp_is_kept_unless_unconfined_or_absent_from_pid_1() {
+        let v = |opts: serde_json::Value, probe: &str, gvisor: bool| {
+            let mut ev = started(
+                "docker run img",
+                serde_json::json!({ "SecurityOpt": opts }),
+                probe,
+            );
+            ev.gvisor = gvisor;
+            graded(RunCheck::Seccomp, &ev, "")
+        };
+        let filtered = "@@status\nSeccomp:\t2\n";
+        let unfiltered = "@@status\nSeccomp:\t0\n";
+        says(
+            &v(serde_json::json!([]), filtered, false),
+            true,
+            "under Docker's seccomp filter",
+        );
+        says(
+            &v(serde_json::json!(["seccomp=unconfined"]), filtered, false),
+            false,
+            "removes the system-call filter",
+        );
+        says(
+            &v(serde_json::json!(["seccomp:unconfined"]), filtered, true),
+            false,
+            "removes the system-call filter",
+        );
+        says(
+            &v(serde_json::json!([]), unfiltered, false),
+            false,
+            "without a seccomp filter",
+        );
+        // gVisor reports no filter for PID 1; it filters itself.
+        says(
+            &v(serde_json::json!([]), unfiltered, true),
+            true,
+            "gVisor filters system calls itself",
+        );
+        let verdict = v(serde_json::json!([]), "", false);
+        assert!(
+            verdict.passed && verdict.evidence.contains("(absent)"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn apparmor_and_selinux_may_not_be_switched_off() {
+        let v = |opts: serde_json::Value, profile: &str, engine: &[&str]| {
+            let mut ev = started(
+                "docker run img",
+                serde_json::json!({ "SecurityOpt": opts }),
+                "",
+            );
+            ev.inspect.as_mut().unwrap().app_armor_profile = Some(profile.into());
+            ev.engine_security = engine.iter().map(|s| s.to_string()).collect();
+            graded(RunCheck::Lsm, &ev, "")
+        };
+        let apparmor = ["name=apparmor", "name=seccomp,profile=default"];
+        says(
+            &v(serde_json::json!([]), "docker-default", &apparmor),
+            true,
+            "mandatory access control applies",
+        );
+        says(
+            &v(
+                serde_json::json!(["apparmor=unconfined"]),
+                "unconfined",
+                &apparmor,
+            ),
+            false,
+            "switches AppArmor off",
+        );
+        says(
+            &v(serde_json::json!(["label=disable"]), "", &["name=selinux"]),
+            false,
+            "SELinux labelling off",
+        );
+        says(
+            &v(serde_json::json!(["label:disable"]), "", &[]),
+            false,
+            "SELinux labelling off",
+        );
+        says(
+            &v(serde_json::json!([]), "", &apparmor),
+            false,
+            "runs without a profile",
+        );
+        says(
+            &v(serde_json::json!([]), "unconfined", &apparmor),
+            false,
+            "runs without a profile",
+        );
+        says(
+            &v(serde_json::json!([]), "", &["name=seccomp,profile=default"]),
+            true,
+            "no AppArmor or SELinux",
+        );
+        says(
+            &v(serde_json::json!([]), "", &["name=selinux"]),
+            true,
+            "mandatory access control applies",
+        );
+        let verdict = v(
+            serde_json::json!(["apparmor=docker-default"]),
+            "docker-default",
+            &apparmor,
+        );
+        assert!(
+            verdict.evidence.contains("docker-default")
+                && verdict.evidence.contains("name=apparmor"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn the_network_is_none_or_user_defined() {
+        let v = |run: &str| {
+            graded(
+                RunCheck::Network,
+                &started(run, serde_json::json!({"NetworkMode": "none"}), ""),
+                "",
+            )
+        };
+        says(&v("docker run --network none img"), true, "No network");
+        says(
+            &v("docker run --network appnet img"),
+            true,
+            "user-defined network (appnet)",
+        );
+        for bridge in [
+            "docker run img",
+            "docker run --network bridge img",
+            "docker run --network default img",
+        ] {
+            says(&v(bridge), false, "default bridge");
+        }
+        says(
+            &v("docker run --network host img"),
+            false,
+            "--network host shares",
+        );
+        says(
+            &v("docker run --network container:db img"),
+            false,
+            "--network container:db shares",
+        );
+        let verdict = v("docker run img");
+        assert!(
+            verdict
+                .evidence
+                .contains("(none given: the default bridge)")
+                && verdict.evidence.contains("\"none\""),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn no_new_privileges_is_the_engines_word_and_pid_1_can_only_fail_it() {
+        let v = |opts: serde_json::Value, probe: &str, gvisor: bool| {
+            let mut ev = started(
+                "docker run img",
+                serde_json::json!({ "SecurityOpt": opts }),
+                probe,
+            );
+            ev.gvisor = gvisor;
+            graded(RunCheck::NoNewPrivs, &ev, "")
+        };
+        let on = "@@status\nNoNewPrivs:\t1\n";
+        let off = "@@status\nNoNewPrivs:\t0\n";
+        says(
+            &v(serde_json::json!(["no-new-privileges"]), on, false),
+            true,
+            "is on",
+        );
+        says(
+            &v(serde_json::json!(["no-new-privileges"]), "", true),
+            true,
+            "is on",
+        );
+        says(
+            &v(serde_json::json!(["no-new-privileges=false"]), on, false),
+            false,
+            "switched off",
+        );
+        says(
+            &v(serde_json::json!(["no-new-privileges"]), off, false),
+            false,
+            "can still gain privileges",
+        );
+        says(&v(serde_json::json!([]), on, false), false, "is not set");
+        let verdict = v(serde_json::json!([]), "", true);
+        assert!(
+            verdict.evidence.contains("not reported under gVisor"),
+            "{verdict:?}"
+        );
+        let verdict = v(serde_json::json!([]), "", false);
+        assert!(verdict.evidence.contains("(absent)"), "{verdict:?}");
+    }
 }

@@ -643,4 +643,168 @@ mod tests {
             let _ = secret_file_name(&s);
         }
     }
+
+    #[test]
+    fn urls_carry_a_password_only_with_a_user_and_a_literal_password() {
+        for secret in [
+            "postgres://app:hunter2@db:5432/app",
+            "https://u:p@host/x?y",
+            "see ftp://a:b@h and more",
+        ] {
+            assert_eq!(
+                secret_value(secret),
+                Some("URL contains a user:password"),
+                "{secret}"
+            );
+        }
+        for plain in [
+            "postgres://app@db:5432/app",
+            "postgres://:pw@db/app",
+            "postgres://app:@db/app",
+            "postgres://app:$DB_PASSWORD@db/app",
+            "no scheme user:pw@host",
+        ] {
+            assert!(!url_with_password(plain), "{plain}");
+        }
+        // The authority ends at any of these: a user:password after it is
+        // part of the path, query, fragment or the next word.
+        for end in ['/', '?', '#', ' ', '"', '\'', '\t'] {
+            let url = format!("https://host{end}u:p@x");
+            assert!(!url_with_password(&url), "{url:?}");
+        }
+        // A later URL in the same value is read too.
+        assert!(url_with_password("http://plain/ then http://u:p@h/"));
+    }
+
+    #[test]
+    fn a_jwt_has_three_base64url_parts_and_a_json_header() {
+        let jwt = "eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl";
+        assert_eq!(
+            secret_value(&format!("Bearer {jwt}")),
+            Some("looks like a JSON Web Token")
+        );
+        assert!(looks_like_jwt(jwt));
+        for almost in [
+            "eyJhbGciOi.eyJzdWIiOiIx",
+            "eyJhbGciOi.eyJzdWIiOiIx.c2ln.extra",
+            "xyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl",
+            "eyJhbG.eyJzdWIiOiIx.c2lnbmF0dXJl",
+            "eyJhbGciOi.eyJz.c2lnbmF0dXJl",
+            "eyJhbGciOi.eyJzdWIiOiIx.c2lnbm+0dXJl",
+        ] {
+            assert!(!looks_like_jwt(almost), "{almost}");
+        }
+    }
+
+    #[test]
+    fn paths_versions_and_digests_are_never_random_secrets() {
+        // Each of these is benign by one rule alone.
+        let random = "kP9xQ2mZr7Lw4Tn8Kc3Vb6Yd1";
+        for benign in [
+            format!("/{random}"),
+            format!("./{random}"),
+            format!("../{random}"),
+            format!("~{random}"),
+            format!("${random}"),
+            format!("ab://{random}"),
+            format!("sha256:{random}"),
+            format!("sha512:{random}"),
+            "1.2.3-rc.4+build.5".to_string(),
+            "abcdefghijklmn/xyz".to_string(),
+            "0f3a9c4d2e1b5a6f7c8d9e0f1a2b3c4d5e6f7a8b".to_string(),
+        ] {
+            assert!(benign_token(&benign), "{benign}");
+        }
+        for random in [
+            random,
+            "kP9xQ2-mZr7Lw",
+            "abcdefghijklm-NOPQRSTUVWXYZ-0123456789ab",
+            "abcdefghijklmn/xy+z",
+            "abcdefghijklmn/xy=z",
+            "abcdefghijklmnopqr/x",
+        ] {
+            assert!(!benign_token(random), "{random}");
+        }
+        assert_eq!(
+            secret_value("API=kP9xQ2mZr7Lw4Tn8Kc3Vb6Yd1"),
+            Some("looks like a random secret (long, high-entropy string)")
+        );
+        // Long, mixed, but a path: not a secret.
+        assert_eq!(secret_value("/opt/App2/Bin3/tool-Linux-X64"), None);
+    }
+
+    #[test]
+    fn token_prefixes_must_start_a_token_and_be_long_enough() {
+        assert!(prefixed("id=ghp_abcdefghijklmnopqrstu", "ghp_", 20, |c| c
+            .is_ascii_alphanumeric()));
+        assert!(!prefixed("xghp_abcdefghijklmnopqrstu", "ghp_", 20, |c| c
+            .is_ascii_alphanumeric()));
+        assert!(!prefixed("ghp_abcdefghijklmnopqrs", "ghp_", 20, |c| c
+            .is_ascii_alphanumeric()));
+        // A second occurrence is looked at when the first is not one.
+        assert!(prefixed(
+            "xghp_1 ghp_abcdefghijklmnopqrstu",
+            "ghp_",
+            20,
+            |c| c.is_ascii_alphanumeric()
+        ));
+        assert!(prefixed(
+            "ghp_short ghp_abcdefghijklmnopqrstu",
+            "ghp_",
+            20,
+            |c| c.is_ascii_alphanumeric()
+        ));
+        assert!(
+            is_b64url('-')
+                && is_b64url('_')
+                && is_b64url('a')
+                && !is_b64url('+')
+                && !is_b64url('.')
+        );
+    }
+
+    #[test]
+    fn credential_files_are_known_by_name_and_extension() {
+        for (path, why) in [
+            ("/root/.pgpass", "PostgreSQL password file"),
+            ("/home/app/.vault-token", "Vault token file"),
+            ("/app/keys/server.jks", "Java key store"),
+            ("/app/keys/server.keystore", "Java key store"),
+            ("C:\\keys\\me.ppk", "PuTTY private key"),
+            ("/app/.env.production", "dotenv file"),
+            ("/app/certs/tls.key", "private key file"),
+        ] {
+            assert_eq!(secret_file_name(path), Some(why), "{path}");
+        }
+        for path in [
+            "/app/.env.example",
+            "/root/.ssh/id_rsa.pub",
+            "/app/",
+            "/app/readme.md",
+        ] {
+            assert_eq!(secret_file_name(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_private_key_header_is_found_on_one_line_within_64_kib() {
+        let key =
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n";
+        assert!(contains_private_key(key));
+        // The label on another line does not count.
+        assert!(!contains_private_key(
+            b"-----BEGIN CERTIFICATE\nPRIVATE KEY-----"
+        ));
+        // Past the first 64 KiB it is not looked for.
+        let mut late = vec![b'a'; 64 * 1024];
+        late.extend_from_slice(key);
+        assert!(!contains_private_key(&late));
+        let mut early = vec![b'a'; 64 * 1024 - key.len()];
+        early.extend_from_slice(key);
+        assert!(contains_private_key(&early));
+        // The label further than 100 bytes from BEGIN does not count.
+        let far = format!("-----BEGIN {}PRIVATE KEY-----", "x".repeat(100));
+        assert!(!contains_private_key(far.as_bytes()));
+        assert!(!contains_private_key(b"-----BEGIN"));
+    }
 }
