@@ -695,6 +695,15 @@ mod tests {
             v.passed && v.evidence.contains("history has no ADD"),
             "{v:?}"
         );
+        // The static part's sentence, and its evidence before the image's.
+        let static_part = lint::copy_not_add(&ev.dockerfile);
+        assert!(!v.message.is_empty());
+        assert_eq!(v.message, static_part.message);
+        assert!(
+            v.evidence
+                .starts_with(&format!("{}; ", static_part.evidence)),
+            "{v:?}"
+        );
         // Not built: the static part alone never passes.
         let mut ev = ev;
         ev.image = None;
@@ -834,5 +843,306 @@ mod tests {
             },
         );
         passes(ImageCheck::NoSetuid, &ev);
+    }
+
+    /// `ev`'s image, to change its config, files or layers.
+    fn image_of(ev: &mut ImageEvidence) -> &mut SavedImage {
+        ev.image.as_mut().unwrap()
+    }
+
+    /// A layer made by `created_by` holding these paths (with content).
+    fn layer(created_by: &str, entries: &[(&str, &str)]) -> crate::layers::Layer {
+        crate::layers::Layer {
+            created_by: created_by.into(),
+            entries: entries
+                .iter()
+                .map(|(path, content)| crate::layers::LayerEntry {
+                    path: (*path).into(),
+                    mode: 0o644,
+                    is_dir: false,
+                    size: content.len() as u64,
+                    content: Some(content.as_bytes().to_vec()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sudo_anywhere_in_the_image_fails() {
+        let text = "FROM drydock/busybox:1\n";
+        passes(
+            ImageCheck::NoSudo,
+            &built(text, "1000", &[("bin/ls", 0o755, "")], &[]),
+        );
+        fails(
+            ImageCheck::NoSudo,
+            &built(text, "1000", &[("usr/bin/sudo", 0o755, "")], &[]),
+            "/usr/bin/sudo",
+        );
+        fails(
+            ImageCheck::NoSudo,
+            &built(text, "1000", &[("sudo", 0o755, "")], &[]),
+            "/sudo",
+        );
+        passes(
+            ImageCheck::NoSudo,
+            &built(text, "1000", &[("usr/bin/sudoedit-notes", 0o644, "")], &[]),
+        );
+    }
+
+    #[test]
+    fn a_health_check_must_be_real_and_pass_when_asked() {
+        let text = "FROM drydock/busybox:1\n";
+        let with = |test: serde_json::Value, health: Option<&str>| {
+            let mut ev = built(text, "1000", &[], &[]);
+            image_of(&mut ev).config["Healthcheck"] = serde_json::json!({ "Test": test });
+            ev.health = health.map(str::to_string);
+            ev
+        };
+        let real = serde_json::json!([
+            "CMD-SHELL",
+            "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"
+        ]);
+        passes(ImageCheck::Healthcheck, &with(real.clone(), None));
+        fails(
+            ImageCheck::Healthcheck,
+            &built(text, "1000", &[], &[]),
+            "no HEALTHCHECK",
+        );
+        fails(
+            ImageCheck::Healthcheck,
+            &with(serde_json::json!(["NONE"]), None),
+            "switches health checking off",
+        );
+        fails(
+            ImageCheck::Healthcheck,
+            &with(serde_json::json!(["CMD", "true"]), None),
+            "can never fail",
+        );
+        let wait: toml::Table = toml::from_str("wait_healthy = 1").unwrap();
+        let v = evaluate(
+            ImageCheck::Healthcheck,
+            &with(real.clone(), Some("unhealthy")),
+            Params(&wait),
+        );
+        assert!(
+            !v.passed && v.message.contains("\"unhealthy\", not healthy"),
+            "{v:?}"
+        );
+        let v = evaluate(
+            ImageCheck::Healthcheck,
+            &with(real.clone(), None),
+            Params(&wait),
+        );
+        assert!(!v.passed && v.message.contains("\"nothing\""), "{v:?}");
+        assert!(
+            evaluate(
+                ImageCheck::Healthcheck,
+                &with(real.clone(), Some("healthy")),
+                Params(&wait)
+            )
+            .passed
+        );
+        // Without wait_healthy, the run's status is only evidence.
+        let v = grade(ImageCheck::Healthcheck, &with(real, Some("unhealthy")));
+        assert!(v.passed && v.evidence.contains("unhealthy"), "{v:?}");
+    }
+
+    #[test]
+    fn secrets_in_the_config_or_history_fail_even_when_the_file_looks_clean() {
+        let text = "FROM drydock/busybox:1\n";
+        let known: toml::Table =
+            toml::from_str("secrets = [\"tok-FAKE-9fK2mQ7vX4pL8sR3\"]").unwrap();
+        let with_env = |env: &[&str]| {
+            let mut ev = built(text, "1000", &[], &[]);
+            image_of(&mut ev).config["Env"] = serde_json::json!(env);
+            ev
+        };
+        let clean = with_env(&["PATH=/usr/bin", "PASSWORD_FILE=/run/secrets/pw", "TOKEN="]);
+        assert!(evaluate(ImageCheck::NoSecretEnvarg, &clean, Params(&known)).passed);
+        for env in [
+            "APP=tok-FAKE-9fK2mQ7vX4pL8sR3",
+            "DB_PASSWORD=hunter2",
+            "URL=postgres://app:hunter2@db/app",
+        ] {
+            let v = evaluate(
+                ImageCheck::NoSecretEnvarg,
+                &with_env(&[env]),
+                Params(&known),
+            );
+            assert!(
+                !v.passed && v.message.contains("Config.Env"),
+                "{env}: {v:?}"
+            );
+        }
+        // A known secret that looks like nothing in particular is still found.
+        let plain: toml::Table = toml::from_str("secrets = [\"plainword\"]").unwrap();
+        let v = evaluate(
+            ImageCheck::NoSecretEnvarg,
+            &with_env(&["GREETING=plainword"]),
+            Params(&plain),
+        );
+        assert!(
+            !v.passed && v.message.contains("Config.Env GREETING"),
+            "{v:?}"
+        );
+        let mut ev = built(
+            text,
+            "1000",
+            &[],
+            &["/bin/sh -c echo tok-FAKE-9fK2mQ7vX4pL8sR3 > /dev/null"],
+        );
+        let v = evaluate(ImageCheck::NoSecretEnvarg, &ev, Params(&known));
+        assert!(!v.passed && v.message.contains("history"), "{v:?}");
+        // An empty known secret matches nothing.
+        let empty: toml::Table = toml::from_str("secrets = [\"\"]").unwrap();
+        assert!(evaluate(ImageCheck::NoSecretEnvarg, &ev, Params(&empty)).passed);
+        image_of(&mut ev).history.clear();
+        assert!(evaluate(ImageCheck::NoSecretEnvarg, &ev, Params(&known)).passed);
+    }
+
+    #[test]
+    fn a_secret_file_stays_in_its_layer_even_when_deleted_later() {
+        let text = "FROM drydock/busybox:1\n";
+        let mut ev = built(text, "1000", &[], &[]);
+        image_of(&mut ev).layers = vec![
+            layer(
+                "COPY id_deploy /root/.ssh/id_deploy",
+                &[("app/config", "token=tok-FAKE-1")],
+            ),
+            layer(
+                "COPY key /k",
+                &[("k", "-----BEGIN RSA PRIVATE KEY-----\nabc")],
+            ),
+            layer("RUN rm", &[("root/.wh.id_rsa", ""), ("root/id_rsa", "x")]),
+        ];
+        let known: toml::Table = toml::from_str("secrets = [\"tok-FAKE-1\"]").unwrap();
+        let v = evaluate(ImageCheck::NoSecretFiles, &ev, Params(&known));
+        assert!(!v.passed, "{v:?}");
+        assert!(
+            v.evidence.contains("/app/config (holds the secret value)"),
+            "{v:?}"
+        );
+        assert!(v.evidence.contains("/k (holds a private key)"), "{v:?}");
+        assert!(
+            v.evidence.contains("/root/id_rsa (SSH private key)"),
+            "{v:?}"
+        );
+        assert!(
+            v.evidence.contains("deleted later but still in that layer"),
+            "{v:?}"
+        );
+        assert!(
+            !v.evidence.contains(".wh."),
+            "whiteouts are not files: {v:?}"
+        );
+        // Neither whiteouts nor directories are secret files, whatever their name.
+        let mut only_names = built(text, "1000", &[], &[]);
+        let mut names = layer("RUN rm /app/server.key", &[("app/.wh.server.key", "")]);
+        names.entries.push(crate::layers::LayerEntry {
+            path: "etc/ssl/private.pem".into(),
+            mode: 0o755,
+            is_dir: true,
+            size: 0,
+            content: None,
+        });
+        image_of(&mut only_names).layers = vec![names];
+        assert!(evaluate(ImageCheck::NoSecretFiles, &only_names, Params(&known)).passed);
+        // The same file still in the final filesystem is not called deleted.
+        image_of(&mut ev).files.insert(
+            "k".into(),
+            crate::layers::FsEntry {
+                mode: 0o600,
+                is_dir: false,
+                layer: 1,
+                content: None,
+            },
+        );
+        let v = evaluate(ImageCheck::NoSecretFiles, &ev, Params(&known));
+        assert!(
+            v.evidence
+                .contains("/k (holds a private key) in layer 2 (COPY key /k)\n"),
+            "{v:?}"
+        );
+        image_of(&mut ev).layers = vec![layer("COPY app /app", &[("app/main.sh", "echo hi")])];
+        assert!(evaluate(ImageCheck::NoSecretFiles, &ev, Params(&known)).passed);
+    }
+
+    #[test]
+    fn repository_credential_and_compose_files_are_junk() {
+        let text = "FROM drydock/busybox:1\n";
+        for path in [
+            "app/.git/config",
+            "root/.aws/credentials",
+            "src/.svn/entries",
+            "home/app/.ssh/known_hosts",
+            "app/docker-compose.yml",
+            "app/docker-compose.yaml",
+            "app/compose.yml",
+            "app/compose.yaml",
+        ] {
+            let mut ev = built(text, "1000", &[], &[]);
+            image_of(&mut ev).layers = vec![layer("COPY . /app", &[(path, "x")])];
+            fails(ImageCheck::NoJunkFiles, &ev, path);
+        }
+        let mut ev = built(text, "1000", &[], &[]);
+        image_of(&mut ev).layers = vec![layer(
+            "COPY . /app",
+            &[
+                ("app/.gitignore", "x"),
+                ("app/compose.md", "x"),
+                ("app/.git/.wh.config", ""),
+            ],
+        )];
+        passes(ImageCheck::NoJunkFiles, &ev);
+    }
+
+    #[test]
+    fn an_ssh_server_or_port_22_fails() {
+        let text = "FROM drydock/busybox:1\n";
+        let mut ev = built(text, "1000", &[("usr/sbin/httpd", 0o755, "")], &[]);
+        image_of(&mut ev).config["ExposedPorts"] =
+            serde_json::json!({"8080/tcp": {}, "2222/tcp": {}});
+        passes(ImageCheck::NoSsh, &ev);
+        image_of(&mut ev).config["ExposedPorts"] = serde_json::json!({"22/tcp": {}});
+        fails(ImageCheck::NoSsh, &ev, "SSH server or exposes port 22");
+        for daemon in ["usr/sbin/sshd", "usr/sbin/dropbear"] {
+            let ev = built(text, "1000", &[(daemon, 0o755, "")], &[]);
+            fails(ImageCheck::NoSsh, &ev, "SSH server");
+        }
+    }
+
+    #[test]
+    fn volumes_and_workdir_stay_out_of_sys_proc_and_dev() {
+        let text = "FROM drydock/busybox:1\n";
+        let with = |volumes: serde_json::Value, workdir: &str| {
+            let mut ev = built(text, "1000", &[], &[]);
+            image_of(&mut ev).config["Volumes"] = volumes;
+            image_of(&mut ev).config["WorkingDir"] = serde_json::json!(workdir);
+            ev
+        };
+        passes(
+            ImageCheck::NoSysVolume,
+            &with(serde_json::json!({"/data": {}}), "/app"),
+        );
+        passes(
+            ImageCheck::NoSysVolume,
+            &with(serde_json::json!({"/devices": {}}), "/system"),
+        );
+        fails(
+            ImageCheck::NoSysVolume,
+            &with(serde_json::json!({"/sys": {}}), "/app"),
+            "/sys, /proc or /dev",
+        );
+        fails(
+            ImageCheck::NoSysVolume,
+            &with(serde_json::json!({"/data": {}}), "/proc/self"),
+            "/sys, /proc or /dev",
+        );
+        fails(
+            ImageCheck::NoSysVolume,
+            &with(serde_json::json!({"/dev/shm": {}}), "/"),
+            "/sys, /proc or /dev",
+        );
     }
 }
