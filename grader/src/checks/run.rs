@@ -1909,4 +1909,148 @@ mod tests {
         let verdict = v(serde_json::json!([]), "", false);
         assert!(verdict.evidence.contains("(absent)"), "{verdict:?}");
     }
+
+    #[test]
+    fn memory_is_limited_within_the_cap_and_swap_is_not_unlimited() {
+        let v = |run: &str, params: &str| {
+            let probe = "@@cgroup\n/sys/fs/cgroup/memory.max 134217728\n";
+            graded(
+                RunCheck::Memory,
+                &started(run, serde_json::json!({"Memory": 134217728}), probe),
+                params,
+            )
+        };
+        let limited = v("docker run --memory 128m img", "");
+        says(&limited, true, "Memory is limited");
+        assert!(
+            limited.evidence.contains("(128 MiB)")
+                && limited
+                    .evidence
+                    .contains("cgroup: /sys/fs/cgroup/memory.max 134217728"),
+            "{limited:?}"
+        );
+        says(&v("docker run --memory 512m img", ""), true, "limited");
+        says(
+            &v("docker run --memory 513m img", ""),
+            false,
+            "above this exercise's 512 MiB",
+        );
+        says(
+            &v("docker run --memory 64m img", "max_mb = 32"),
+            false,
+            "--memory 64 MiB is above this exercise's 32 MiB",
+        );
+        says(
+            &v("docker run --memory 128m --memory-swap -1 img", ""),
+            false,
+            "unlimited swap",
+        );
+        says(
+            &v("docker run --memory 128m --memory-swap 256m img", ""),
+            true,
+            "limited",
+        );
+        says(
+            &v("docker run img", ""),
+            false,
+            "No memory limit: add --memory 128m.",
+        );
+        // The grading sandbox imposed a limit the learner did not write.
+        let mut ev = started(
+            "docker run img",
+            serde_json::json!({"Memory": 268435456}),
+            "",
+        );
+        ev.imposed = vec![imposed::MEMORY];
+        says(
+            &graded(RunCheck::Memory, &ev, ""),
+            false,
+            "any limit that fits",
+        );
+        let mut ev = started("docker run --memory 128m img", serde_json::json!({}), "");
+        ev.imposed = vec![imposed::MEMORY];
+        says(&graded(RunCheck::Memory, &ev, ""), true, "limited");
+    }
+
+    #[test]
+    fn cpu_is_capped_by_cpus_or_a_quota_not_by_shares() {
+        let v = |run: &str, params: &str| {
+            graded(
+                RunCheck::Cpu,
+                &started(run, serde_json::json!({}), ""),
+                params,
+            )
+        };
+        says(&v("docker run --cpus 0.5 img", ""), true, "capped");
+        says(&v("docker run --cpus 1 img", ""), true, "capped");
+        says(
+            &v("docker run --cpus 1.5 img", ""),
+            false,
+            "(1.50 cores) is above this exercise's 1.00",
+        );
+        says(
+            &v("docker run --cpus 0.5 img", "max_cpus_milli = 250"),
+            false,
+            "above this exercise's 0.25",
+        );
+        says(&v("docker run --cpu-quota 50000 img", ""), true, "capped");
+        says(
+            &v("docker run --cpu-quota 50000 --cpu-period 25000 img", ""),
+            false,
+            "(2.00 cores)",
+        );
+        says(
+            &v("docker run --cpu-quota 150000 img", ""),
+            false,
+            "(1.50 cores)",
+        );
+        says(
+            &v("docker run --cpu-quota 100000 --cpu-period 100000 img", ""),
+            true,
+            "capped",
+        );
+        says(
+            &v("docker run --cpu-shares 512 img", ""),
+            false,
+            "only a weight",
+        );
+        says(&v("docker run img", ""), false, "No CPU cap");
+        says(&v("docker run --cpus 0 img", ""), false, "No CPU cap");
+    }
+
+    #[test]
+    fn the_process_count_is_limited_within_the_cap() {
+        let v = |run: &str, params: &str| {
+            graded(
+                RunCheck::Pids,
+                &started(run, serde_json::json!({}), ""),
+                params,
+            )
+        };
+        says(&v("docker run --pids-limit 100 img", ""), true, "limited");
+        says(&v("docker run --pids-limit 1 img", ""), true, "limited");
+        says(&v("docker run --pids-limit 1024 img", ""), true, "limited");
+        says(
+            &v("docker run --pids-limit 1025 img", ""),
+            false,
+            "--pids-limit 1025 is too high",
+        );
+        says(
+            &v("docker run --pids-limit 200 img", "max = 100"),
+            false,
+            "use at most 100",
+        );
+        for unlimited in [
+            "docker run img",
+            "docker run --pids-limit 0 img",
+            "docker run --pids-limit -1 img",
+        ] {
+            says(&v(unlimited, ""), false, "No process limit");
+        }
+        let mut ev = started("docker run --pids-limit 100 img", serde_json::json!({}), "");
+        ev.gvisor = true;
+        assert!(graded(RunCheck::Pids, &ev, "")
+            .evidence
+            .contains("gVisor adds 512"));
+    }
 }
