@@ -466,7 +466,21 @@ fn canonical(
                 Some(c) => {
                     let word =
                         lex(c, inst.escape).map_err(|e| format!("line {n}: --chown: {e}"))?;
-                    word.bare(n, "--chown")?;
+                    let owner = word.bare(n, "--chown")?;
+                    // A user and a group: names, ids or variables, nothing else.
+                    let allowed = |c: char| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(c, '_' | '-' | '.' | ':' | '$' | '{' | '}')
+                    };
+                    if owner.is_empty()
+                        || owner.starts_with('-')
+                        || owner.matches(':').count() > 1
+                        || !owner.chars().all(allowed)
+                    {
+                        return Err(format!(
+                            "line {n}: --chown={owner} is not a user[:group] (names, ids or $VARIABLES)"
+                        ));
+                    }
                     Some(word)
                 }
             };
@@ -1147,6 +1161,9 @@ mod tests {
             "COPY '--from=x' /a /b",
             "VOLUME \"-v\"",
             "COPY --chown=\"--from=x\" a /b",
+            "ADD --chown=http://host/x a /b",
+            "COPY --chown=a:b:c x /y",
+            "COPY --chown= x /y",
             "ADD --checksum=sha256:00 a /b",
             "HEALTHCHECK --interval=$X CMD true",
             "HEALTHCHECK --retries=x CMD true",
