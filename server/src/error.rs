@@ -82,12 +82,7 @@ impl Error {
     /// or could not be had), not a fault in a query.
     fn database_unreachable(&self) -> bool {
         match self {
-            Error::Database(
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed,
-            ) => true,
+            Error::Database(e) => crate::db::no_connection(e),
             // The session store is the database.
             Error::Session(tower_sessions::session::Error::Store(
                 tower_sessions::session_store::Error::Backend(_),

@@ -76,6 +76,18 @@ pub struct Db {
     down: Arc<AtomicBool>,
 }
 
+/// Whether `err` is about the connection (one that broke, or none to be
+/// had), not about a query.
+pub fn no_connection(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+    )
+}
+
 /// What a learner reads while the database does not answer.
 pub const UNREACHABLE: &str = "Drydock's database is not answering right now. \
 Try again in a minute; if it keeps happening, tell your instructor or administrator.";
@@ -144,12 +156,11 @@ impl Db {
     /// the database is marked down. Returns whether it was.
     pub async fn note_error(&self, err: &sqlx::Error) -> bool {
         let unreachable = match err {
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => true,
             sqlx::Error::PoolTimedOut => !matches!(
                 tokio::time::timeout(Duration::from_secs(1), self.options.connect()).await,
                 Ok(Ok(_))
             ),
-            _ => false,
+            other => no_connection(other),
         };
         if unreachable && !self.down.swap(true, Ordering::AcqRel) {
             tracing::error!(error = %err, "the database is not answering; requests are refused until it does");

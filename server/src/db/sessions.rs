@@ -37,10 +37,16 @@ impl DbSessionStore {
         Ok(())
     }
 
-    /// A query's error, noting whether it says the database is down.
-    async fn failed(&self, e: sqlx::Error) -> session_store::Error {
-        self.db.note_error(&e).await;
-        backend(e)
+    /// A query's result as the store's, noting whether an error says the
+    /// database is down.
+    async fn checked<T>(&self, result: Result<T, sqlx::Error>) -> session_store::Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                self.db.note_error(&e).await;
+                Err(backend(e))
+            }
+        }
     }
 }
 
@@ -64,10 +70,7 @@ impl SessionStore for DbSessionStore {
             .bind(expiry_ms(record))
             .execute(self.db.pool())
             .await;
-            let inserted = match inserted {
-                Ok(done) => done,
-                Err(e) => return Err(self.failed(e).await),
-            };
+            let inserted = self.checked(inserted).await?;
             if inserted.rows_affected() == 1 {
                 return Ok(());
             }
@@ -88,10 +91,7 @@ impl SessionStore for DbSessionStore {
         .bind(expiry_ms(record))
         .execute(self.db.pool())
         .await;
-        match saved {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(e).await),
-        }
+        self.checked(saved).await.map(drop)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
@@ -103,10 +103,7 @@ impl SessionStore for DbSessionStore {
         .bind(now_ms())
         .fetch_optional(self.db.pool())
         .await;
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => return Err(self.failed(e).await),
-        };
+        let row = self.checked(row).await?;
         let Some((data, expires_at)) = row else {
             return Ok(None);
         };
@@ -128,10 +125,7 @@ impl SessionStore for DbSessionStore {
             .bind(id.to_string())
             .execute(self.db.pool())
             .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(e).await),
-        }
+        self.checked(deleted).await.map(drop)
     }
 }
 

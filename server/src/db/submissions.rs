@@ -169,28 +169,14 @@ pub async fn discard(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a learner reads on an attempt a stopped server never finished.
-pub const INTERRUPTED: &str = "The server stopped while this attempt was being graded. \
-It does not count toward your attempts: submit it again.";
-
 /// Marks attempts left 'grading' by a server that stopped mid-way as
-/// interrupted, with a report that says so: the learner sees what happened,
-/// and the attempt does not count toward a limit. Returns how many.
+/// interrupted: the learner sees what happened, and the attempt does not
+/// count toward a limit. Returns how many.
 pub async fn interrupt_unfinished(db: &Db) -> Result<u64> {
-    let report = serde_json::json!({
-        "score": 0,
-        "max": 0,
-        "passed": false,
-        "checks": [],
-        "notes": [INTERRUPTED],
-        "duration_ms": 0,
-    })
-    .to_string();
     let users: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE submissions SET state = 'interrupted', report = $1, graded_at = $2 \
+        "UPDATE submissions SET state = 'interrupted', graded_at = $1 \
          WHERE state = 'grading' RETURNING user_id",
     )
-    .bind(report)
     .bind(now_ms())
     .fetch_all(db.pool())
     .await?;
@@ -219,20 +205,6 @@ pub async fn for_user(
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(from_row).collect()
-}
-
-/// How many attempts a user has made at one exercise (those being graded
-/// included, interrupted ones not).
-pub async fn count_for_user(db: &Db, user_id: i64, exercise: &str) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM submissions WHERE user_id = $1 AND exercise = $2 \
-         AND state <> 'interrupted'",
-    )
-    .bind(user_id)
-    .bind(exercise)
-    .fetch_one(db.pool())
-    .await?;
-    Ok(row.try_get("n")?)
 }
 
 /// Per exercise: a user's best score, whether any attempt passed, and attempts.

@@ -778,16 +778,31 @@ fn check_kind(exercise: &Exercise, submission: &Submission) -> Result<()> {
     }
 }
 
+/// What a learner reads on an attempt a stopped server never finished.
+const INTERRUPTED: &str = "The server stopped while this attempt was being graded. \
+It does not count toward your attempts: submit it again.";
+
 fn view(row: &StoredSubmission, attempt: u32) -> SubmissionView {
     let submission: Option<Submission> = serde_json::from_str(&row.payload).ok();
-    let report: GradeReport = serde_json::from_str(&row.report).unwrap_or(GradeReport {
-        score: u32::try_from(row.score).unwrap_or(0),
-        max: u32::try_from(row.max_score).unwrap_or(0),
-        passed: row.passed,
-        checks: Vec::new(),
-        notes: vec!["This attempt's details could not be read.".into()],
-        duration_ms: 0,
-    });
+    let report: GradeReport = if row.interrupted {
+        GradeReport {
+            score: 0,
+            max: 0,
+            passed: false,
+            checks: Vec::new(),
+            notes: vec![INTERRUPTED.into()],
+            duration_ms: 0,
+        }
+    } else {
+        serde_json::from_str(&row.report).unwrap_or(GradeReport {
+            score: u32::try_from(row.score).unwrap_or(0),
+            max: u32::try_from(row.max_score).unwrap_or(0),
+            passed: row.passed,
+            checks: Vec::new(),
+            notes: vec!["This attempt's details could not be read.".into()],
+            duration_ms: 0,
+        })
+    };
     SubmissionView {
         id: row.id.clone(),
         exercise: row.exercise.clone(),
