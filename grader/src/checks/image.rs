@@ -652,6 +652,12 @@ mod tests {
         }
     }
 
+    /// Evidence for a plain Dockerfile built into an image of uid 1000 with
+    /// these files.
+    fn with_files(files: &[(&str, u32, &str)]) -> ImageEvidence {
+        built("FROM drydock/busybox:1\n", "1000", files, &[])
+    }
+
     fn grade(check: ImageCheck, ev: &ImageEvidence) -> Verdict {
         evaluate(check, ev, Params(&toml::Table::new()))
     }
@@ -773,66 +779,41 @@ mod tests {
 
     #[test]
     fn an_empty_password_field_is_found_in_shadow_and_passwd() {
-        let text = "FROM drydock/busybox:1\n";
         passes(
             ImageCheck::NoEmptyPw,
-            &built(
-                text,
-                "1000",
-                &[("etc/shadow", 0o640, "root:!:1::::::\napp:*:1::::::\n")],
-                &[],
-            ),
+            &with_files(&[("etc/shadow", 0o640, "root:!:1::::::\napp:*:1::::::\n")]),
         );
         fails(
             ImageCheck::NoEmptyPw,
-            &built(
-                text,
-                "1000",
-                &[("etc/shadow", 0o640, "root:!:1::::::\napp::1::::::\n")],
-                &[],
-            ),
+            &with_files(&[("etc/shadow", 0o640, "root:!:1::::::\napp::1::::::\n")]),
             "app in /etc/shadow",
         );
         fails(
             ImageCheck::NoEmptyPw,
-            &built(
-                text,
-                "1000",
-                &[("etc/passwd", 0o644, "guest::1001:1001::/:/bin/sh\n")],
-                &[],
-            ),
+            &with_files(&[("etc/passwd", 0o644, "guest::1001:1001::/:/bin/sh\n")]),
             "guest in /etc/passwd",
         );
         // A line without a password field, or without a name, is no account.
         passes(
             ImageCheck::NoEmptyPw,
-            &built(
-                text,
-                "1000",
-                &[("etc/passwd", 0o644, "lonely\n::0:0::/:/bin/sh\n")],
-                &[],
-            ),
+            &with_files(&[("etc/passwd", 0o644, "lonely\n::0:0::/:/bin/sh\n")]),
         );
     }
 
     #[test]
     fn setuid_and_setgid_files_are_found_directories_are_not() {
-        let text = "FROM drydock/busybox:1\n";
-        passes(
-            ImageCheck::NoSetuid,
-            &built(text, "1000", &[("bin/ls", 0o755, "")], &[]),
-        );
+        passes(ImageCheck::NoSetuid, &with_files(&[("bin/ls", 0o755, "")]));
         fails(
             ImageCheck::NoSetuid,
-            &built(text, "1000", &[("bin/su", 0o4755, "")], &[]),
+            &with_files(&[("bin/su", 0o4755, "")]),
             "/bin/su (4755",
         );
         fails(
             ImageCheck::NoSetuid,
-            &built(text, "1000", &[("bin/wall", 0o2755, "")], &[]),
+            &with_files(&[("bin/wall", 0o2755, "")]),
             "/bin/wall (2755",
         );
-        let mut ev = built(text, "1000", &[], &[]);
+        let mut ev = with_files(&[]);
         ev.image.as_mut().unwrap().files.insert(
             "tmp".into(),
             FsEntry {
@@ -869,32 +850,27 @@ mod tests {
 
     #[test]
     fn sudo_anywhere_in_the_image_fails() {
-        let text = "FROM drydock/busybox:1\n";
-        passes(
-            ImageCheck::NoSudo,
-            &built(text, "1000", &[("bin/ls", 0o755, "")], &[]),
-        );
+        passes(ImageCheck::NoSudo, &with_files(&[("bin/ls", 0o755, "")]));
         fails(
             ImageCheck::NoSudo,
-            &built(text, "1000", &[("usr/bin/sudo", 0o755, "")], &[]),
+            &with_files(&[("usr/bin/sudo", 0o755, "")]),
             "/usr/bin/sudo",
         );
         fails(
             ImageCheck::NoSudo,
-            &built(text, "1000", &[("sudo", 0o755, "")], &[]),
+            &with_files(&[("sudo", 0o755, "")]),
             "/sudo",
         );
         passes(
             ImageCheck::NoSudo,
-            &built(text, "1000", &[("usr/bin/sudoedit-notes", 0o644, "")], &[]),
+            &with_files(&[("usr/bin/sudoedit-notes", 0o644, "")]),
         );
     }
 
     #[test]
     fn a_health_check_must_be_real_and_pass_when_asked() {
-        let text = "FROM drydock/busybox:1\n";
         let with = |test: serde_json::Value, health: Option<&str>| {
-            let mut ev = built(text, "1000", &[], &[]);
+            let mut ev = with_files(&[]);
             image_of(&mut ev).config["Healthcheck"] = serde_json::json!({ "Test": test });
             ev.health = health.map(str::to_string);
             ev
@@ -904,11 +880,7 @@ mod tests {
             "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"
         ]);
         passes(ImageCheck::Healthcheck, &with(real.clone(), None));
-        fails(
-            ImageCheck::Healthcheck,
-            &built(text, "1000", &[], &[]),
-            "no HEALTHCHECK",
-        );
+        fails(ImageCheck::Healthcheck, &with_files(&[]), "no HEALTHCHECK");
         fails(
             ImageCheck::Healthcheck,
             &with(serde_json::json!(["NONE"]), None),
@@ -954,7 +926,7 @@ mod tests {
         let known: toml::Table =
             toml::from_str("secrets = [\"tok-FAKE-9fK2mQ7vX4pL8sR3\"]").unwrap();
         let with_env = |env: &[&str]| {
-            let mut ev = built(text, "1000", &[], &[]);
+            let mut ev = with_files(&[]);
             image_of(&mut ev).config["Env"] = serde_json::json!(env);
             ev
         };
@@ -1003,8 +975,7 @@ mod tests {
 
     #[test]
     fn a_secret_file_stays_in_its_layer_even_when_deleted_later() {
-        let text = "FROM drydock/busybox:1\n";
-        let mut ev = built(text, "1000", &[], &[]);
+        let mut ev = with_files(&[]);
         image_of(&mut ev).layers = vec![
             layer(
                 "COPY id_deploy /root/.ssh/id_deploy",
@@ -1037,7 +1008,7 @@ mod tests {
             "whiteouts are not files: {v:?}"
         );
         // Neither whiteouts nor directories are secret files, whatever their name.
-        let mut only_names = built(text, "1000", &[], &[]);
+        let mut only_names = with_files(&[]);
         let mut names = layer("RUN rm /app/server.key", &[("app/.wh.server.key", "")]);
         names.entries.push(crate::layers::LayerEntry {
             path: "etc/ssl/private.pem".into(),
@@ -1070,7 +1041,6 @@ mod tests {
 
     #[test]
     fn repository_credential_and_compose_files_are_junk() {
-        let text = "FROM drydock/busybox:1\n";
         for path in [
             "app/.git/config",
             "root/.aws/credentials",
@@ -1081,11 +1051,11 @@ mod tests {
             "app/compose.yml",
             "app/compose.yaml",
         ] {
-            let mut ev = built(text, "1000", &[], &[]);
+            let mut ev = with_files(&[]);
             image_of(&mut ev).layers = vec![layer("COPY . /app", &[(path, "x")])];
             fails(ImageCheck::NoJunkFiles, &ev, path);
         }
-        let mut ev = built(text, "1000", &[], &[]);
+        let mut ev = with_files(&[]);
         image_of(&mut ev).layers = vec![layer(
             "COPY . /app",
             &[
@@ -1099,24 +1069,22 @@ mod tests {
 
     #[test]
     fn an_ssh_server_or_port_22_fails() {
-        let text = "FROM drydock/busybox:1\n";
-        let mut ev = built(text, "1000", &[("usr/sbin/httpd", 0o755, "")], &[]);
+        let mut ev = with_files(&[("usr/sbin/httpd", 0o755, "")]);
         image_of(&mut ev).config["ExposedPorts"] =
             serde_json::json!({"8080/tcp": {}, "2222/tcp": {}});
         passes(ImageCheck::NoSsh, &ev);
         image_of(&mut ev).config["ExposedPorts"] = serde_json::json!({"22/tcp": {}});
         fails(ImageCheck::NoSsh, &ev, "SSH server or exposes port 22");
         for daemon in ["usr/sbin/sshd", "usr/sbin/dropbear"] {
-            let ev = built(text, "1000", &[(daemon, 0o755, "")], &[]);
+            let ev = with_files(&[(daemon, 0o755, "")]);
             fails(ImageCheck::NoSsh, &ev, "SSH server");
         }
     }
 
     #[test]
     fn volumes_and_workdir_stay_out_of_sys_proc_and_dev() {
-        let text = "FROM drydock/busybox:1\n";
         let with = |volumes: serde_json::Value, workdir: &str| {
-            let mut ev = built(text, "1000", &[], &[]);
+            let mut ev = with_files(&[]);
             image_of(&mut ev).config["Volumes"] = volumes;
             image_of(&mut ev).config["WorkingDir"] = serde_json::json!(workdir);
             ev

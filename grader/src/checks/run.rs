@@ -1453,6 +1453,18 @@ mod tests {
         }
     }
 
+    /// `check` graded for `docker run img` with these security options,
+    /// probe output and runtime.
+    fn secured(check: RunCheck, opts: serde_json::Value, probe: &str, gvisor: bool) -> Verdict {
+        let mut ev = started(
+            "docker run img",
+            serde_json::json!({ "SecurityOpt": opts }),
+            probe,
+        );
+        ev.gvisor = gvisor;
+        graded(check, &ev, "")
+    }
+
     fn graded(check: RunCheck, ev: &RunEvidence, params: &str) -> Verdict {
         let params: toml::Table = toml::from_str(params).unwrap();
         evaluate(check, ev, Params(&params))
@@ -1712,15 +1724,7 @@ mod tests {
 
     #[test]
     fn seccomp_is_kept_unless_unconfined_or_absent_from_pid_1() {
-        let v = |opts: serde_json::Value, probe: &str, gvisor: bool| {
-            let mut ev = started(
-                "docker run img",
-                serde_json::json!({ "SecurityOpt": opts }),
-                probe,
-            );
-            ev.gvisor = gvisor;
-            graded(RunCheck::Seccomp, &ev, "")
-        };
+        let v = |opts, probe: &str, gvisor| secured(RunCheck::Seccomp, opts, probe, gvisor);
         let filtered = "@@status\nSeccomp:\t2\n";
         let unfiltered = "@@status\nSeccomp:\t0\n";
         says(
@@ -1869,15 +1873,7 @@ mod tests {
 
     #[test]
     fn no_new_privileges_is_the_engines_word_and_pid_1_can_only_fail_it() {
-        let v = |opts: serde_json::Value, probe: &str, gvisor: bool| {
-            let mut ev = started(
-                "docker run img",
-                serde_json::json!({ "SecurityOpt": opts }),
-                probe,
-            );
-            ev.gvisor = gvisor;
-            graded(RunCheck::NoNewPrivs, &ev, "")
-        };
+        let v = |opts, probe: &str, gvisor| secured(RunCheck::NoNewPrivs, opts, probe, gvisor);
         let on = "@@status\nNoNewPrivs:\t1\n";
         let off = "@@status\nNoNewPrivs:\t0\n";
         says(

@@ -20,6 +20,13 @@ async fn readiness(port: u16) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A 503 with the error `code` and a message that says `words`.
+fn unavailable(status: reqwest::StatusCode, body: &Value, code: &str, words: &str) {
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["message"].as_str().unwrap().contains(words), "{body}");
+}
+
 /// Everything of `instance` left on `engine`: containers, volumes, networks.
 fn leftovers(engine: &SpareEngine, instance: &str) -> Vec<String> {
     let filter = format!("label=drydock.instance={instance}");
@@ -74,12 +81,7 @@ async fn an_engine_restart_is_reported_and_labs_and_the_queue_come_through_it() 
     );
     assert_eq!(ready["database"], "ok", "{ready}");
     let (status, refused) = cat.start_lab("second").await;
-    assert_eq!(status, 503, "{refused}");
-    assert_eq!(refused["error"], "engine_unavailable", "{refused}");
-    assert!(
-        refused["message"].as_str().unwrap().contains("Try again"),
-        "{refused}"
-    );
+    unavailable(status, &refused, "engine_unavailable", "Try again");
     let (_, cats) = cat.get("/api/v1/labs").await;
     assert!(
         !cats.to_string().contains("\"running\"") && !cats.to_string().contains("\"starting\""),
@@ -251,12 +253,7 @@ async fn a_database_restart_is_reported_and_the_server_recovers_by_itself() {
             "try {attempt} answered in {:?}",
             started.elapsed()
         );
-        assert_eq!(status, 503, "try {attempt}: {refused}");
-        assert_eq!(refused["error"], "database_unavailable", "{refused}");
-        assert!(
-            refused["message"].as_str().unwrap().contains("database"),
-            "{refused}"
-        );
+        unavailable(status, &refused, "database_unavailable", "database");
     }
     let (status, page) = who.get("/api/v1/exercises/leaked-password").await;
     assert_eq!(status, 503, "{page}");
