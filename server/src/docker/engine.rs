@@ -1014,41 +1014,21 @@ impl Engine {
     /// built on (children first: the engine refuses to remove a parent
     /// while a child stands on it). Images that are gone are left out.
     pub async fn children_first(&self, ids: &HashSet<String>) -> Result<Vec<String>> {
-        let mut parent: HashMap<String, String> = HashMap::new();
+        // An image's history is its parent's and at least one step more,
+        // whatever lies between them: the longer history goes first. (The
+        // parent named in a history can be an intermediate image outside
+        // `ids`, so a chain of parents within `ids` is not enough.)
         let mut present = Vec::new();
         for id in ids {
             if let Some(image) = self.image(id).await? {
                 let full = image.id.clone().unwrap_or_else(|| id.clone());
-                // The history names the image, then its parent (when the
-                // parent is a local image, not `<missing>`).
-                let history = self.image_history(&full).await?;
-                if let Some(p) = history
-                    .get(1)
-                    .map(|h| h.id.clone())
-                    .filter(|p| p.starts_with("sha256:"))
-                {
-                    parent.insert(full.clone(), p);
-                }
-                present.push(full);
+                let steps = self.image_history(&full).await?.len();
+                present.push((steps, full));
             }
         }
-        present.sort();
+        present.sort_by(|a, b| b.cmp(a));
         present.dedup();
-        // Depth of each image within the set: deeper ones go first.
-        let depth = |id: &String| {
-            let mut d = 0;
-            let mut cur = id.clone();
-            while let Some(p) = parent.get(&cur) {
-                d += 1;
-                if d > 10_000 {
-                    break;
-                }
-                cur = p.clone();
-            }
-            d
-        };
-        present.sort_by_key(|id| std::cmp::Reverse(depth(id)));
-        Ok(present)
+        Ok(present.into_iter().map(|(_, id)| id).collect())
     }
 
     /// Every tag on the engine that starts with `prefix`.

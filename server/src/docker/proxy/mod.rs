@@ -177,9 +177,37 @@ impl Proxies {
 
     /// Removes everything `session` made: containers, volumes, networks
     /// (its private lab network included) and images. Goes on past a
-    /// failure, so one stuck object does not keep the rest; returns how
-    /// many objects went, or the first failure once all were tried.
+    /// failure, so one stuck object does not keep the rest, and tries the
+    /// whole round again a few times: an object can be briefly held by one
+    /// the engine is still taking down (the lab container's endpoint on the
+    /// session network, a `--rm` container's image). Returns how many
+    /// objects went, or the first failure of the last round; the ledger
+    /// forgets the session only once a round removed everything.
     pub async fn purge(&self, session: &str) -> Result<usize, super::engine::EngineError> {
+        const ROUNDS: u32 = 3;
+        let (mut removed, mut round) = (0, 1);
+        loop {
+            let (went, failure) = self.purge_round(session).await?;
+            removed += went;
+            let Some(err) = failure else {
+                self.ledger.forget(session).await;
+                return Ok(removed);
+            };
+            if round == ROUNDS {
+                return Err(err);
+            }
+            tracing::info!(session, round, error = %err, "a lab's Docker object is still held; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(round))).await;
+            round += 1;
+        }
+    }
+
+    /// One round of [`Proxies::purge`]: how many objects went, and the
+    /// first removal that failed. An error is a failure to list.
+    async fn purge_round(
+        &self,
+        session: &str,
+    ) -> Result<(usize, Option<super::engine::EngineError>), super::engine::EngineError> {
         let names = SessionNames::of(session);
         let made = self.ledger.images_made(session).await;
         let mine = [(labels::CHILD_OF, session)];
@@ -229,13 +257,7 @@ impl Proxies {
         for tag in self.engine.tags_under(&names.image_prefix()).await? {
             note(self.engine.remove_image(&tag).await, &mut removed);
         }
-        match first_error {
-            Some(err) => Err(err),
-            None => {
-                self.ledger.forget(session).await;
-                Ok(removed)
-            }
-        }
+        Ok((removed, first_error))
     }
 
     /// Sessions of installation `instance` that still own something on
