@@ -403,4 +403,77 @@ mod tests {
             .unwrap_err()
             .contains("path"));
     }
+
+    #[test]
+    fn each_kind_of_parameter_has_its_rule_and_some_are_required() {
+        let check = |id: &str, text: &str| {
+            let params: toml::Table = toml::from_str(text).unwrap();
+            validate_params(lookup(id).unwrap(), &params)
+        };
+        let refused = |id: &str, text: &str, why: &str| {
+            let err = check(id, text).unwrap_err();
+            assert!(err.contains(why), "{id} {text}: {err}");
+        };
+        // Errors name the check by its id.
+        assert_eq!(CheckId::Run(RunCheck::Memory).to_string(), "RUN-MEMORY");
+        refused(
+            "RUN-HEALTH",
+            "x = 1",
+            "RUN-HEALTH takes no parameters (found \"x\")",
+        );
+        refused(
+            "RUN-MEMORY",
+            "limit = 1",
+            "RUN-MEMORY has no parameter \"limit\"; it takes: max_mb",
+        );
+        // Whole numbers from zero.
+        assert!(check("RUN-MEMORY", "max_mb = 0").is_ok());
+        refused(
+            "RUN-MEMORY",
+            "max_mb = -1",
+            "parameter \"max_mb\" must be a whole number ≥ 0",
+        );
+        // Strings that say something.
+        assert!(check("LAB-FILE-ABSENT", "path = \"/x\"").is_ok());
+        refused(
+            "LAB-FILE-ABSENT",
+            "path = \"\"",
+            "must be a non-empty string",
+        );
+        refused("LAB-FILE-ABSENT", "path = 1", "must be a non-empty string");
+        // Lists of strings, possibly empty.
+        assert!(check("RUN-CAP-DROP-ALL", "allowed = []").is_ok());
+        assert!(check("RUN-CAP-DROP-ALL", "allowed = [\"NET_RAW\"]").is_ok());
+        refused(
+            "RUN-CAP-DROP-ALL",
+            "allowed = [\"NET_RAW\", 1]",
+            "must be a list of strings",
+        );
+        refused(
+            "RUN-CAP-DROP-ALL",
+            "allowed = \"NET_RAW\"",
+            "must be a list of strings",
+        );
+        // A lab check needs its strings, not its lists; a live check needs
+        // all but the user; a RUN check needs nothing.
+        assert!(check("LAB-NO-SETUID", "").is_ok());
+        refused(
+            "LAB-FILE-MODE",
+            "path = \"/x\"",
+            "LAB-FILE-MODE needs the parameter \"max_mode\"",
+        );
+        assert!(check("LAB-FILE-MODE", "path = \"/x\"\nmax_mode = \"0600\"").is_ok());
+        assert!(check(
+            "LIVE-ANSWERS",
+            "command = [\"cat\", \"/d\"]\nexpect = \"hi\""
+        )
+        .is_ok());
+        refused(
+            "LIVE-ANSWERS",
+            "expect = \"hi\"",
+            "needs the parameter \"command\"",
+        );
+        refused("LIVE-NAMED-VOLUME", "", "needs the parameter \"path\"");
+        assert!(check("RUN-TMPFS-SAFE", "").is_ok());
+    }
 }

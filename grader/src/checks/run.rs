@@ -15,9 +15,7 @@ use crate::{
         secrets,
     },
     input::run_spec::RunSpec,
-    sandbox::{
-        exposes_docker_socket, imposed, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS,
-    },
+    sandbox::{exposes_docker_socket, normalise_cap, sensitive_path, Refusal, DANGEROUS_CAPS},
     Verdict,
 };
 
@@ -82,7 +80,6 @@ pub struct RunEvidence {
     /// The engine's view; `None` when nothing was started.
     pub inspect: Option<ContainerInspectResponse>,
     pub probe: Option<Probe>,
-    pub imposed: Vec<&'static str>,
     pub gvisor: bool,
     /// Security options of the engine (`name=apparmor`, `name=seccomp …`).
     pub engine_security: Vec<String>,
@@ -110,10 +107,6 @@ impl RunEvidence {
             .as_ref()
             .and_then(|i| i.mounts.clone())
             .unwrap_or_default()
-    }
-
-    fn is_imposed(&self, field: &str) -> bool {
-        self.imposed.contains(&field)
     }
 }
 
@@ -734,7 +727,8 @@ fn volumes_ro(
         .filter(|m| m.typ.as_ref().is_none_or(|t| *t != "tmpfs"))
         .filter(|m| m.rw.unwrap_or(false))
         .filter_map(|m| m.destination.clone())
-        .filter(|d| !writable.iter().any(|w| covers(d, w)))
+        // A path the exercise lets be written, or one inside it.
+        .filter(|d| !writable.iter().any(|w| covers(w, d)))
         .collect();
     if offending.is_empty() {
         Verdict::pass("Data mounts are read-only.", evidence)
@@ -1032,13 +1026,9 @@ fn memory(
             ev.spec.memory_swap.map(|m| m.to_string()).unwrap_or_else(|| "(none)".into()),
             cgroup_line(ev, &["memory.max", "memory.limit_in_bytes"])
         );
-    match ev.spec.memory {
-        _ if ev.is_imposed(imposed::MEMORY) && ev.spec.memory.is_none_or(|m| m <= 0) => {
-            Verdict::fail(
-                "No memory limit: add --memory 128m (any limit that fits the program).",
-                evidence,
-            )
-        }
+    // The request is graded: a limit the grading sandbox imposed is not
+    // the learner's, and `--memory 0` is none.
+    match ev.spec.memory.filter(|m| *m > 0) {
         Some(m) if m > max_mb * 1024 * 1024 => Verdict::fail(
             format!(
                 "--memory {} is above this exercise's {max_mb} MiB; lower it.",
@@ -1051,6 +1041,10 @@ fn memory(
             evidence,
         ),
         Some(_) => Verdict::pass("Memory is limited and swap is not unlimited.", evidence),
+        None if ev.spec.memory.is_some() => Verdict::fail(
+            "--memory 0 sets no limit: add --memory 128m (any limit that fits the program).",
+            evidence,
+        ),
         None => Verdict::fail("No memory limit: add --memory 128m.", evidence),
     }
 }
@@ -1111,15 +1105,13 @@ fn pids(
         ev.spec.pids_limit,
         cgroup_line(ev, &["pids.max"])
     );
-    match ev.spec.pids_limit {
-        Some(p) if p > 0 && p <= max => {
-            Verdict::pass("The number of processes is limited.", evidence)
-        }
+    match ev.spec.pids_limit.filter(|p| *p > 0) {
         Some(p) if p > max => Verdict::fail(
             format!("--pids-limit {p} is too high to stop a fork bomb; use at most {max}."),
             evidence,
         ),
-        _ => Verdict::fail(
+        Some(_) => Verdict::pass("The number of processes is limited.", evidence),
+        None => Verdict::fail(
             "No process limit (0 and -1 mean unlimited): add --pids-limit 100.",
             evidence,
         ),
@@ -1952,19 +1944,17 @@ mod tests {
             "No memory limit: add --memory 128m.",
         );
         // The grading sandbox imposed a limit the learner did not write.
-        let mut ev = started(
+        let ev = started(
             "docker run img",
             serde_json::json!({"Memory": 268435456}),
             "",
         );
-        ev.imposed = vec![imposed::MEMORY];
         says(
             &graded(RunCheck::Memory, &ev, ""),
             false,
-            "any limit that fits",
+            "No memory limit: add --memory 128m.",
         );
-        let mut ev = started("docker run --memory 128m img", serde_json::json!({}), "");
-        ev.imposed = vec![imposed::MEMORY];
+        let ev = started("docker run --memory 128m img", serde_json::json!({}), "");
         says(&graded(RunCheck::Memory, &ev, ""), true, "limited");
     }
 
@@ -2048,5 +2038,767 @@ mod tests {
         assert!(graded(RunCheck::Pids, &ev, "")
             .evidence
             .contains("gVisor adds 512"));
+    }
+
+    /// `ev` with this `Config` in its inspect (user, image, health check).
+    fn configured(mut ev: RunEvidence, config: serde_json::Value) -> RunEvidence {
+        ev.inspect.as_mut().unwrap().config = Some(serde_json::from_value(config).unwrap());
+        ev
+    }
+
+    #[test]
+    fn a_container_the_grader_did_not_start_fails_with_the_refusal() {
+        let refused = |check| RunEvidence {
+            refusals: vec![Refusal {
+                check,
+                reason: "--privileged gives the container the host.".into(),
+            }],
+            ..Default::default()
+        };
+        let verdict = graded(
+            RunCheck::NotPrivileged,
+            &refused(Some(RunCheck::NotPrivileged)),
+            "",
+        );
+        says(
+            &verdict,
+            false,
+            "--privileged gives the container the host.",
+        );
+        assert_eq!(verdict.evidence, "not started: refused before running");
+        // Another check of the same submission is not graded either.
+        let verdict = graded(
+            RunCheck::Memory,
+            &refused(Some(RunCheck::NotPrivileged)),
+            "",
+        );
+        says(&verdict, false, "Not graded: Drydock did not start");
+        assert!(
+            verdict.evidence.contains("--privileged gives"),
+            "{verdict:?}"
+        );
+        let verdict = graded(RunCheck::Memory, &refused(None), "");
+        says(&verdict, false, "Not graded");
+    }
+
+    #[test]
+    fn privileged_is_the_flag_or_a_full_bounding_set() {
+        let v = |host, probe: &str| {
+            graded(
+                RunCheck::NotPrivileged,
+                &started("docker run img", host, probe),
+                "",
+            )
+        };
+        let caps = |n: u32| format!("@@status\nCapBnd:\t{:016x}\n", (1u64 << n) - 1);
+        says(&v(serde_json::json!({}), &caps(14)), true, "Not privileged");
+        says(
+            &v(serde_json::json!({"Privileged": true}), &caps(14)),
+            false,
+            "Remove --privileged",
+        );
+        // Docker's --privileged holds every capability the kernel knows
+        // (38 and more); a long but partial set is not privileged.
+        says(
+            &v(serde_json::json!({}), &caps(38)),
+            false,
+            "runs privileged",
+        );
+        says(&v(serde_json::json!({}), &caps(37)), true, "Not privileged");
+        let verdict = v(serde_json::json!({}), &caps(38));
+        assert!(
+            verdict.evidence.contains("(38 capabilities)"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_capability_both_added_and_held_is_named_once() {
+        let admin = "@@status\nCapBnd:\t0000000000001000\n";
+        let added = serde_json::json!({"CapDrop": ["ALL"], "CapAdd": ["NET_ADMIN"]});
+        let verdict = graded(
+            RunCheck::CapDropAll,
+            &started("docker run img", added, admin),
+            "",
+        );
+        says(
+            &verdict,
+            false,
+            "still holds NET_ADMIN: remove --cap-add NET_ADMIN (",
+        );
+        // An allowed capability the request adds is no finding.
+        let bind = serde_json::json!({"CapDrop": ["ALL"], "CapAdd": ["NET_BIND_SERVICE"]});
+        says(
+            &graded(
+                RunCheck::CapDropAll,
+                &started(
+                    "docker run img",
+                    bind,
+                    "@@status\nCapBnd:\t0000000000000400\n",
+                ),
+                "allowed = [\"NET_BIND_SERVICE\"]",
+            ),
+            true,
+            "All capabilities dropped",
+        );
+    }
+
+    #[test]
+    fn dangerous_capabilities_are_found_in_the_request_and_in_pid_1() {
+        let v = |host, probe: &str| {
+            graded(
+                RunCheck::NoDangerousCaps,
+                &started("docker run img", host, probe),
+                "",
+            )
+        };
+        let docker_default = "@@status\nCapBnd:\t00000000a80425fb\n";
+        let sys_admin = "@@status\nCapBnd:\t0000000000200000\n";
+        says(
+            &v(serde_json::json!({}), docker_default),
+            true,
+            "No dangerous capabilities",
+        );
+        says(
+            &v(
+                serde_json::json!({"CapAdd": ["cap_sys_admin"]}),
+                docker_default,
+            ),
+            false,
+            "holds SYS_ADMIN: remove --cap-add SYS_ADMIN.",
+        );
+        says(
+            &v(serde_json::json!({}), sys_admin),
+            false,
+            "holds SYS_ADMIN: remove --cap-add SYS_ADMIN.",
+        );
+        says(
+            &v(serde_json::json!({"CapAdd": ["SYS_ADMIN"]}), sys_admin),
+            false,
+            "holds SYS_ADMIN: remove --cap-add SYS_ADMIN.",
+        );
+        says(
+            &v(serde_json::json!({"CapAdd": ["NET_BIND_SERVICE"]}), ""),
+            true,
+            "No dangerous",
+        );
+    }
+
+    #[test]
+    fn the_user_is_resolved_through_the_images_passwd_and_pid_1_can_only_fail_it() {
+        let passwd = "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n";
+        let v = |run: &str, user: &str, uid: &str| {
+            let mut ev = configured(
+                started(
+                    run,
+                    serde_json::json!({}),
+                    &format!("@@status\nUid:\t{uid}\n"),
+                ),
+                serde_json::json!({ "User": user }),
+            );
+            ev.image_passwd = Some(passwd.into());
+            graded(RunCheck::Nonroot, &ev, "")
+        };
+        says(
+            &v("docker run img", "", "0\t0\t0\t0"),
+            false,
+            "default user (none set) is root",
+        );
+        says(
+            &v("docker run img", "root", "0\t0\t0\t0"),
+            false,
+            "default user (root) is root",
+        );
+        says(
+            &v("docker run --user app img", "app", "1000"),
+            true,
+            "non-root",
+        );
+        says(
+            &v("docker run --user 1000:1000 img", "1000:1000", "1000"),
+            true,
+            "non-root",
+        );
+        says(
+            &v("docker run --user 0 img", "0", "0"),
+            false,
+            "--user 0 still runs as uid 0",
+        );
+        // The engine said 1000, PID 1 says 0: the probe fails it.
+        says(
+            &v("docker run --user 1000 img", "1000", "0\t0\t0\t0"),
+            false,
+            "still runs as uid 0",
+        );
+        says(
+            &v("docker run --user ghost img", "ghost", "1000"),
+            false,
+            "--user ghost is not an account of the image",
+        );
+        let verdict = v("docker run --user app img", "app", "1000");
+        assert!(
+            verdict
+                .evidence
+                .contains("(uid 1000 in the image's /etc/passwd)"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn the_host_user_namespace_fails() {
+        let v = |run: &str| {
+            graded(
+                RunCheck::Userns,
+                &started(run, serde_json::json!({}), "@@uid_map\n0 100000 65536\n"),
+                "",
+            )
+        };
+        says(
+            &v("docker run --userns host img"),
+            false,
+            "--userns host switches off",
+        );
+        let verdict = v("docker run img");
+        says(&verdict, true, "left as the engine configures it");
+        assert!(verdict.evidence.contains("0 100000 65536"), "{verdict:?}");
+    }
+
+    #[test]
+    fn data_mounts_are_read_only_unless_the_exercise_lets_a_path_be_written() {
+        let v = |mounts: serde_json::Value, params| {
+            graded(
+                RunCheck::VolumesRo,
+                &started(
+                    "docker run img",
+                    serde_json::json!({ "Mounts": mounts }),
+                    "",
+                ),
+                params,
+            )
+        };
+        let mount = |dest: &str, rw: bool, kind: &str| serde_json::json!({"Destination": dest, "RW": rw, "Type": kind});
+        says(
+            &v(serde_json::json!([mount("/data", false, "volume")]), ""),
+            true,
+            "read-only",
+        );
+        says(
+            &v(serde_json::json!([mount("/data", true, "volume")]), ""),
+            false,
+            "/data is mounted read-write",
+        );
+        // Scratch tmpfs is RUN-TMPFS-SAFE's business.
+        says(
+            &v(serde_json::json!([mount("/tmp", true, "tmpfs")]), ""),
+            true,
+            "read-only",
+        );
+        let cache = "writable = [\"/data/cache\"]";
+        says(
+            &v(
+                serde_json::json!([mount("/data/cache", true, "volume")]),
+                cache,
+            ),
+            true,
+            "read-only",
+        );
+        says(
+            &v(
+                serde_json::json!([mount("/data/cache/x", true, "bind")]),
+                cache,
+            ),
+            true,
+            "read-only",
+        );
+        // Leave to write /data/cache is not leave to write all of /data.
+        says(
+            &v(serde_json::json!([mount("/data", true, "volume")]), cache),
+            false,
+            "/data is mounted read-write",
+        );
+        says(
+            &v(
+                serde_json::json!([mount("/data/cached", true, "volume")]),
+                cache,
+            ),
+            false,
+            "/data/cached is mounted read-write",
+        );
+    }
+
+    #[test]
+    fn host_system_directories_and_the_docker_socket_stay_outside() {
+        let v = |check, run: &str, probe: &str| {
+            graded(check, &started(run, serde_json::json!({}), probe), "")
+        };
+        let sensitive = RunCheck::NoSensitiveMount;
+        says(
+            &v(sensitive, "docker run -v /etc:/host-etc:ro img", ""),
+            false,
+            "/etc is a host system directory",
+        );
+        says(
+            &v(sensitive, "docker run -v /srv/site:/site:ro img", ""),
+            true,
+            "No host system directory",
+        );
+        says(
+            &v(sensitive, "docker run -v data:/data img", ""),
+            true,
+            "No host system directory",
+        );
+        let sock = RunCheck::NoDockerSock;
+        says(
+            &v(sock, "docker run -v /var/run/docker.sock:/s img", ""),
+            false,
+            "The Docker socket",
+        );
+        says(
+            &v(sock, "docker run -v /srv/site:/site img", ""),
+            true,
+            "not inside",
+        );
+        // Found in PID 1's mounts even if the request did not show it.
+        says(
+            &v(
+                sock,
+                "docker run img",
+                "@@mountinfo\n1 2 0:1 / /x/docker.sock rw - ext4 /dev/vda rw\n",
+            ),
+            false,
+            "The Docker socket",
+        );
+    }
+
+    #[test]
+    fn namespaces_and_devices_of_the_host_stay_outside() {
+        let v = |check, run: &str, host| graded(check, &started(run, host, ""), "");
+        says(
+            &v(RunCheck::HostNs, "docker run img", serde_json::json!({})),
+            true,
+            "No namespace is shared",
+        );
+        says(
+            &v(
+                RunCheck::HostNs,
+                "docker run --pid host img",
+                serde_json::json!({"PidMode": "host"}),
+            ),
+            false,
+            "Remove --pid host.",
+        );
+        says(
+            &v(
+                RunCheck::HostNs,
+                "docker run img",
+                serde_json::json!({"IpcMode": "container:db", "UTSMode": "host"}),
+            ),
+            false,
+            "Remove --ipc container:db and --uts host.",
+        );
+        says(
+            &v(
+                RunCheck::HostNs,
+                "docker run img",
+                serde_json::json!({"IpcMode": "private"}),
+            ),
+            true,
+            "No namespace",
+        );
+        let devices = RunCheck::NoDevices;
+        says(
+            &v(devices, "docker run img", serde_json::json!({})),
+            true,
+            "No host devices",
+        );
+        says(
+            &v(
+                devices,
+                "docker run img",
+                serde_json::json!({"Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse"}]}),
+            ),
+            false,
+            "remove --device",
+        );
+        says(
+            &v(
+                devices,
+                "docker run img",
+                serde_json::json!({"DeviceCgroupRules": ["c 10:229 rwm"]}),
+            ),
+            false,
+            "remove --device",
+        );
+        says(
+            &v(
+                devices,
+                "docker run --device /dev/fuse img",
+                serde_json::json!({}),
+            ),
+            false,
+            "remove --device",
+        );
+    }
+
+    #[test]
+    fn open_files_are_limited_by_a_hard_limit_within_the_cap() {
+        let v = |ulimits: serde_json::Value, params| {
+            graded(
+                RunCheck::Ulimits,
+                &started(
+                    "docker run img",
+                    serde_json::json!({ "Ulimits": ulimits }),
+                    "",
+                ),
+                params,
+            )
+        };
+        let nofile = |soft: i64, hard: i64| serde_json::json!([{"Name": "nproc", "Soft": 64, "Hard": 64}, {"Name": "nofile", "Soft": soft, "Hard": hard}]);
+        let verdict = v(nofile(1024, 2048), "");
+        says(&verdict, true, "Open files are limited");
+        assert!(verdict.evidence.contains("nofile=1024:2048"), "{verdict:?}");
+        says(&v(nofile(1024, 65536), ""), true, "limited");
+        says(
+            &v(nofile(1024, 65537), ""),
+            false,
+            "nofile hard limit 65537 is above 65536",
+        );
+        says(
+            &v(nofile(100, 200), "max_nofile = 199"),
+            false,
+            "200 is above 199",
+        );
+        says(&v(nofile(100, 199), "max_nofile = 199"), true, "limited");
+        // A soft limit above the hard one is not a limit the kernel keeps.
+        says(&v(nofile(4096, 2048), ""), false, "nofile hard limit 2048");
+        says(
+            &v(
+                serde_json::json!([{"Name": "nproc", "Soft": 64, "Hard": 64}]),
+                "",
+            ),
+            false,
+            "Open files are not limited",
+        );
+    }
+
+    #[test]
+    fn restarts_are_on_failure_and_bounded() {
+        let v = |name: &str, count: i64, params| {
+            graded(
+                RunCheck::Restart,
+                &started(
+                    "docker run img",
+                    serde_json::json!({"RestartPolicy": {"Name": name, "MaximumRetryCount": count}}),
+                    "",
+                ),
+                params,
+            )
+        };
+        let verdict = v("on-failure", 5, "");
+        says(&verdict, true, "a bounded number of times");
+        assert!(
+            verdict.evidence.contains("MaximumRetryCount: 5"),
+            "{verdict:?}"
+        );
+        says(&v("on-failure", 10, ""), true, "bounded");
+        says(&v("on-failure", 11, ""), false, "at most 10");
+        says(&v("on-failure", 0, ""), false, "needs a bounded count");
+        says(&v("on-failure", 4, "max_retries = 3"), false, "at most 3");
+        says(
+            &v("always", 0, ""),
+            false,
+            "--restart always restarts forever",
+        );
+        says(
+            &v("unless-stopped", 0, ""),
+            false,
+            "--restart unless-stopped restarts forever",
+        );
+        says(&v("no", 0, ""), false, "No restart policy");
+        says(
+            &graded(
+                RunCheck::Restart,
+                &started("docker run img", serde_json::json!({}), ""),
+                "",
+            ),
+            false,
+            "No restart policy",
+        );
+    }
+
+    #[test]
+    fn a_health_check_must_be_able_to_fail_and_report_healthy() {
+        let v = |test: serde_json::Value, status: Option<&str>| {
+            let mut ev = configured(
+                started("docker run img", serde_json::json!({}), ""),
+                serde_json::json!({"Healthcheck": {"Test": test}}),
+            );
+            ev.health = status.map(str::to_string);
+            graded(RunCheck::Health, &ev, "")
+        };
+        let real = serde_json::json!(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/"]);
+        says(&v(real.clone(), Some("healthy")), true, "became healthy");
+        says(&v(real.clone(), Some("starting")), false, "Still starting");
+        says(
+            &v(real.clone(), Some("unhealthy")),
+            false,
+            "The health check reports unhealthy",
+        );
+        says(&v(real, None), false, "The health check reports none");
+        says(
+            &v(serde_json::json!(["CMD-SHELL", "exit 0"]), Some("healthy")),
+            false,
+            "can never fail",
+        );
+        says(
+            &v(serde_json::json!(["NONE"]), None),
+            false,
+            "There is no health check",
+        );
+        says(
+            &v(serde_json::json!([]), None),
+            false,
+            "There is no health check",
+        );
+        let mut ev = configured(
+            started("docker run img", serde_json::json!({}), ""),
+            serde_json::json!({}),
+        );
+        ev.exited = Some("exited with code 1".into());
+        let verdict = graded(RunCheck::Health, &ev, "");
+        says(&verdict, false, "There is no health check");
+        assert!(
+            verdict.evidence.contains("; exited with code 1"),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_trivial_health_check_is_one_that_always_succeeds() {
+        let t = |test: &[&str]| {
+            trivial_health_check(&test.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        for always in [
+            "true",
+            " /bin/true ",
+            "exit 0",
+            ":",
+            "echo ok",
+            "curl -f x || true",
+            "wget x || exit 0",
+        ] {
+            assert!(t(&["CMD-SHELL", always]), "{always}");
+        }
+        assert!(t(&["CMD", "true"]));
+        assert!(t(&["CMD", "/usr/bin/true"]));
+        // `true` with an argument is still `true`, but one argument more
+        // may be a real program: only the bare command counts.
+        assert!(!t(&["CMD", "true", "--version"]));
+        assert!(!t(&["CMD", "wget", "-q", "http://127.0.0.1/"]));
+        assert!(!t(&["CMD-SHELL", "wget -q http://127.0.0.1/ || exit 1"]));
+        assert!(!t(&["CMD-SHELL"]));
+        assert!(!t(&["NONE"]));
+        assert!(!t(&[]));
+    }
+
+    #[test]
+    fn logs_are_kept_and_bounded() {
+        let v = |run: &str| {
+            graded(
+                RunCheck::Logging,
+                &started(run, serde_json::json!({}), ""),
+                "",
+            )
+        };
+        says(
+            &v("docker run --log-driver none img"),
+            false,
+            "throws the logs away",
+        );
+        says(&v("docker run img"), false, "grow without bound");
+        says(
+            &v("docker run --log-driver json-file --log-opt max-file=3 img"),
+            false,
+            "grow without bound",
+        );
+        says(
+            &v("docker run --log-opt max-size=10m img"),
+            true,
+            "kept and bounded",
+        );
+        says(
+            &v("docker run --log-driver json-file --log-opt max-size=10m img"),
+            true,
+            "kept and bounded",
+        );
+        says(
+            &v("docker run --log-driver local img"),
+            true,
+            "local driver",
+        );
+        says(
+            &v("docker run --log-driver syslog img"),
+            true,
+            "shipped with the syslog driver",
+        );
+        let verdict = v("docker run --log-opt max-size=10m img");
+        assert!(verdict.evidence.contains("max-size"), "{verdict:?}");
+    }
+
+    #[test]
+    fn the_image_is_named_by_its_digest() {
+        let digest = "sha256:".to_string() + &"ab".repeat(32);
+        let v = |image: &str| {
+            graded(
+                RunCheck::ImageDigest,
+                &configured(
+                    started(&format!("docker run {image}"), serde_json::json!({}), ""),
+                    serde_json::json!({"Image": image}),
+                ),
+                "",
+            )
+        };
+        let verdict = v(&format!("app@{digest}"));
+        says(&verdict, true, "pinned by digest");
+        assert!(verdict.evidence.contains("Config.Image"), "{verdict:?}");
+        says(&v(&digest), true, "pinned by digest");
+        says(&v("app:1"), false, "Name the image by its digest");
+        says(&v("app"), false, "by its digest");
+    }
+
+    #[test]
+    fn a_memory_limit_is_the_learners_request_and_zero_is_none() {
+        let ev = started(
+            "docker run --memory 0 img",
+            serde_json::json!({"Memory": 268435456}),
+            "",
+        );
+        says(
+            &graded(RunCheck::Memory, &ev, ""),
+            false,
+            "--memory 0 sets no limit",
+        );
+        let plain = started("docker run img", serde_json::json!({}), "");
+        let verdict = graded(RunCheck::Memory, &plain, "");
+        says(&verdict, false, "No memory limit: add --memory 128m.");
+        assert!(!verdict.message.contains("any limit"), "{verdict:?}");
+        // Sizes are said in MiB.
+        let big = started(
+            "docker run --memory 1g img",
+            serde_json::json!({"Memory": 1073741824}),
+            "",
+        );
+        let verdict = graded(RunCheck::Memory, &big, "");
+        says(
+            &verdict,
+            false,
+            "--memory 1024 MiB is above this exercise's 512 MiB",
+        );
+        assert!(verdict.evidence.contains("(1024 MiB)"), "{verdict:?}");
+    }
+
+    #[test]
+    fn cgroup_files_are_evidence_when_pid_1_can_read_them() {
+        let probe = "@@cgroup\n/sys/fs/cgroup/memory.max 134217728\n/sys/fs/cgroup/pids.max 100\n";
+        let mut ev = started(
+            "docker run --memory 128m --pids-limit 100 img",
+            serde_json::json!({}),
+            probe,
+        );
+        let memory = graded(RunCheck::Memory, &ev, "");
+        assert!(
+            memory
+                .evidence
+                .ends_with("; cgroup: /sys/fs/cgroup/memory.max 134217728"),
+            "{memory:?}"
+        );
+        let pids = graded(RunCheck::Pids, &ev, "");
+        assert!(
+            pids.evidence
+                .ends_with("; cgroup: /sys/fs/cgroup/pids.max 100"),
+            "{pids:?}"
+        );
+        ev.probe = Some(Probe::parse("@@cgroup\n"));
+        assert!(graded(RunCheck::Memory, &ev, "")
+            .evidence
+            .ends_with("--memory-swap (none)"));
+        ev.gvisor = true;
+        assert!(graded(RunCheck::Memory, &ev, "")
+            .evidence
+            .ends_with("; cgroup files are not visible under gVisor"));
+    }
+
+    #[test]
+    fn a_zero_quota_is_no_cap_and_a_zero_period_is_the_default() {
+        let v = |run: &str| graded(RunCheck::Cpu, &started(run, serde_json::json!({}), ""), "");
+        says(&v("docker run --cpu-quota 0 img"), false, "No CPU cap");
+        says(
+            &v("docker run --cpu-quota 50000 --cpu-period 0 img"),
+            true,
+            "CPU time is capped",
+        );
+        says(
+            &v("docker run --cpu-quota 150000 --cpu-period 0 img"),
+            false,
+            "(1.50 cores)",
+        );
+    }
+
+    #[test]
+    fn secrets_in_the_environment_are_found_by_value_and_by_name() {
+        let v = |run: &str, env: serde_json::Value, params| {
+            graded(
+                RunCheck::NoEnvSecrets,
+                &configured(
+                    started(run, serde_json::json!({}), "@@secrets\npw\n"),
+                    serde_json::json!({ "Env": env }),
+                ),
+                params,
+            )
+        };
+        let run = "docker run img";
+        let known = "secrets = [\"swordfish\"]";
+        says(
+            &v(run, serde_json::json!(["GREETING=hello swordfish"]), known),
+            false,
+            "GREETING holds the secret value",
+        );
+        says(
+            &v(run, serde_json::json!(["GREETING=hello"]), known),
+            true,
+            "No secrets",
+        );
+        // An empty known secret matches nothing.
+        says(
+            &v(
+                run,
+                serde_json::json!(["GREETING=hello"]),
+                "secrets = [\"\"]",
+            ),
+            true,
+            "No secrets",
+        );
+        says(
+            &v(run, serde_json::json!(["DB_PASSWORD=hunter2"]), ""),
+            false,
+            "DB_PASSWORD: name contains PASSWORD",
+        );
+        // A secret's name with nothing in it holds nothing.
+        let verdict = v(
+            run,
+            serde_json::json!(["DB_PASSWORD=", "DB_PASSWORD_FILE=/run/secrets/pw"]),
+            "",
+        );
+        says(&verdict, true, "No secrets");
+        assert!(verdict.evidence.contains("/run/secrets: pw"), "{verdict:?}");
+        says(
+            &v(
+                run,
+                serde_json::json!(["TOKEN_URL=ghp_abcdefghijklmnopqrstuvwxyz0123456789"]),
+                "",
+            ),
+            false,
+            "TOKEN_URL: looks like a GitHub token",
+        );
     }
 }

@@ -131,28 +131,27 @@ fn name_reason(tokens: &[String]) -> Option<&'static str> {
 
 /// Why a variable name looks like it holds a credential, if it does.
 pub fn secret_name(name: &str) -> Option<&'static str> {
-    let trimmed = name.trim();
-    let upper = trimmed.to_ascii_uppercase();
-    if upper.is_empty() || upper == "PWD" || upper == "OLDPWD" {
+    let upper = name.trim().to_ascii_uppercase();
+    if upper == "PWD" || upper == "OLDPWD" {
         return None;
     }
-    let tokens = split_name_tokens(trimmed);
-    if let Some(last) = tokens.last() {
-        if tokens.len() > 1 && POINTER_SUFFIXES.contains(&last.as_str()) {
-            return None;
-        }
+    // A name ending in a pointer word points at a secret (a lone pointer
+    // word is no secret either).
+    let points = |tokens: &[String]| {
+        tokens
+            .last()
+            .is_some_and(|last| POINTER_SUFFIXES.contains(&last.as_str()))
+    };
+    let tokens = split_name_tokens(name.trim());
+    if points(&tokens) {
+        return None;
     }
     if let Some(r) = name_reason(&tokens) {
         return Some(r);
     }
     for one in ['I', 'L'] {
         let normal: Vec<String> = tokens.iter().map(|t| leet(t, one)).collect();
-        if let Some(last) = normal.last() {
-            if normal.len() > 1 && POINTER_SUFFIXES.contains(&last.as_str()) {
-                return None;
-            }
-        }
-        if normal.len() == 1 && normal[0] == "PWD" {
+        if points(&normal) {
             return None;
         }
         if let Some(r) = name_reason(&normal) {
@@ -485,6 +484,67 @@ mod tests {
             assert!(secret_name(n).is_some(), "{n} should be a secret name");
         }
         assert_eq!(secret_name("DB_PASSWORD"), Some("name contains PASSWORD"));
+    }
+
+    #[test]
+    fn each_spelling_of_a_secret_word_gives_its_reason() {
+        let password = "name contains PASSWORD";
+        let pass = "name looks like a password (PASS/PW)";
+        for (name, reason) in [
+            ("DB_PASSWD", password),
+            ("GPG_PASSPHRASE", password),
+            ("PASSWRD", password),
+            ("PA$$WORD", password),
+            ("P@SSWORD", password),
+            ("DB_PASS", pass),
+            ("dbPass", pass),
+            ("DB_PW", pass),
+            ("DB_PWD", pass),
+            ("DB_PSWD", pass),
+            ("DB_PASSW", pass),
+            ("AWS_CREDS", "name contains CREDENTIAL"),
+            ("GIT_CRED", "name contains CREDENTIAL"),
+            ("HTTP_AUTH", "name contains AUTH"),
+            ("X_AUTHKEY", "name contains AUTH"),
+            ("BEARER", "name contains AUTH"),
+            ("PROXY_BEARER", "name contains AUTH"),
+        ] {
+            assert_eq!(secret_name(name), Some(reason), "{name}");
+        }
+        // A pointer word ends the name; alone it is no secret either.
+        assert_eq!(secret_name("S3CRET_FILE"), None);
+        assert_eq!(secret_name("FILE"), None);
+    }
+
+    #[test]
+    fn values_are_cut_into_words_before_they_are_judged() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        for text in [
+            format!("{jwt} expires tomorrow"),
+            format!("token=\"{jwt}\""),
+            format!("Authorization: Bearer {jwt}"),
+        ] {
+            assert_eq!(secret_value(&text), Some("looks like a JSON Web Token"), "{text}");
+        }
+        // A header alone is not a key, nor the words without the header.
+        assert_eq!(secret_value("-----BEGIN CERTIFICATE-----"), None);
+        assert_eq!(secret_value("where is my PRIVATE KEY"), None);
+        // Slack tokens run on across their dashes.
+        assert_eq!(
+            secret_value("xoxb-12345-67890-abcdef"),
+            Some("looks like a Slack token")
+        );
+        // Long words of mixed case alone are not random.
+        assert_eq!(secret_value("AbCdEfGhIjKlMnOpQrStUvWx"), None);
+    }
+
+    #[test]
+    fn key_files_are_known_with_quotes_suffixes_and_copies() {
+        for path in ["\"id_rsa\"", "'/root/.ssh/id_rsa'", "id_rsa.bak", "id_ed25519_old", "keys/id_ecdsa"] {
+            assert_eq!(secret_file_name(path), Some("SSH private key"), "{path}");
+        }
+        assert_eq!(secret_file_name("id_rsa.pub"), None);
+        assert_eq!(secret_file_name("id_rsakey_notes.txt"), None);
     }
 
     #[test]

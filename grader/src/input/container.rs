@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use super::run_spec::{
     HealthSpec, MountKind, MountSpec, PortSpec, RestartSpec, RunSpec, TmpfsSpec, UlimitSpec,
 };
-use crate::sandbox::imposed;
 
 /// What the learner asked for in the settings the endpoint rewrites.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,14 +46,14 @@ impl LabRequest {
     }
 }
 
-/// The learner's request for a container, and what the endpoint imposed
-/// because the learner left it out. `strip` removes the session's
+/// The learner's request for a container: its settings from the engine,
+/// its limits from the request (not what the endpoint imposed). `strip` removes the session's
 /// namespace from engine names (volumes, networks).
 pub fn spec_of_container(
     inspect: &ContainerInspectResponse,
     request: &LabRequest,
     strip: &dyn Fn(&str) -> String,
-) -> (RunSpec, Vec<&'static str>) {
+) -> RunSpec {
     let config = inspect.config.clone().unwrap_or_default();
     let host = inspect.host_config.clone().unwrap_or_default();
     let mut spec = RunSpec {
@@ -183,20 +182,7 @@ pub fn spec_of_container(
             start_period_ns: check.start_period,
         };
     }
-    let mut imposed_now = vec![imposed::PORTS];
-    if request.memory.is_none() {
-        imposed_now.extend([imposed::MEMORY, imposed::SWAP]);
-    }
-    if request.nano_cpus.is_none() && request.cpu_quota.is_none() {
-        imposed_now.push(imposed::CPU);
-    }
-    if request.pids_limit.is_none() {
-        imposed_now.push(imposed::PIDS);
-    }
-    if request.log_driver.is_none() && request.log_opts.is_empty() {
-        imposed_now.push(imposed::LOGGING);
-    }
-    (spec, imposed_now)
+    spec
 }
 
 #[cfg(test)]
@@ -263,7 +249,7 @@ mod tests {
             memory: Some(200 << 20),
             ..LabRequest::default()
         };
-        let (spec, imposed_now) = spec_of_container(&inspect, &request, &strip);
+        let spec = spec_of_container(&inspect, &request, &strip);
         assert_eq!(spec.name.as_deref(), Some("db"));
         assert_eq!(spec.user.as_deref(), Some("999"));
         assert!(spec.read_only);
@@ -272,7 +258,5 @@ mod tests {
         assert_eq!(spec.pids_limit, None);
         assert_eq!(spec.mounts.len(), 1);
         assert_eq!(spec.mounts[0].source.as_deref(), Some("pgdata"));
-        assert!(imposed_now.contains(&imposed::PIDS));
-        assert!(!imposed_now.contains(&imposed::MEMORY));
     }
 }

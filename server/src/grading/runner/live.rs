@@ -107,11 +107,10 @@ pub async fn collect(job: &LiveJob<'_>) -> Result<(LiveTarget, Vec<String>), Err
     let running = state.running.unwrap_or(false);
     let request = LabRequest::from_label(label(&inspect, labels::REQUEST).as_deref());
     let strip = |text: &str| names.strip(text);
-    let (spec, imposed) = spec_of_container(&inspect, &request, &strip);
+    let spec = spec_of_container(&inspect, &request, &strip);
     let runtime = inspect.host_config.as_ref().and_then(|h| h.runtime.clone());
     let mut run = RunEvidence {
         spec,
-        imposed,
         gvisor: is_gvisor(runtime.as_deref()),
         engine_security: job.engine_security.to_vec(),
         health: health_of(&inspect),

@@ -83,7 +83,6 @@ pub async fn collect(job: &RunJob<'_>, spec: RunSpec) -> Result<(RunEvidence, Ve
         labels.insert(labels::IMPOSED.into(), run.imposed.join(","));
     }
     evidence.spec = spec;
-    evidence.imposed = run.imposed.clone();
     let mut notes = run.notes.clone();
     let outcome = observe(job, run.body, &mut evidence, &mut notes).await;
     // Whatever happened, nothing stays behind.
