@@ -291,13 +291,10 @@ fn split_commands(script: &str) -> Vec<Cmd> {
                 lx.end_cmd(Sep::And);
                 i += 2;
             }
+            // `&>` and `&>>`: the redirection arm below takes the target.
             '&' if next == Some('>') => {
                 lx.end_word();
-                i += 2;
-                if chars.get(i) == Some(&'>') {
-                    i += 1;
-                }
-                lx.skip_word = true;
+                i += 1;
             }
             '&' => {
                 lx.end_cmd(Sep::Semi);
@@ -308,11 +305,9 @@ fn split_commands(script: &str) -> Vec<Cmd> {
                 i += 2;
             }
             '|' => {
+                // (`|&`: the `&` then ends an empty command.)
                 lx.end_cmd(Sep::Pipe);
                 i += 1;
-                if chars.get(i) == Some(&'&') {
-                    i += 1;
-                }
             }
             '<' | '>' => {
                 if lx.in_word && lx.cur.chars().all(|d| d.is_ascii_digit()) {
@@ -321,7 +316,6 @@ fn split_commands(script: &str) -> Vec<Cmd> {
                 } else {
                     lx.end_word();
                 }
-                i += 1;
                 while i < chars.len() && matches!(chars[i], '<' | '>' | '|' | '-') {
                     i += 1;
                 }
@@ -353,11 +347,7 @@ fn split_commands(script: &str) -> Vec<Cmd> {
 fn is_assignment(w: &str) -> bool {
     match w.split_once('=') {
         Some((name, _)) => {
-            !name.is_empty()
-                && name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         }
         None => false,
@@ -758,7 +748,8 @@ fn split_image(r: &str) -> (String, Option<String>, Option<String>) {
         Some((a, d)) => (a, Some(d.to_string())),
         None => (r, None),
     };
-    let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    // A tag follows the last slash (a registry's port comes before it).
+    let last_slash = rest.rfind('/').unwrap_or(0);
     match rest[last_slash..].rfind(':') {
         Some(c) => {
             let at = last_slash + c;
@@ -1962,6 +1953,648 @@ mod tests {
     }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// The lexer's commands as (words, what follows).
+    type Lexed = Vec<(Vec<String>, Sep)>;
+
+    fn lexed(script: &str) -> Lexed {
+        split_commands(script)
+            .into_iter()
+            .map(|c| (c.words, c.sep))
+            .collect()
+    }
+
+    fn cmd(words: &[&str], sep: Sep) -> (Vec<String>, Sep) {
+        (words.iter().map(|w| w.to_string()).collect(), sep)
+    }
+
+    #[test]
+    fn the_lexer_keeps_substitutions_whole_and_splits_at_operators() {
+        use Sep::*;
+        let cases: &[(&str, Lexed)] = &[
+            // A $(…) group ends at its own closing parenthesis: not one in
+            // quotes, escaped or closing a nested group.
+            (
+                "echo $(a \")\" 'x' \\) (c)) tail",
+                vec![cmd(&["echo", "$(a \")\" 'x' \\) (c))", "tail"], End)],
+            ),
+            (
+                "echo $(p \"a\\\")b\") tail",
+                vec![cmd(&["echo", "$(p \"a\\\")b\")", "tail"], End)],
+            ),
+            // In single quotes a backslash is a plain character.
+            (
+                "echo $(p 'a\\') tail",
+                vec![cmd(&["echo", "$(p 'a\\')", "tail"], End)],
+            ),
+            (
+                "echo `date +%s` x",
+                vec![cmd(&["echo", "`date +%s`", "x"], End)],
+            ),
+            // Quotes: single ones keep everything; in double ones a
+            // backslash escapes only " \ $ ` and a newline.
+            ("echo 'a b' c", vec![cmd(&["echo", "a b", "c"], End)]),
+            (
+                "echo \"a\\nb \\\" \\$x\" c",
+                vec![cmd(&["echo", "a\\nb \" $x", "c"], End)],
+            ),
+            ("echo \"a\\\nb\" c", vec![cmd(&["echo", "ab", "c"], End)]),
+            (
+                "echo ${A:-x y} z",
+                vec![cmd(&["echo", "${A:-x y}", "z"], End)],
+            ),
+            (
+                "echo $HOME/bin x",
+                vec![cmd(&["echo", "$HOME/bin", "x"], End)],
+            ),
+            ("diff <(a b) f", vec![cmd(&["diff", "<(a b)", "f"], End)]),
+            // Escapes: a quoted space, a continued line.
+            ("echo a\\ b", vec![cmd(&["echo", "a b"], End)]),
+            ("echo a \\\n b", vec![cmd(&["echo", "a", "b"], End)]),
+            ("echo a#b # c", vec![cmd(&["echo", "a#b"], End)]),
+            (
+                "a && b || c | d; e & f",
+                vec![
+                    cmd(&["a"], And),
+                    cmd(&["b"], Or),
+                    cmd(&["c"], Pipe),
+                    cmd(&["d"], Semi),
+                    cmd(&["e"], Semi),
+                    cmd(&["f"], End),
+                ],
+            ),
+            (
+                "(cd /x && make) ; ls",
+                vec![
+                    cmd(&["cd", "/x"], And),
+                    cmd(&["make"], Semi),
+                    cmd(&["ls"], End),
+                ],
+            ),
+            // Redirections take their target with them.
+            ("make &>log x", vec![cmd(&["make", "x"], End)]),
+            ("make &>>log x", vec![cmd(&["make", "x"], End)]),
+            ("make 2>&1 x >out", vec![cmd(&["make", "x"], End)]),
+            ("a |& b", vec![cmd(&["a"], Pipe), cmd(&["b"], End)]),
+            ("echo x >| out y", vec![cmd(&["echo", "x", "y"], End)]),
+            ("cat <<-EOF x", vec![cmd(&["cat", "x"], End)]),
+            ("cat <>f x", vec![cmd(&["cat", "x"], End)]),
+        ];
+        for (script, want) in cases {
+            assert_eq!(&lexed(script), want, "{script:?}");
+        }
+    }
+
+    #[test]
+    fn the_real_command_comes_after_assignments_prefixes_and_their_options() {
+        let start = |script: &str| {
+            let c = &split_commands(script)[0];
+            let (_, sudo) = command_start(&c.words);
+            (effective(c).join(" "), sudo)
+        };
+        let cases = [
+            ("A=1 _B=2 c3=x make", "make", false),
+            (
+                "sudo -u app -E apt-get install x",
+                "apt-get install x",
+                true,
+            ),
+            ("/usr/bin/doas -u root apk add x", "apk add x", true),
+            ("sudo -u", "", true),
+            (
+                "env -u HOME -i A=1 B=2 pip install x",
+                "pip install x",
+                false,
+            ),
+            ("env -C /src make", "make", false),
+            ("env -", "", false),
+            ("xargs -0 -n1 rm -f", "rm -f", false),
+            ("nohup make", "make", false),
+            ("stdbuf -oL make", "make", false),
+            ("timeout -k5 10 make", "make", false),
+            ("timeout", "", false),
+            ("time exec command make", "make", false),
+            ("! { make", "make", false),
+            // Not assignments: a name may not start with a digit or hold a dash.
+            ("1A=x make", "1A=x make", false),
+            ("A-B=x make", "A-B=x make", false),
+            ("=x make", "=x make", false),
+        ];
+        for (script, command, sudo) in cases {
+            assert_eq!(start(script), (command.to_string(), sudo), "{script:?}");
+        }
+        let words: Vec<String> = split_commands("if true; then apt-get install x; fi")
+            .iter()
+            .map(|c| effective(c).join(" "))
+            .collect();
+        assert_eq!(words, ["true", "apt-get install x", ""]);
+    }
+
+    #[test]
+    fn an_exec_form_run_is_read_as_the_script_it_stands_for() {
+        let script = |run: &str| {
+            let d = df(&format!("FROM a:1\n{run}\n"));
+            run_script(&d.instructions[1])
+        };
+        assert_eq!(
+            script(r#"RUN ["apt-get", "install", "-y", "curl=7.1", "a/b.c:d@e%f+g,h"]"#),
+            "apt-get install -y curl=7.1 a/b.c:d@e%f+g,h"
+        );
+        // Words a shell would split or lose are quoted, and lexed back
+        // to the same words.
+        let words = ["printf", "a b", "it's", "", "$HOME", "x;y"];
+        let exec = format!(
+            "RUN [{}]",
+            words
+                .iter()
+                .map(|w| format!("{w:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let text = script(&exec);
+        assert_eq!(text, r#"printf 'a b' 'it'\''s' '' '$HOME' 'x;y'"#);
+        assert_eq!(split_commands(&text)[0].words, words);
+        // A shell's -c runs its script.
+        assert_eq!(script(r#"RUN ["/bin/bash", "-ec", "a && b"]"#), "a && b");
+        assert_eq!(script(r#"RUN ["sh", "-xc", "a"]"#), "a");
+        assert_eq!(script(r#"RUN ["sh", "-c"]"#), "sh -c");
+        assert_eq!(script(r#"RUN ["python3", "-c", "x"]"#), "python3 -c x");
+    }
+
+    /// The package operation of a one-command script.
+    fn op(script: &str) -> Option<PkgOp> {
+        pkg_op(effective(&split_commands(script)[0]))
+    }
+
+    #[test]
+    fn package_commands_are_known_by_their_program() {
+        let o = op("apt-get -o Dpkg::Options::=--force-confold -y install curl - x").unwrap();
+        assert_eq!((o.tool, o.action.as_str()), (Tool::Apt, "install"));
+        assert_eq!(o.flags, ["-o", "Dpkg::Options::=--force-confold", "-y"]);
+        assert_eq!(o.packages, ["curl", "-", "x"]);
+        for (script, program) in [
+            ("pip install x", "pip"),
+            ("/usr/bin/pip3 install x", "pip3"),
+            ("pip3.11 install x", "pip3.11"),
+            ("python -m pip install x", "python -m pip"),
+            ("python3.12 -m pip3 install x", "python3.12 -m pip"),
+        ] {
+            let o = op(script).unwrap_or_else(|| panic!("{script}"));
+            assert_eq!(
+                (o.tool, o.program.as_str()),
+                (Tool::Pip, program),
+                "{script}"
+            );
+            assert_eq!(o.packages, ["x"], "{script}");
+        }
+        for script in [
+            "pipx install black",
+            "pip-compile reqs.in",
+            "python -m venv /v",
+            "python3 -c 'import pip'",
+            "ruby -m pip install x",
+            "pythonista -m pip install x",
+        ] {
+            assert!(op(script).is_none(), "{script}");
+        }
+    }
+
+    #[test]
+    fn pins_are_read_per_package_manager() {
+        assert_eq!(package_name(Tool::Npm, "@scope/name@1.2"), "@scope/name");
+        assert_eq!(package_name(Tool::Npm, "@scope/name"), "@scope/name");
+        assert_eq!(package_name(Tool::Pip, "Requests[socks]>=2"), "requests");
+        assert_eq!(package_name(Tool::Apt, "curl=7.1"), "curl");
+        assert_eq!(
+            pin_example(Tool::Npm, "@scope/name@1.2"),
+            "@scope/name@<version>"
+        );
+        assert_eq!(
+            pin_example(Tool::Pip, "requests[socks]"),
+            "requests==<version>"
+        );
+        assert_eq!(pin_example(Tool::Apk, "curl~7"), "curl=<version>");
+        // Paths, URLs, variables and package files are not names to pin.
+        let o = op("apt-get install $PKG https://a/b.deb ./a /b ~/c d.deb e.apk f.whl g.tar.gz h.tgz i.zip curl").unwrap();
+        assert_eq!(unpinned(&o), ["curl"]);
+        assert!(unpinned(&op("apt-get update").unwrap()).is_empty());
+        assert_eq!(
+            split_image("reg:5000/team/app:1"),
+            ("reg:5000/team/app".into(), Some("1".into()), None)
+        );
+        assert_eq!(
+            split_image("reg:5000/app"),
+            ("reg:5000/app".into(), None, None)
+        );
+        assert_eq!(
+            split_image("app@sha256:ab"),
+            ("app".into(), None, Some("sha256:ab".into()))
+        );
+    }
+
+    #[test]
+    fn base_image_findings_say_where_the_name_came_from_and_how_to_fix_it() {
+        let f = fail(base_tagged(&df("FROM alpine\n")));
+        assert!(
+            f.message.contains("line 1: `FROM alpine` has no tag"),
+            "{f:#?}"
+        );
+        assert!(
+            f.message.contains("write `FROM alpine:<version>`"),
+            "{f:#?}"
+        );
+        assert!(!f.message.contains("resolves to"), "{f:#?}");
+        let f = fail(base_tagged(&df("ARG B=alpine\nFROM $B\n")));
+        assert!(
+            f.message
+                .contains("`FROM $B` (resolves to `alpine` through ARG defaults)"),
+            "{f:#?}"
+        );
+        assert!(
+            f.message
+                .contains("make it resolve to `alpine:<version>` (change the ARG default"),
+            "{f:#?}"
+        );
+        let f = fail(base_tagged(&df("FROM ${X:?no}\n")));
+        assert!(
+            f.message.contains("could not be resolved to an image name"),
+            "{f:#?}"
+        );
+        let f = fail(base_digest(&df(
+            "FROM busybox:1\nCOPY --from=alpine:3 /a /b\n",
+        )));
+        assert!(
+            f.message
+                .contains("write `COPY --from=alpine:3@sha256:<digest> /a /b`"),
+            "{f:#?}"
+        );
+    }
+
+    /// `check` over `FROM a:1` and `lines`: passed or not, with `text`
+    /// in the message (and `absent` not in it, when given).
+    fn judged(check: fn(&Dockerfile) -> Finding, cases: &[(&str, bool, &str, &str)]) {
+        for (lines, passed, text, absent) in cases {
+            let f = check(&df(&format!("FROM a:1\n{lines}\n")));
+            assert!(
+                f.passed == *passed
+                    && f.message.contains(text)
+                    && (absent.is_empty() || !f.message.contains(absent)),
+                "{lines:?}: want passed={passed}, {text:?} and not {absent:?}: {f:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn package_index_updates_belong_with_their_installs() {
+        judged(
+            update_with_install,
+            &[
+                (
+                    "RUN echo hi",
+                    true,
+                    "No apt or apk package installs found",
+                    "",
+                ),
+                (
+                    "RUN apk add --no-cache x",
+                    true,
+                    "happen in the same RUN",
+                    "",
+                ),
+                (
+                    "RUN apt-get update && apt-get install -y x",
+                    true,
+                    "same RUN",
+                    "",
+                ),
+                ("RUN apk update && apk add x", true, "same RUN", ""),
+                (
+                    "RUN apt-get update\nRUN apt-get install -y x",
+                    false,
+                    "relying on the `apt-get update` from line 2",
+                    "apk",
+                ),
+                (
+                    "RUN apt-get update\nRUN apt-get update && apt-get install -y x",
+                    false,
+                    "without installing",
+                    "relying",
+                ),
+                (
+                    "RUN apk update\nRUN apk add x",
+                    false,
+                    "relies on the `apk update` from line 2",
+                    "apt-get",
+                ),
+                (
+                    "RUN apk update\nRUN apk add --no-cache x",
+                    false,
+                    "on its own",
+                    "relies",
+                ),
+                (
+                    "RUN apk update\nRUN apk add --update x",
+                    false,
+                    "on its own",
+                    "relies",
+                ),
+                (
+                    "RUN apk update\nRUN apk add -U x",
+                    false,
+                    "on its own",
+                    "relies",
+                ),
+                (
+                    "RUN apk update\nRUN apk update && apk add x",
+                    false,
+                    "on its own",
+                    "relies",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn installs_are_pinned_and_trimmed() {
+        judged(
+            packages_pinned,
+            &[
+                (
+                    "RUN yum install -y x",
+                    true,
+                    "No packages are installed",
+                    "",
+                ),
+                ("RUN apt-get update", true, "No packages are installed", ""),
+                (
+                    "RUN apt-get install -y x=1",
+                    true,
+                    "Every installed package",
+                    "",
+                ),
+            ],
+        );
+        let clean = "&& rm -rf /var/lib/apt/lists/*";
+        judged(
+            minimal_install,
+            &[
+                (
+                    "RUN apt-get install --no-install-recommends -y x && echo /var/lib/apt/lists",
+                    false,
+                    "leaves the apt package lists",
+                    "",
+                ),
+                (
+                    &format!("RUN apt-get install -o APT::Install-Recommends=0 -y x {clean}"),
+                    true,
+                    "skip recommended",
+                    "",
+                ),
+                (
+                    &format!("RUN apt-get install -o APT::Install-Recommends=false -y x {clean}"),
+                    true,
+                    "skip recommended",
+                    "",
+                ),
+                (
+                    &format!("RUN apt-get install -y x {clean}"),
+                    false,
+                    "installs recommended extras",
+                    "",
+                ),
+                (
+                    "ARG PIP_NO_CACHE_DIR=1\nRUN pip install x",
+                    true,
+                    "leave no caches",
+                    "",
+                ),
+                (
+                    "ENV PIP_NO_CACHE_DIR=1\nRUN pip install x",
+                    true,
+                    "leave no caches",
+                    "",
+                ),
+                (
+                    "ARG OTHER=1\nRUN pip install x",
+                    false,
+                    "keeps pip's download cache",
+                    "",
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn verification_is_switched_off_by_flags_commands_and_variables() {
+        let off = "disables TLS/signature verification through";
+        judged(
+            verified_packages,
+            &[
+                (
+                    "RUN curl -fsSLk https://x/y",
+                    false,
+                    "`curl -k`/`--insecure`",
+                    "",
+                ),
+                ("RUN curl --insecure https://x/y", false, "`curl -k`", ""),
+                (
+                    "RUN curl --keepalive-time 2 -o kfile https://k.example/y",
+                    true,
+                    "No RUN",
+                    "",
+                ),
+                (
+                    "RUN npm config set strict-ssl false",
+                    false,
+                    "`npm config set strict-ssl false`",
+                    "",
+                ),
+                (
+                    "RUN yarn config set strict-ssl false",
+                    false,
+                    "`yarn config set strict-ssl false`",
+                    "",
+                ),
+                ("RUN npm config set strict-ssl true", true, "No RUN", ""),
+                ("RUN npm config set fund false", true, "No RUN", ""),
+                (
+                    "RUN pip config set global.trusted-host x",
+                    false,
+                    "`pip config set global.trusted-host`",
+                    "",
+                ),
+                (
+                    "RUN pip3 config set global.trusted-host x",
+                    false,
+                    "`pip config set global.trusted-host`",
+                    "",
+                ),
+                ("ENV NPM_CONFIG_STRICT_SSL=false", false, off, ""),
+                ("ENV NPM_CONFIG_STRICT_SSL=0", false, off, ""),
+                ("ENV NPM_CONFIG_STRICT_SSL=true", true, "No RUN", ""),
+                ("ENV PIP_TRUSTED_HOST=pypi.org", false, off, ""),
+                ("ENV PIP_TRUSTED_HOST=", true, "No RUN", ""),
+                ("ENV PYTHONHTTPSVERIFY=0", false, off, ""),
+                ("ENV PYTHONHTTPSVERIFY=1", true, "No RUN", ""),
+                ("ENV CURL_INSECURE=1", false, off, ""),
+                ("ENV NODE_TLS_REJECT_UNAUTHORIZED=0", false, off, ""),
+                ("ENV NODE_TLS_REJECT_UNAUTHORIZED=1", true, "No RUN", ""),
+                ("ARG GIT_SSL_NO_VERIFY=1", false, off, ""),
+                ("LABEL GIT_SSL_NO_VERIFY=1", true, "No RUN", ""),
+            ],
+        );
+    }
+
+    #[test]
+    fn only_a_download_feeds_an_interpreter() {
+        let bad = "runs a downloaded script straight in an interpreter";
+        judged(
+            no_pipe_to_shell,
+            &[
+                ("RUN curl -fsSL https://x/i.sh | sh", false, bad, ""),
+                (
+                    "RUN Invoke-WebRequest https://x/i.ps1 | iex",
+                    false,
+                    bad,
+                    "",
+                ),
+                ("RUN cat i.sh | sh", true, "No RUN pipes", ""),
+                (
+                    "RUN curl -fsSLo i.sh https://x/i.sh; sh i.sh",
+                    true,
+                    "No RUN pipes",
+                    "",
+                ),
+                ("RUN sh -c \"$(curl -fsSL https://x/i.sh)\"", false, bad, ""),
+                ("RUN bash <(wget -qO- https://x/i.sh)", false, bad, ""),
+                ("RUN sh -c \"$(cat i.sh)\"", true, "No RUN pipes", ""),
+                ("RUN eval \"`curl -fsSL https://x`\"", false, bad, ""),
+            ],
+        );
+        assert!(has_download_substitution("x$(echo a)$(curl y)"));
+        assert!(!has_download_substitution("$(echo curl)"));
+    }
+
+    #[test]
+    fn credentials_are_found_in_variables_flags_headers_and_files() {
+        let without = "without a build secret";
+        judged(
+            secrets_via_mount,
+            &[
+                ("RUN echo $HOME ${PATH}", true, "No RUN needs credentials", ""),
+                ("RUN curl -H \"x: ${API_TOKEN}\" https://x", false, "uses `$API_TOKEN` (name contains TOKEN)", ""),
+                ("RUN echo $DB_PASSWORD", false, "uses `$DB_PASSWORD`", ""),
+                ("RUN echo $DB_PASSWORD", false, without, ""),
+                ("RUN echo $$x $_A1", true, "No RUN needs", ""),
+                ("RUN login --password=x", false, "passes `--password=x` on the command line", ""),
+                ("RUN docker login --password-stdin < f", true, "No RUN needs", ""),
+                ("RUN tool --passwd x", false, "on the command line", ""),
+                ("RUN mysql -psecret db", false, "`-p<password>`", ""),
+                ("RUN mysql -p db", true, "No RUN needs", ""),
+                ("RUN mysqldump -P 3306 db", true, "No RUN needs", ""),
+                ("RUN sshpass -p pw ssh host", false, "passes a password with `-p`", ""),
+                ("RUN docker login -u me -p pw reg", false, "passes a password with `-p`", ""),
+                ("RUN ssh -p 22 host", true, "No RUN needs", ""),
+                ("RUN sshpass -p", true, "No RUN needs", ""),
+                ("RUN curl -u me:pw https://x", false, "`user:password` to curl", ""),
+                ("RUN curl --user me:pw https://x", false, "`user:password` to curl", ""),
+                ("RUN curl -ume:pw https://x", false, "`user:password` to curl", ""),
+                ("RUN curl -u me https://x", true, "No RUN needs", ""),
+                ("RUN wget -u me:pw https://x", true, "No RUN needs", ""),
+                ("RUN curl -H 'Authorization: Bearer x' https://x", false, "`Authorization:` header", ""),
+                (
+                    "RUN --mount=type=secret,id=t,env=API_TOKEN curl -H \"x: $API_TOKEN\" https://x",
+                    true,
+                    "through `--mount=type=secret`",
+                    without,
+                ),
+                ("COPY id_rsa /root/.ssh/id_rsa", false, "copies `id_rsa` (SSH private key)", ""),
+                ("COPY [\"app\", \"id_rsa\", \"/x/\"]", false, "copies `id_rsa`", "copies `/x/`"),
+                ("COPY app /x/id_rsa", true, "No RUN needs", ""),
+                ("COPY creds.txt .aws/credentials /x/\nRUN cat credentials", false, "uses `credentials`, a secret file", ""),
+            ],
+        );
+        assert_eq!(referenced_vars("$A ${B_1:-x} $ $9z"), ["A", "B_1", "9z"]);
+    }
+
+    #[test]
+    fn ssh_ports_secret_values_and_users_are_read_exactly() {
+        judged(
+            no_ssh,
+            &[
+                ("EXPOSE 8000-8080", true, "", "22"),
+                ("EXPOSE 20-25/tcp", false, "22", ""),
+                ("EXPOSE 22", false, "22", ""),
+            ],
+        );
+        let known = |lines: &str, secret: &str| {
+            no_secret_env_arg(&df(&format!("FROM a:1\n{lines}\n")), &[secret.to_string()])
+        };
+        let lab = "the value is one of the lab's secrets";
+        assert!(fail(known("ENV X=hunter2", "hunter2"))
+            .message
+            .contains(lab));
+        // A short secret counts only whole; a long one inside a value.
+        pass(known("ENV X=myhunter2", "hunter2"));
+        assert!(fail(known("ENV X=my-swordfish-x", "swordfish"))
+            .message
+            .contains(lab));
+        let f = fail(known("ARG X=swordfish", "swordfish"));
+        assert!(
+            f.message
+                .contains("build args are recorded in the image history"),
+            "{f:#?}"
+        );
+        let f = fail(known("ENV X=swordfish", "swordfish"));
+        assert!(
+            f.message
+                .contains("ENV values are stored in the image config"),
+            "{f:#?}"
+        );
+
+        let f = fail(static_user(&df("FROM a:1\nUSER root\nRUN echo hi\n")));
+        assert!(
+            f.message
+                .contains("line 2: `USER root` runs the container as root"),
+            "{f:#?}"
+        );
+        assert!(!f.message.contains("resolves to"), "{f:#?}");
+        let f = fail(static_user(&df("FROM a:1\nARG U=0\nUSER $U\n")));
+        assert!(f.message.contains("`USER $U` (resolves to `0`)"), "{f:#?}");
+        let f = fail(static_user(&df(
+            "FROM a:1 AS b\nUSER app\nFROM c:1\nRUN x\n",
+        )));
+        assert!(
+            f.message
+                .contains(". The `USER app` on line 2 is in an earlier build stage"),
+            "{f:#?}"
+        );
+        assert_eq!(f.evidence, "no USER in the final stage; line 2: USER app");
+        judged(
+            secrets_via_mount,
+            &[
+                ("COPY app id_rsa /x/", false, "copies `id_rsa`", ""),
+                ("COPY \"id_rsa\" /x/", false, "copies `id_rsa`", ""),
+            ],
+        );
+    }
+
+    #[test]
+    fn messages_quote_the_instruction_collapsed_and_evidence_lists_what_was_examined() {
+        let f = fail(copy_not_add(&df("FROM a:1\nADD    x     /x\n")));
+        assert!(f.message.contains("line 2: `ADD x /x` uses ADD"), "{f:#?}");
+        let long = format!("FROM a:1\nADD {} /x\n", "y".repeat(100));
+        let f = fail(copy_not_add(&df(&long)));
+        assert!(
+            f.message
+                .contains(&format!("`ADD {}…` uses ADD", "y".repeat(76))),
+            "{f:#?}"
+        );
+        let f = pass(copy_not_add(&df("FROM a:1\nCOPY x /x\nCOPY y /y\n")));
+        assert_eq!(f.evidence, "line 2: COPY x /x\nline 3: COPY y /y");
+        let f = pass(copy_not_add(&df("FROM a:1\nRUN true\n")));
+        assert_eq!(f.evidence, "no matching instructions");
+    }
 
     #[test]
     fn lexer_basics() {

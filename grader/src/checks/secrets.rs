@@ -524,7 +524,11 @@ mod tests {
             format!("token=\"{jwt}\""),
             format!("Authorization: Bearer {jwt}"),
         ] {
-            assert_eq!(secret_value(&text), Some("looks like a JSON Web Token"), "{text}");
+            assert_eq!(
+                secret_value(&text),
+                Some("looks like a JSON Web Token"),
+                "{text}"
+            );
         }
         // A header alone is not a key, nor the words without the header.
         assert_eq!(secret_value("-----BEGIN CERTIFICATE-----"), None);
@@ -540,7 +544,13 @@ mod tests {
 
     #[test]
     fn key_files_are_known_with_quotes_suffixes_and_copies() {
-        for path in ["\"id_rsa\"", "'/root/.ssh/id_rsa'", "id_rsa.bak", "id_ed25519_old", "keys/id_ecdsa"] {
+        for path in [
+            "\"id_rsa\"",
+            "'/root/.ssh/id_rsa'",
+            "id_rsa.bak",
+            "id_ed25519_old",
+            "keys/id_ecdsa",
+        ] {
             assert_eq!(secret_file_name(path), Some("SSH private key"), "{path}");
         }
         assert_eq!(secret_file_name("id_rsa.pub"), None);
