@@ -385,7 +385,8 @@ fn command_start(words: &[String]) -> (usize, bool) {
             while i < words.len() && words[i].starts_with('-') {
                 i += 1;
             }
-            if b == "timeout" && i < words.len() {
+            // timeout's duration (past the end is clamped by `effective`).
+            if b == "timeout" {
                 i += 1;
             }
         } else if matches!(
@@ -1214,7 +1215,7 @@ fn insecure_reason(r: &RunInfo) -> Option<String> {
                 "`{b} config set strict-ssl false` disables TLS verification; remove it"
             ));
         }
-        if (b == "pip" || is_pip(first)) && lw.iter().any(|x| x == "global.trusted-host") {
+        if is_pip(first) && lw.iter().any(|x| x == "global.trusted-host") {
             return Some(
                 "`pip config set global.trusted-host` disables TLS verification; remove it".into(),
             );
@@ -1393,7 +1394,7 @@ fn referenced_vars(s: &str) -> Vec<String> {
             if j > start {
                 out.push(chars[start..j].iter().collect());
             }
-            i = j.max(i + 1);
+            i = j;
         } else {
             i += 1;
         }
@@ -1467,7 +1468,7 @@ fn credential_use(r: &RunInfo, secret_files: &[String]) -> Option<String> {
         }
     }
     for f in secret_files {
-        if !f.is_empty() && r.script.contains(f.as_str()) {
+        if r.script.contains(f.as_str()) {
             return Some(format!("uses `{f}`, a secret file copied into the image"));
         }
     }
@@ -2472,6 +2473,7 @@ mod tests {
             ],
         );
         assert!(has_download_substitution("x$(echo a)$(curl y)"));
+        assert!(has_download_substitution("$(curl)") && has_download_substitution("`wget`"));
         assert!(!has_download_substitution("$(echo curl)"));
     }
 
@@ -2514,6 +2516,10 @@ mod tests {
                 ("COPY creds.txt .aws/credentials /x/\nRUN cat credentials", false, "uses `credentials`, a secret file", ""),
             ],
         );
+        let f = fail(secrets_via_mount(&df(
+            "FROM a:1\nCOPY id_rsa /x/\nRUN echo hi\n",
+        )));
+        assert!(!f.message.contains("line 3"), "{f:#?}");
         assert_eq!(referenced_vars("$A ${B_1:-x} $ $9z"), ["A", "B_1", "9z"]);
     }
 
@@ -2576,6 +2582,36 @@ mod tests {
                 ("COPY app id_rsa /x/", false, "copies `id_rsa`", ""),
                 ("COPY \"id_rsa\" /x/", false, "copies `id_rsa`", ""),
             ],
+        );
+    }
+
+    #[test]
+    fn a_plain_install_or_add_is_no_finding_of_its_own() {
+        judged(
+            update_with_install,
+            &[(
+                "RUN apt-get install -y x",
+                true,
+                "happen in the same RUN",
+                "",
+            )],
+        );
+        judged(
+            verified_packages,
+            &[("RUN pip install --no-cache-dir x", true, "No RUN", "")],
+        );
+        // An image named through a variable outside FROM gets the plain hint.
+        let f = fail(base_tagged(&df(
+            "ARG X=alpine\nFROM busybox:1\nARG X\nCOPY --from=$X /a /b\n",
+        )));
+        assert!(f.message.contains("; use `alpine:<version>`"), "{f:#?}");
+        let f = fail(copy_not_add(&df(
+            "FROM a:1\nADD git@example.com:a/b.git /src\n",
+        )));
+        assert!(
+            f.message
+                .contains("download it in a RUN with a checksum check"),
+            "{f:#?}"
         );
     }
 
