@@ -60,15 +60,16 @@ fuzz: setup
 # Dockerfile checks and the secret heuristics) and the catalog,
 # `make mutants-parsers` the parsers of what learners submit. A mutant
 # that loops forever counts as caught after 20 s (the grader's tests take
-# under 2). The lists of caught, missed and unviable mutants land in
+# under 2), so cargo-mutants' exit status 3 (timeouts, nothing missed)
+# is a pass. The lists of caught, missed and unviable mutants land in
 # target/mutants/mutants.out; figures and timings are in BENCHMARKS.md.
 MUTANTS = command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants@27.0.0; \
 	timeout 60m cargo mutants -p drydock-grader -j 2 --timeout 20 -o target/mutants
 mutants: setup
-	$(MUTANTS) $(addprefix --file grader/src/checks/,run.rs image.rs secrets.rs live.rs catalog.rs lint.rs)
+	$(MUTANTS) $(addprefix --file grader/src/checks/,run.rs image.rs secrets.rs live.rs catalog.rs lint.rs) || [ $$? -eq 3 ]
 
 mutants-parsers: setup
-	$(MUTANTS) $(addprefix --file grader/src/input/,run_command.rs run_spec.rs dockerfile.rs compose.rs lab_dockerfile.rs)
+	$(MUTANTS) $(addprefix --file grader/src/input/,run_command.rs run_spec.rs dockerfile.rs compose.rs lab_dockerfile.rs) || [ $$? -eq 3 ]
 
 lint:
 	cargo fmt --all --check
