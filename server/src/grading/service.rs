@@ -784,23 +784,25 @@ It does not count toward your attempts: submit it again.";
 
 fn view(row: &StoredSubmission, attempt: u32) -> SubmissionView {
     let submission: Option<Submission> = serde_json::from_str(&row.payload).ok();
-    let report: GradeReport = if row.interrupted {
-        GradeReport {
-            score: 0,
-            max: 0,
-            passed: false,
-            checks: Vec::new(),
-            notes: vec![INTERRUPTED.into()],
-            duration_ms: 0,
-        }
+    // A report of one note, for an attempt whose own report is not there.
+    let noted = |score, max, passed, note: &str| GradeReport {
+        score,
+        max,
+        passed,
+        checks: Vec::new(),
+        notes: vec![note.into()],
+        duration_ms: 0,
+    };
+    let report = if row.interrupted {
+        noted(0, 0, false, INTERRUPTED)
     } else {
-        serde_json::from_str(&row.report).unwrap_or(GradeReport {
-            score: u32::try_from(row.score).unwrap_or(0),
-            max: u32::try_from(row.max_score).unwrap_or(0),
-            passed: row.passed,
-            checks: Vec::new(),
-            notes: vec!["This attempt's details could not be read.".into()],
-            duration_ms: 0,
+        serde_json::from_str(&row.report).unwrap_or_else(|_| {
+            noted(
+                u32::try_from(row.score).unwrap_or(0),
+                u32::try_from(row.max_score).unwrap_or(0),
+                row.passed,
+                "This attempt's details could not be read.",
+            )
         })
     };
     SubmissionView {
