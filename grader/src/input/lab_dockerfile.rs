@@ -449,7 +449,8 @@ fn canonical(
             let from = match inst.flag("from") {
                 None => None,
                 Some(f) => {
-                    if f.contains('$') || f.is_empty() || !f.chars().all(plain) {
+                    // `plain` leaves out `$`: no variable names the stage.
+                    if f.is_empty() || !f.chars().all(plain) {
                         return Err(format!(
                             "line {n}: write the stage or image name itself after --from (not {f:?})"
                         ));
@@ -466,17 +467,14 @@ fn canonical(
                 Some(c) => {
                     let word =
                         lex(c, inst.escape).map_err(|e| format!("line {n}: --chown: {e}"))?;
+                    // Neither empty nor starting with '-' (`bare` refuses both).
                     let owner = word.bare(n, "--chown")?;
                     // A user and a group: names, ids or variables, nothing else.
                     let allowed = |c: char| {
                         c.is_ascii_alphanumeric()
                             || matches!(c, '_' | '-' | '.' | ':' | '$' | '{' | '}')
                     };
-                    if owner.is_empty()
-                        || owner.starts_with('-')
-                        || owner.matches(':').count() > 1
-                        || !owner.chars().all(allowed)
-                    {
+                    if owner.matches(':').count() > 1 || !owner.chars().all(allowed) {
                         return Err(format!(
                             "line {n}: --chown={owner} is not a user[:group] (names, ids or $VARIABLES)"
                         ));
@@ -547,11 +545,11 @@ fn canonical(
         }
         "MAINTAINER" => {
             // Taken as written by the engine (no expansion): plain text on
-            // one line that cannot continue.
+            // one line that cannot continue. The parser refuses it empty.
             let text = inst.args_text().trim().to_string();
-            if text.is_empty() || text.ends_with('\\') {
+            if text.ends_with('\\') {
                 return Err(format!(
-                    "line {n}: MAINTAINER needs a name (and is deprecated: LABEL maintainer=\"…\" says the same)"
+                    "line {n}: MAINTAINER cannot end with \\ (and is deprecated: LABEL maintainer=\"…\" says the same)"
                 ));
             }
             Line::Maintainer(text)
@@ -1180,6 +1178,88 @@ mod tests {
             rendered("FROM drydock/busybox:1 AS a\nFROM drydock/busybox:1\nCOPY --FROM=a /x /y\n")
                 .unwrap();
         assert!(out.contains("COPY --from=a /x /y"), "{out}");
+    }
+
+    #[test]
+    fn directives_are_told_apart_from_comments() {
+        assert_eq!(directive_line("# escape=`\n# check=x\nFROM a\n"), Some(2));
+        assert_eq!(directive_line("\n# my_key=1\nFROM a\n"), Some(2));
+        // Not directives to the engine either: comments, which end the
+        // directives.
+        assert_eq!(directive_line("#=x\n# check=x\nFROM a\n"), None);
+        assert_eq!(directive_line("# a b=c\n# check=x\nFROM a\n"), None);
+        assert_eq!(directive_line("# syntax=x\n# escape=\\\nFROM a\n"), None);
+    }
+
+    #[test]
+    fn pairs_split_at_the_first_bare_equals_sign() {
+        assert_eq!(split_pair("a=b=c", '\\'), Some(("a", "b=c")));
+        assert_eq!(split_pair("\"a=b\"=c", '\\'), Some(("\"a=b\"", "c")));
+        assert_eq!(split_pair("'a=b'=c", '\\'), Some(("'a=b'", "c")));
+        assert_eq!(
+            split_pair("\"a\\\"=b\"=c", '\\'),
+            Some(("\"a\\\"=b\"", "c"))
+        );
+        assert_eq!(split_pair("a\\=b=c", '\\'), Some(("a\\=b", "c")));
+        assert_eq!(split_pair("a`=b=c", '`'), Some(("a`=b", "c")));
+        assert_eq!(split_pair("\"a=b\"", '\\'), None);
+        assert_eq!(split_pair("ab", '\\'), None);
+    }
+
+    #[test]
+    fn an_escape_in_double_quotes_escapes_only_quote_escape_and_dollar() {
+        let lit = |t: &str| lex(t, '\\').unwrap().as_literal().unwrap();
+        assert_eq!(lit("\"a\\b\""), "a\\b");
+        assert_eq!(lit("\"a\\\\b\""), "a\\b");
+        assert_eq!(lit("\"a\\$b\""), "a$b");
+        assert_eq!(lit("\"a\\\"b\""), "a\"b");
+        assert_eq!(lit("\"a\\b\\c\"d"), "a\\b\\cd");
+        assert_eq!(lit("'a\\b'"), "a\\b");
+        assert_eq!(lit("a\\b"), "ab");
+        assert_eq!(lit("a\\"), "a\\");
+        assert_eq!(lit("\\"), "\\");
+    }
+
+    #[test]
+    fn options_and_arguments_are_checked_one_by_one() {
+        let refused = |line: &str| {
+            read(&format!("FROM drydock/busybox:1\n{line}"))
+                .err()
+                .unwrap_or_else(|| panic!("{line} was accepted"))
+        };
+        let accepted = |line: &str| {
+            rendered(&format!("FROM drydock/busybox:1\n{line}\n"))
+                .unwrap_or_else(|e| panic!("{line}: {e}"))
+        };
+        assert!(
+            accepted("ADD --chown=1000:1000 a.tar /x/").contains("ADD --chown=1000:1000 a.tar /x/")
+        );
+        assert!(refused("ADD git@example.invalid:r /r\n").contains("fetched by the Docker engine"));
+        assert!(refused("ADD r.git /r\n").contains("fetched by the Docker engine"));
+        assert!(refused("COPY --from= /a /b\n").contains("after --from"));
+        assert!(refused("COPY --chown=-1 a /b\n").contains("starts with '-'"));
+        assert!(refused("COPY --chown= a /b\n").contains("is empty"));
+        assert!(refused("COPY --chown=a:b:c a /b\n").contains("is not a user[:group]"));
+        assert!(refused("COPY --chown=a/b a /b\n").contains("is not a user[:group]"));
+        assert!(accepted("HEALTHCHECK NONE").contains("HEALTHCHECK NONE"));
+        assert!(refused("HEALTHCHECK NONE x\n").contains("takes no options or arguments"));
+        assert!(
+            refused("HEALTHCHECK --interval=5s NONE\n").contains("takes no options or arguments")
+        );
+        assert!(accepted("HEALTHCHECK --retries=3 CMD true").contains("--retries=3"));
+        assert!(accepted("HEALTHCHECK --retries=12345 CMD true").contains("--retries=12345"));
+        assert!(
+            refused("HEALTHCHECK --retries=123456 CMD true\n").contains("is not a number value")
+        );
+        assert!(refused("HEALTHCHECK --retries= CMD true\n").contains("is not a number value"));
+        assert!(refused("HEALTHCHECK CMD\n").contains("needs a command"));
+        assert!(refused("HEALTHCHECK CMD -x\n").contains("needs a command"));
+        // A file that ends in its escape character twice: the last one is not
+        // a continuation, and would be one in the file Drydock writes.
+        assert!(refused("HEALTHCHECK CMD true \\\\").contains("needs a command"));
+        assert!(accepted("MAINTAINER me").contains("MAINTAINER me"));
+        assert!(refused("MAINTAINER\n").contains("MAINTAINER` needs arguments"));
+        assert!(refused("MAINTAINER me \\\\").contains("MAINTAINER cannot end with"));
     }
 
     #[test]

@@ -341,11 +341,8 @@ pub fn parse_nano_cpus(s: &str) -> Result<i64, String> {
         Some((i, f)) => (i, f),
         None => (t, ""),
     };
-    if (int_part.is_empty() && frac_part.is_empty())
-        || (!int_part.is_empty() && !int_part.bytes().all(|b| b.is_ascii_digit()))
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-        || (t.contains('.') && frac_part.is_empty() && int_part.is_empty())
-    {
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty()) || !digits(int_part) || !digits(frac_part) {
         return Err(err());
     }
     let frac_trim = frac_part.trim_end_matches('0');
@@ -550,8 +547,8 @@ pub fn parse_volume(s: &str) -> Result<MountSpec, String> {
             q(target)
         ));
     }
+    // A named or anonymous volume (the default kind) unless the source is a host path.
     let mut m = MountSpec {
-        kind: MountKind::Volume,
         source: source.map(str::to_string),
         target: target.to_string(),
         ..Default::default()
@@ -935,6 +932,98 @@ mod tests {
         assert!(parse_tmpfs("tmp").is_err());
         assert_eq!(parse_bool("True"), Some(true));
         assert_eq!(parse_bool("yes"), None);
+    }
+
+    #[test]
+    fn numbers_say_what_is_wrong_with_them() {
+        assert_eq!(parse_digits_i128("0042"), Some(42));
+        assert_eq!(parse_digits_i128(""), None);
+        assert_eq!(parse_digits_i128("4x2"), None);
+        assert!(parse_size(".5m").unwrap_err().contains("is not a size"));
+        assert!(parse_duration_ns("1s30")
+            .unwrap_err()
+            .contains("a number without a unit"));
+        assert!(parse_duration_ns("30")
+            .unwrap_err()
+            .contains("write e.g. 30s or 30ms"));
+        assert!(parse_duration_ns(".s").is_err());
+        assert!(parse_duration_ns("1.2.3s")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert_eq!(parse_duration_ns("9223372036854775807ns"), Ok(i64::MAX));
+        assert!(parse_duration_ns("9223372036854775808ns")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_nano_cpus("x.5")
+            .unwrap_err()
+            .contains("not a number of CPUs"));
+        assert!(parse_nano_cpus("1.5xxxxxxxxxxx")
+            .unwrap_err()
+            .contains("not a number of CPUs"));
+        assert!(parse_nano_cpus("1.").is_ok());
+    }
+
+    #[test]
+    fn port_ranges_and_messages() {
+        assert!(check_expose("8000-8010").is_ok());
+        assert!(check_expose("8010-8000").is_err());
+        assert!(check_expose("x-80").is_err());
+        assert!(check_expose("80-x").is_err());
+        assert!(parse_port("99999")
+            .unwrap_err()
+            .starts_with("\"99999\" is not a container port"));
+        assert!(parse_port("8080:99999")
+            .unwrap_err()
+            .starts_with("\"8080:99999\": \"99999\" is not a container port"));
+        assert!(parse_port("::1]:80:80").unwrap_err().contains("unbalanced"));
+        assert!(parse_port("[::1:80:80").unwrap_err().contains("unbalanced"));
+    }
+
+    #[test]
+    fn mounts_keep_their_target_and_propagation_is_a_closed_list() {
+        let m = parse_volume("cache:/cache").unwrap();
+        assert_eq!(m.target, "/cache");
+        assert_eq!(parse_volume("/srv:/data").unwrap().target, "/data");
+        assert!(is_propagation("rslave"));
+        assert!(!is_propagation("bogus"));
+        assert!(!is_propagation(""));
+    }
+
+    #[test]
+    fn ulimits_allow_minus_one_and_nothing_below() {
+        assert!(make_ulimit("nofile", -1, -1).is_ok());
+        assert!(make_ulimit("nofile", 0, 0).is_ok());
+        assert!(make_ulimit("nofile", 5, -1).is_ok());
+        assert!(make_ulimit("nofile", 1, 1).is_ok());
+        assert!(make_ulimit("nofile", -2, -1)
+            .unwrap_err()
+            .contains("must be -1 (unlimited)"));
+        assert!(make_ulimit("nofile", 5, -2)
+            .unwrap_err()
+            .contains("must be -1 (unlimited)"));
+        assert!(make_ulimit("nofile", -1, 5)
+            .unwrap_err()
+            .contains("above the hard limit"));
+    }
+
+    #[test]
+    fn empty_names_and_short_lists_are_refused() {
+        assert_eq!(parse_restart("on-failure:0").unwrap().max_retries, Some(0));
+        assert_eq!(split_kv("k=v", "a=b"), Ok(("k", "v")));
+        assert!(split_kv("=v", "a=b")
+            .unwrap_err()
+            .contains("write e.g. a=b"));
+        assert!(split_kv("kv", "a=b").is_err());
+        assert!(parse_env("").unwrap_err().contains("empty"));
+        assert!(parse_label("").unwrap_err().contains("empty"));
+        assert!(parse_label("=x").is_err());
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_health_test(&list(&["NONE"])).is_ok());
+        assert!(check_health_test(&list(&["NONE", "x"])).is_err());
+        assert!(check_health_test(&list(&["CMD", "true"])).is_ok());
+        assert!(check_health_test(&list(&["CMD"])).is_err());
+        assert!(check_health_test(&list(&["CMD-SHELL"])).is_err());
+        assert!(check_health_test(&[]).is_err());
     }
 
     #[test]
