@@ -1217,6 +1217,17 @@ mod tests {
         assert_eq!(lit("'a\\b'"), "a\\b");
         assert_eq!(lit("a\\b"), "ab");
         assert_eq!(lit("a\\"), "a\\");
+        for unreadable in ["${A:-x", "${A:-a{b}", "${A:-a b}", "${A:?x}", "${1}", "$1"] {
+            let err = lex(unreadable, '\\').unwrap_err();
+            assert!(
+                err.contains("labs read variables as"),
+                "{unreadable}: {err}"
+            );
+        }
+        assert!(is_image_id(ID));
+        assert!(!is_image_id(&ID.replace('0', "g")));
+        assert!(!is_image_id(&ID[..70]));
+        assert!(!is_image_id(&ID[7..]));
         assert_eq!(lit("\\"), "\\");
     }
 
@@ -1257,6 +1268,19 @@ mod tests {
         // A file that ends in its escape character twice: the last one is not
         // a continuation, and would be one in the file Drydock writes.
         assert!(refused("HEALTHCHECK CMD true \\\\").contains("needs a command"));
+        let long = format!("{}1s", "0".repeat(30));
+        assert!(accepted(&format!("HEALTHCHECK --interval={long} CMD true")).contains(&long));
+        assert!(
+            refused(&format!("HEALTHCHECK --interval=0{long} CMD true\n"))
+                .contains("is not a duration")
+        );
+        assert!(refused("HEALTHCHECK --interval= CMD true\n").contains("is not a duration"));
+        assert!(accepted("EXPOSE 80 8000-8010/udp 9000/SCTP")
+            .contains("EXPOSE 80 8000-8010/udp 9000/SCTP"));
+        for port in ["x", "80-x", "x-80", "80/http", "x/tcp", "123456"] {
+            let err = refused(&format!("EXPOSE {port}\n"));
+            assert!(err.contains("is not a port"), "{port}: {err}");
+        }
         assert!(accepted("MAINTAINER me").contains("MAINTAINER me"));
         assert!(refused("MAINTAINER\n").contains("MAINTAINER` needs arguments"));
         assert!(refused("MAINTAINER me \\\\").contains("MAINTAINER cannot end with"));
