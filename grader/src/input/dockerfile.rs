@@ -195,7 +195,8 @@ impl Dockerfile {
         self.instructions.iter().filter(move |i| i.stage == stage)
     }
 
-    /// Index of the stage `stage` builds on, if its base is an earlier stage.
+    /// Index of the stage `stage` builds on, if its base is an earlier stage
+    /// (always a smaller index: the chains it makes end).
     pub fn base_stage_of(&self, stage: usize) -> Option<usize> {
         let st = self.stages.get(stage)?;
         if !st.base_is_stage {
@@ -214,7 +215,7 @@ impl Dockerfile {
         let mut out = Vec::new();
         let mut cur = Some(stage);
         while let Some(s) = cur {
-            if s >= self.stages.len() || out.contains(&s) {
+            if s >= self.stages.len() {
                 break;
             }
             out.push(s);
@@ -249,17 +250,12 @@ impl Dockerfile {
         vars
     }
 
-    fn scope(&self, stage: usize, upto: Option<usize>, depth: usize) -> Scope {
+    fn scope(&self, stage: usize, upto: Option<usize>) -> Scope {
         let mut scope = Scope::default();
-        if depth > self.stages.len() + 1 {
-            return scope;
-        }
         if let Some(b) = self.base_stage_of(stage) {
-            if b < stage {
-                let base = self.scope(b, None, depth + 1);
-                scope.env = base.env;
-                scope.user = base.user;
-            }
+            let base = self.scope(b, None);
+            scope.env = base.env;
+            scope.user = base.user;
         }
         let globals = self.global_scope(None);
         for (idx, inst) in self.instructions.iter().enumerate() {
@@ -314,7 +310,7 @@ impl Dockerfile {
         match self.instructions.get(idx) {
             None => HashMap::new(),
             Some(inst) if inst.stage == GLOBAL_STAGE => self.global_scope(Some(idx)),
-            Some(inst) => self.scope(inst.stage, Some(idx), 0).merged(),
+            Some(inst) => self.scope(inst.stage, Some(idx)).merged(),
         }
     }
 
@@ -433,17 +429,6 @@ impl Dockerfile {
         None
     }
 
-    /// `r` names a stage or is a valid stage index.
-    pub fn is_stage_ref(&self, r: &str) -> bool {
-        let lower = r.to_ascii_lowercase();
-        if let Ok(n) = lower.parse::<usize>() {
-            return n < self.stages.len();
-        }
-        self.stages
-            .iter()
-            .any(|s| s.name.as_deref() == Some(lower.as_str()))
-    }
-
     /// Final USER of the final stage after ARG/ENV substitution, if any
     /// (None = image default). A USER inherited through `FROM <earlier stage>`
     /// counts, because the image really keeps it; a USER in an unrelated
@@ -452,7 +437,7 @@ impl Dockerfile {
         if self.stages.is_empty() {
             return None;
         }
-        self.scope(self.stages.len() - 1, None, 0).user
+        self.scope(self.stages.len() - 1, None).user
     }
 }
 
@@ -1426,6 +1411,101 @@ mod tests {
         assert!(parse("FROM a:1\nRUN\n").is_err());
         assert!(parse("FROM a:1\nONBUILD FOO x\n").is_err());
         assert!(parse("ARG X\nFROM $X\n").is_err());
+    }
+
+    #[test]
+    fn stages_chain_back_to_earlier_stages_only() {
+        let df = p("FROM a:1 AS x\nFROM x AS y\nFROM b:1\nFROM y\n");
+        assert_eq!(df.stage_chain(3), vec![3, 1, 0]);
+        assert_eq!(df.stage_chain(2), vec![2]);
+        assert_eq!(df.final_chain(), vec![3, 1, 0]);
+        assert!(df.stage_chain(4).is_empty());
+        assert!(df.is_earlier_stage_ref("X", 1));
+        assert!(df.is_earlier_stage_ref("0", 1));
+        assert!(!df.is_earlier_stage_ref("1", 1));
+        assert!(!df.is_earlier_stage_ref("y", 1));
+        assert!(df.is_earlier_stage_ref("y", 2));
+    }
+
+    #[test]
+    fn variables_in_scope_are_those_declared_before() {
+        let df = p("ARG A=1\nARG B=$A-2\nARG C\nARG C=3\nFROM x\nARG D=4\nRUN y\n");
+        let vars = |idx: usize| {
+            let mut v: Vec<(String, String)> = df.vars_at(idx).into_iter().collect();
+            v.sort();
+            v
+        };
+        assert!(vars(0).is_empty());
+        assert_eq!(
+            vars(2),
+            vec![("A".into(), "1".into()), ("B".into(), "1-2".into())]
+        );
+        // An ARG without a value declared before C=3 does not see it.
+        assert_eq!(vars(3).len(), 2);
+        assert_eq!(vars(6), vec![("D".into(), "4".into())]);
+        assert!(vars(99).is_empty());
+    }
+
+    #[test]
+    fn add_sources_outside_the_context_are_found_in_every_spelling() {
+        let df = p("FROM a:1\nADD --checksum=sha256:00 x /y\nADD --chown=1 --keep-git-dir=true x /y\nADD --chown=1 x /y\nONBUILD ADD http://127.0.0.1/x /y\nONBUILD RUN echo http://127.0.0.1/x /y\nONBUILD ADD --checksum=sha256:00 x /y\nADD [\"git@h:r\", \"/y\"]\n");
+        assert_eq!(
+            df.remote_add_sources(),
+            vec![
+                (2, "--checksum".to_string()),
+                (3, "--keep-git-dir".to_string()),
+                (5, "http://127.0.0.1/x".to_string()),
+                (7, "--checksum".to_string()),
+                (8, "git@h:r".to_string()),
+            ]
+        );
+        for remote in [
+            "http://h/x",
+            "git@h:r",
+            "$U",
+            "user@host:repo",
+            "r.git",
+            "R.GIT",
+        ] {
+            assert!(is_remote_source(remote), "{remote}");
+        }
+        for local in ["file@2x.png", "dir:x", "a.tar", "git"] {
+            assert!(!is_remote_source(local), "{local}");
+        }
+    }
+
+    #[test]
+    fn a_workdir_reaches_proc_through_variables_and_relative_steps() {
+        for (text, line) in [
+            ("FROM a:1\nARG P=/proc/self/fd\nWORKDIR $P\n", 3),
+            ("FROM a:1\nWORKDIR /x/../proc\n", 2),
+            ("FROM a:1\nWORKDIR /\nWORKDIR proc/self\n", 3),
+            ("FROM a:1\nWORKDIR /\\$P\nWORKDIR /tmp\n", 2),
+        ] {
+            assert_eq!(
+                p(text).workdir_into_proc().map(|(l, _)| l),
+                Some(line),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            p("FROM a:1\nWORKDIR /x/proc\nWORKDIR /procfs\n").workdir_into_proc(),
+            None
+        );
+    }
+
+    #[test]
+    fn words_lose_quotes_and_escapes_as_the_engine_reads_them() {
+        let vars: HashMap<String, String> = [("A".to_string(), "x".to_string())].into();
+        let word = |t: &str| expand(t, &vars);
+        assert_eq!(word("'$A'"), "$A");
+        assert_eq!(word("'a'$A"), "ax");
+        assert_eq!(word("\"$A\"b"), "xb");
+        assert_eq!(word("a\\"), "a\\");
+        assert_eq!(word("\"a\\b\""), "a\\b");
+        assert_eq!(word("\"a\\\"b\""), "a\"b");
+        assert_eq!(word("\"a\\$A\""), "a$A");
+        assert_eq!(word("\"a\\\\b\""), "a\\b");
     }
 
     #[test]
