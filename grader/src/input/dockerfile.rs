@@ -559,16 +559,16 @@ fn process_chars(
                             *i += 1;
                         }
                     }
-                } else if d == '$' && lookup.is_some() {
-                    expand_dollar(chars, i, escape, lookup, out, depth);
+                } else if let Some(look) = lookup.filter(|_| d == '$') {
+                    expand_dollar(chars, i, escape, look, out, depth);
                 } else {
                     out.push(d);
                     *i += 1;
                 }
             }
             *i += 1;
-        } else if c == '$' && lookup.is_some() {
-            expand_dollar(chars, i, escape, lookup, out, depth);
+        } else if let Some(look) = lookup.filter(|_| c == '$') {
+            expand_dollar(chars, i, escape, look, out, depth);
         } else {
             out.push(c);
             *i += 1;
@@ -588,15 +588,10 @@ fn expand_dollar(
     chars: &[char],
     i: &mut usize,
     escape: char,
-    lookup: Option<Lookup>,
+    look: Lookup,
     out: &mut String,
     depth: usize,
 ) {
-    let Some(look) = lookup else {
-        out.push('$');
-        *i += 1;
-        return;
-    };
     let start = *i;
     match chars.get(*i + 1) {
         Some(&c) if is_name_start(c) => {
@@ -643,7 +638,7 @@ fn expand_dollar(
                         chars,
                         &mut k,
                         escape,
-                        lookup,
+                        Some(look),
                         &mut word,
                         Some('}'),
                         depth + 1,
@@ -1497,9 +1492,18 @@ mod tests {
     #[test]
     fn words_lose_quotes_and_escapes_as_the_engine_reads_them() {
         let vars: HashMap<String, String> = [("A".to_string(), "x".to_string())].into();
+        // Without a lookup, variables stay as written.
+        assert_eq!(process_word("\"a$A\"$A", '\\', None), "a$A$A");
         let word = |t: &str| expand(t, &vars);
         assert_eq!(word("'$A'"), "$A");
         assert_eq!(word("'a'$A"), "ax");
+        assert_eq!(word("\"a\"'$A'"), "a$A");
+        // Defaults nest 16 deep; deeper, the rest is taken as written, and
+        // no depth of nesting exhausts the stack.
+        let nested = |n: usize| format!("{}z{}", "${B:-".repeat(n), "}".repeat(n));
+        assert_eq!(word(&nested(16)), "z");
+        assert_ne!(word(&nested(17)), "z");
+        assert!(!word(&nested(100_000)).is_empty());
         assert_eq!(word("\"$A\"b"), "xb");
         assert_eq!(word("a\\"), "a\\");
         assert_eq!(word("\"a\\b\""), "a\\b");
