@@ -1498,6 +1498,8 @@ mod tests {
         assert_eq!(word("'$A'"), "$A");
         assert_eq!(word("'a'$A"), "ax");
         assert_eq!(word("\"a\"'$A'"), "a$A");
+        assert_eq!(word("${N-d}|${A-d}|${N+y}|${A+y}"), "d|x||y");
+        assert_eq!(word("${N:-d}|${A:-d}|${N:+y}|${A:+y}"), "d|x||y");
         // Defaults nest 16 deep; deeper, the rest is taken as written, and
         // no depth of nesting exhausts the stack.
         let nested = |n: usize| format!("{}z{}", "${B:-".repeat(n), "}".repeat(n));
