@@ -789,12 +789,8 @@ pub fn arg_pairs(inst: &Instruction) -> Vec<(String, Option<String>)> {
     arg_pairs_with(inst, None)
 }
 
-/// Docker word processing of `text` (quote removal + variable expansion) with `vars`.
-pub fn expand(text: &str, vars: &HashMap<String, String>) -> String {
-    process_word(text, '\\', Some(&|n: &str| vars.get(n).cloned()))
-}
-
-/// Like [`expand`] but with the instruction's escape character.
+/// Docker word processing of `text` (quote removal + variable expansion)
+/// with `vars`, and the instruction's escape character.
 pub fn expand_in(inst: &Instruction, text: &str, vars: &HashMap<String, String>) -> String {
     process_word(text, inst.escape, Some(&|n: &str| vars.get(n).cloned()))
 }
@@ -813,9 +809,6 @@ fn parse_directives(lines: &[&str]) -> Result<(char, usize), DockerfileError> {
             return Ok((escape, idx));
         };
         let key = k.trim().to_ascii_lowercase();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Ok((escape, idx));
-        }
         if !matches!(key.as_str(), "escape" | "syntax" | "check") {
             return Ok((escape, idx));
         }
@@ -887,7 +880,12 @@ fn heredoc_starts(line: &str) -> Vec<(String, bool)> {
             }
             let word: String = chars[start..j].iter().collect();
             let quote_ok = match quote {
-                Some(q) => chars.get(j) == Some(&q),
+                // Past the closing quote, which opens nothing.
+                Some(q) if chars.get(j) == Some(&q) => {
+                    j += 1;
+                    true
+                }
+                Some(_) => false,
                 None => true,
             };
             if !word.is_empty()
@@ -1494,7 +1492,7 @@ mod tests {
         let vars: HashMap<String, String> = [("A".to_string(), "x".to_string())].into();
         // Without a lookup, variables stay as written.
         assert_eq!(process_word("\"a$A\"$A", '\\', None), "a$A$A");
-        let word = |t: &str| expand(t, &vars);
+        let word = |t: &str| process_word(t, '\\', Some(&|n: &str| vars.get(n).cloned()));
         assert_eq!(word("'$A'"), "$A");
         assert_eq!(word("'a'$A"), "ax");
         assert_eq!(word("\"a\"'$A'"), "a$A");
@@ -1512,6 +1510,38 @@ mod tests {
         assert_eq!(word("\"a\\\"b\""), "a\"b");
         assert_eq!(word("\"a\\$A\""), "a$A");
         assert_eq!(word("\"a\\\\b\""), "a\\b");
+    }
+
+    #[test]
+    fn directive_errors_name_their_line() {
+        let e = parse("# escape=`\n# escape=\\\nFROM a\n").unwrap_err();
+        assert_eq!((e.line, e.message.contains("given twice")), (2, true));
+        let e = parse("# syntax=x\n# escape=x\nFROM a\n").unwrap_err();
+        assert_eq!((e.line, e.message.contains("invalid escape")), (2, true));
+        // Not a directive: the escape below it is a comment.
+        let df = p("# a b=c\n# escape=`\nFROM a\nRUN x \\\n y\n");
+        assert_eq!(df.instructions[1].escape, '\\');
+    }
+
+    #[test]
+    fn heredocs_are_found_outside_quotes_only() {
+        let starts = |line: &str| heredoc_starts(line);
+        assert_eq!(
+            starts("RUN echo \"a\\\"<<EOF\" <<X"),
+            vec![("X".to_string(), false)]
+        );
+        assert_eq!(starts("RUN echo 'a\\' <<X"), vec![("X".to_string(), false)]);
+        assert_eq!(
+            starts("RUN <<-\"A\" cat <<'B'"),
+            vec![("A".to_string(), true), ("B".to_string(), false)]
+        );
+        let df = p("FROM a:1\nRUN <<\"A\" cat - <<'B'\na\nA\nb\nB\nCMD x\n");
+        assert_eq!(df.instructions.len(), 3);
+        assert_eq!(df.instructions[2].line, 7);
+        assert!(starts("RUN echo <").is_empty());
+        assert!(starts("RUN echo <<").is_empty());
+        assert!(starts("RUN cat <<<word").is_empty());
+        assert!(starts("RUN echo $((1<<2))").is_empty());
     }
 
     #[test]
