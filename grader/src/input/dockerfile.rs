@@ -894,7 +894,8 @@ fn heredoc_starts(line: &str) -> Vec<(String, bool)> {
             {
                 out.push((word, strip));
             }
-            i = j.max(i + 2);
+            // j is past the `<<` at least.
+            i = j;
         } else {
             i += 1;
         }
@@ -1541,6 +1542,7 @@ mod tests {
         assert!(starts("RUN echo <").is_empty());
         assert!(starts("RUN echo <<").is_empty());
         assert!(starts("RUN cat <<<word").is_empty());
+        assert!(starts("RUN cat <<<<word").is_empty());
         assert!(starts("RUN echo $((1<<2))").is_empty());
     }
 
