@@ -1547,6 +1547,39 @@ mod tests {
     }
 
     #[test]
+    fn flags_and_json_forms_belong_to_some_instructions_only() {
+        let df = p("FROM a:1\nCMD --help me\nWORKDIR [\"/x\"]\nRUN --=x y\nRUN --a-b=1 --c x\nRUN --a_b x\n");
+        let i = &df.instructions;
+        assert!(i[1].flags.is_empty());
+        assert_eq!(i[1].args, Args::Shell("--help me".into()));
+        assert_eq!(i[2].args, Args::Shell("[\"/x\"]".into()));
+        assert!(i[3].flags.is_empty());
+        assert_eq!(i[3].args, Args::Shell("--=x y".into()));
+        assert_eq!(
+            i[4].flags,
+            vec![
+                ("a-b".to_string(), Some("1".to_string())),
+                ("c".to_string(), None)
+            ]
+        );
+        assert_eq!(i[4].args, Args::Shell("x".into()));
+        assert!(i[5].flags.is_empty());
+    }
+
+    #[test]
+    fn the_size_limit_is_inclusive() {
+        let head = "FROM a:1\n# ";
+        let at_limit = format!("{head}{}\n", "x".repeat(MAX_BYTES - head.len() - 1));
+        assert_eq!(at_limit.len(), MAX_BYTES);
+        assert!(parse(&at_limit).is_ok());
+        let over = format!("{at_limit}\n");
+        assert!(parse(&over)
+            .unwrap_err()
+            .message
+            .contains("the limit is 65536 bytes"));
+    }
+
+    #[test]
     fn unicode_truncation() {
         let long = format!("FROM a:1\nRUN echo {}\n", "é".repeat(500));
         let df = p(&long);
