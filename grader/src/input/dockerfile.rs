@@ -1153,7 +1153,6 @@ fn parse_from(
     let words: Vec<&str> = rest.split_whitespace().collect();
     let (base, name) =
         match words.as_slice() {
-            [] => return err(line, "FROM needs an image, e.g. `FROM alpine:3.20`"),
             [b] => (*b, None),
             [b, as_kw] if as_kw.eq_ignore_ascii_case("as") => {
                 return err(
@@ -1564,6 +1563,27 @@ mod tests {
         );
         assert_eq!(i[4].args, Args::Shell("x".into()));
         assert!(i[5].flags.is_empty());
+    }
+
+    #[test]
+    fn from_lines_name_their_stage_or_say_what_is_wrong() {
+        let message = |text: &str| parse(text).unwrap_err().message;
+        assert!(message("FROM a b\n").contains("FROM takes an image and an optional `AS name`"));
+        assert!(message("FROM a b c\n").contains("FROM takes an image and an optional `AS name`"));
+        assert!(message("FROM a as\n").contains("missing the stage name after AS"));
+        assert!(message("FROM a AS 1x\n").contains("invalid stage name"));
+        assert!(message("FROM a AS a/b\n").contains("invalid stage name"));
+        assert_eq!(
+            p("FROM a AS A1-b_c.d\n").stages[0].name.as_deref(),
+            Some("a1-b_c.d")
+        );
+        // A JSON form with a heredoc keeps the heredoc's body.
+        let df = p("FROM a:1\nRUN [\"cat\"] <<EOF\nhi\nEOF\n");
+        assert!(
+            df.instructions[1].args_text().contains("hi"),
+            "{:?}",
+            df.instructions[1].args
+        );
     }
 
     #[test]
