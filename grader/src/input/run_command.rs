@@ -50,10 +50,8 @@ pub(crate) fn shell_split(input: &str, mode: SplitMode) -> Result<Vec<String>, S
                 }
             }
             '\n' | '\r' => {
-                if c == '\r' && chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                // A bare line break: only allowed if nothing but whitespace follows.
+                // A bare line break (\n, \r or both): only allowed if nothing
+                // but whitespace follows.
                 if chars.clone().all(char::is_whitespace) {
                     break;
                 }
