@@ -407,7 +407,7 @@ fn short_flag_text(s: &str) -> String {
 fn looks_like_known_flag(tok: &str) -> bool {
     if let Some(rest) = tok.strip_prefix("--") {
         let name = rest.split_once('=').map(|(n, _)| n).unwrap_or(rest);
-        return !name.is_empty() && find_long(name).is_some();
+        return find_long(name).is_some();
     }
     if let Some(rest) = tok.strip_prefix('-') {
         let mut cs = rest.chars();
@@ -524,10 +524,7 @@ fn parse_run_args(args: &[&str]) -> Result<RunSpec, SpecError> {
             // One or more short flags: -it, -u1000, -u=1000, -dit.
             let body = &tok[1..];
             let mut pos = 0;
-            while pos < body.len() {
-                let Some(c) = body[pos..].chars().next() else {
-                    break;
-                };
+            while let Some(c) = body[pos..].chars().next() {
                 pos += c.len_utf8();
                 let Some(def) = find_short(c) else {
                     let extra = if body.chars().count() > 1 {
@@ -1266,6 +1263,109 @@ mod tests {
             e("docker run --mount type=bind,src=/a,dst=/x,readonly=maybe alpine")
                 .contains("readonly")
         );
+    }
+
+    #[test]
+    fn words_quotes_and_their_bounds() {
+        let keep = SplitMode {
+            reject_dollar: false,
+        };
+        assert_eq!(
+            shell_split("\"$A\" $B", keep),
+            Ok(vec!["$A".to_string(), "$B".to_string()])
+        );
+        assert_eq!(
+            split("\"$ x\" 'a$B'"),
+            Ok(vec!["$ x".to_string(), "a$B".to_string()])
+        );
+        assert!(split("\"$A\"").unwrap_err().contains("not expanded here"));
+        assert!(split("a $'x'")
+            .unwrap_err()
+            .contains("$'…' and $\"…\" quoting"));
+        assert!(split("a $\"x\"")
+            .unwrap_err()
+            .contains("$'…' and $\"…\" quoting"));
+        assert!(split("a\r\n\n ").is_ok());
+        assert!(split("a\r\nb")
+            .unwrap_err()
+            .contains("continues on a new line"));
+        // At most MAX_TOKENS words, with or without a space after the last.
+        let words = |n: usize| vec!["w"; n].join(" ");
+        assert_eq!(split(&words(MAX_TOKENS)).map(|w| w.len()), Ok(MAX_TOKENS));
+        assert_eq!(
+            split(&format!("{} ", words(MAX_TOKENS))).map(|w| w.len()),
+            Ok(MAX_TOKENS)
+        );
+        assert!(split(&words(MAX_TOKENS + 1))
+            .unwrap_err()
+            .contains("more than 512 words"));
+        assert!(split(&format!("{} ", words(MAX_TOKENS + 1)))
+            .unwrap_err()
+            .contains("more than 512 words"));
+        let at_limit = format!("docker run alpine {}", "x".repeat(MAX_INPUT_BYTES - 18));
+        assert_eq!(at_limit.len(), MAX_INPUT_BYTES);
+        assert!(parse_run_command(&at_limit).is_ok());
+        assert!(e(&format!("{at_limit}x")).contains("longer than 16 KiB"));
+    }
+
+    #[test]
+    fn flags_that_lack_a_value_or_are_unknown_say_so() {
+        assert!(e("$docker run alpine").contains("not expanded here"));
+        assert_eq!(p("$ docker run alpine").image, "alpine");
+        // A lone "-" is a word, as docker's own flag parser reads it.
+        assert_eq!(p("docker run - alpine").image, "-");
+        assert_eq!(
+            p("docker run -e --bogus alpine").env,
+            vec![("--bogus".to_string(), None)]
+        );
+        assert_eq!(
+            p("docker run -e -- alpine").env,
+            vec![("--".to_string(), None)]
+        );
+        assert!(e("docker run -e --user alpine").contains("the next word is the flag --user"));
+        assert!(e("docker run -Z alpine").starts_with("unknown flag -Z; "));
+        assert!(e("docker run -iZ alpine").starts_with("unknown flag -Z (in -iZ); "));
+        let flag = format!("--{}", "x".repeat(38));
+        assert!(e(&format!("docker run {flag} alpine")).contains(&format!("unknown flag {flag};")));
+        assert!(
+            e(&format!("docker run {flag}y alpine")).contains(&format!("unknown flag {flag}…;"))
+        );
+        for (flag, example) in [
+            ("--user", "1000:1000"),
+            ("-u", "1000:1000"),
+            ("-w", "/app"),
+            ("--cap-add", "NET_BIND_SERVICE"),
+            ("--cap-drop", "ALL"),
+            ("--security-opt", "no-new-privileges"),
+            ("--tmpfs", "/tmp:rw,noexec,nosuid,size=16m"),
+            ("-v", "/host/dir:/data:ro"),
+            (
+                "--mount",
+                "type=bind,source=/host/dir,target=/data,readonly",
+            ),
+            ("-p", "8080:80"),
+            ("-m", "256m"),
+            ("--memory-reservation", "256m"),
+            ("--shm-size", "256m"),
+            ("--memory-swap", "512m"),
+            ("--cpus", "0.5"),
+            ("--pids-limit", "100"),
+            ("--ulimit", "nofile=1024:2048"),
+            ("--restart", "on-failure:3"),
+            ("-e", "MODE=production"),
+            ("-l", "team=web"),
+            ("--health-cmd", "'wget -q --spider http://localhost/'"),
+            ("--health-interval", "30s"),
+            ("--health-timeout", "30s"),
+            ("--health-start-period", "30s"),
+            ("--name", "VALUE"),
+        ] {
+            let err = e(&format!("docker run {flag}"));
+            assert!(
+                err.ends_with(&format!("nothing follows it; write e.g. {flag} {example}")),
+                "{flag}: {err}"
+            );
+        }
     }
 
     #[test]
