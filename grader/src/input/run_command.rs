@@ -1323,6 +1323,10 @@ mod tests {
             vec![("--".to_string(), None)]
         );
         assert!(e("docker run -e --user alpine").contains("the next word is the flag --user"));
+        assert_eq!(p("docker run --cpu-shares 0 alpine").cpu_shares, Some(0));
+        assert!(e("docker run --cpu-shares -1 alpine").contains("can't be negative"));
+        assert_eq!(p("docker run --health-retries 0 alpine").health.retries, Some(0));
+        assert!(e("docker run --health-retries -1 alpine").contains("can't be negative"));
         assert!(e("docker run -Z alpine").starts_with("unknown flag -Z; "));
         assert!(e("docker run -iZ alpine").starts_with("unknown flag -Z (in -iZ); "));
         let flag = format!("--{}", "x".repeat(38));
