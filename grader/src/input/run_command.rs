@@ -1325,7 +1325,10 @@ mod tests {
         assert!(e("docker run -e --user alpine").contains("the next word is the flag --user"));
         assert_eq!(p("docker run --cpu-shares 0 alpine").cpu_shares, Some(0));
         assert!(e("docker run --cpu-shares -1 alpine").contains("can't be negative"));
-        assert_eq!(p("docker run --health-retries 0 alpine").health.retries, Some(0));
+        assert_eq!(
+            p("docker run --health-retries 0 alpine").health.retries,
+            Some(0)
+        );
         assert!(e("docker run --health-retries -1 alpine").contains("can't be negative"));
         assert!(e("docker run -Z alpine").starts_with("unknown flag -Z; "));
         assert!(e("docker run -iZ alpine").starts_with("unknown flag -Z (in -iZ); "));
@@ -1369,6 +1372,32 @@ mod tests {
                 err.ends_with(&format!("nothing follows it; write e.g. {flag} {example}")),
                 "{flag}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn mount_options_belong_to_their_type() {
+        let m = |opts: &str| format!("docker run --mount {opts} alpine");
+        assert!(e(&m("type=bind,src=,dst=/x")).contains("src needs a value"));
+        let r = p(&m(
+            "type=bind,src=/a,dst=/x,bind-nonrecursive,consistency=cached",
+        ));
+        assert_eq!(
+            r.mounts[0].options,
+            vec!["bind-nonrecursive", "consistency=cached"]
+        );
+        assert_eq!(
+            p(&m("type=tmpfs,dst=/x,tmpfs-mode=17777")).tmpfs[0].options,
+            vec!["mode=17777"]
+        );
+        assert!(e(&m("type=tmpfs,dst=/x,tmpfs-mode=177777")).contains("not an octal mode"));
+        for opt in ["bind-recursive", "volume-nocopy", "bind-propagation=rslave"] {
+            let err = e(&m(&format!("type=tmpfs,dst=/x,{opt}")));
+            assert!(err.contains("don't apply to type=tmpfs"), "{opt}: {err}");
+        }
+        for opt in ["bind-recursive", "bind-propagation=rslave"] {
+            let err = e(&m(&format!("type=volume,src=v,dst=/x,{opt}")));
+            assert!(err.contains("don't apply to type=volume"), "{opt}: {err}");
         }
     }
 
