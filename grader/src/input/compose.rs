@@ -1321,7 +1321,8 @@ fn parse_healthcheck(m: &Mapping, spec: &mut RunSpec) -> R<()> {
     }
     if disable {
         match &spec.health.test {
-            Some(t) if !(t.len() == 1 && t[0] == "NONE") => {
+            // A checked test: ["NONE"] alone, or CMD / CMD-SHELL and more.
+            Some(t) if t.first().map(String::as_str) != Some("NONE") => {
                 return err(
                     "healthcheck",
                     "disable: true can't be combined with a test; remove one",
@@ -1696,6 +1697,165 @@ mod tests {
         assert!(e("image: alpine\ncap_drop: [\"A,B\"]\n").contains("`cap_drop[0]`"));
         assert!(e("image: alpine\ntmpfs: [tmp]\n").contains("`tmpfs[0]`"));
         assert!(e("image: alpine\nsecurity_opt: [~]\n").contains("`security_opt[0]`"));
+    }
+
+    #[test]
+    fn scalars_are_read_strictly() {
+        let s = |t: &str| Value::String(t.to_string());
+        let n = |i: i64| Value::Number(i.into());
+        assert_eq!(interp("k", "$1a$$b$").unwrap(), "$1a$b$");
+        for var in ["$_X", "${X}", "$X", "a$x"] {
+            assert!(
+                interp("k", var)
+                    .unwrap_err()
+                    .0
+                    .contains("variable substitution"),
+                "{var}"
+            );
+        }
+        assert_eq!(boolean("k", &s("true")).unwrap(), true);
+        assert_eq!(boolean("k", &s("false")).unwrap(), false);
+        assert!(boolean("k", &s("yes"))
+            .unwrap_err()
+            .0
+            .ends_with("found \"yes\""));
+        assert!(boolean("k", &n(3)).unwrap_err().0.ends_with("found 3"));
+        assert!(boolean("k", &Value::Null)
+            .unwrap_err()
+            .0
+            .ends_with("found nothing"));
+        assert_eq!(non_negative("k", &n(0), "1").unwrap(), 0);
+        assert!(non_negative("k", &n(-1), "1").is_err());
+        assert_eq!(size("k", &n(-1), true).unwrap(), -1);
+        assert!(size("k", &n(-1), false)
+            .unwrap_err()
+            .0
+            .contains("can't be negative"));
+        assert_eq!(size("k", &s("-1"), true).unwrap(), -1);
+        assert!(size("k", &s("-1"), false)
+            .unwrap_err()
+            .0
+            .contains("negative"));
+        assert_eq!(size("k", &s("1m"), true).unwrap(), 1 << 20);
+        assert_eq!(duration("k", &n(0)).unwrap(), 0);
+        assert!(duration("k", &n(5)).unwrap_err().0.contains("found 5"));
+        assert_eq!(pids("k", &n(-1)).unwrap(), -1);
+        assert_eq!(pids("k", &n(0)).unwrap(), 0);
+        assert!(pids("k", &n(-2)).unwrap_err().0.contains("must be -1"));
+        assert_eq!(ignored_entry("k", &n(10)), "k: 10");
+        assert_eq!(ignored_entry("k", &s("x")), "k: x");
+        assert_eq!(ignored_entry("k", &Value::Bool(true)), "k: true");
+        assert_eq!(ignored_entry("k", &Value::Null), "k");
+    }
+
+    #[test]
+    fn bounds_and_messages_of_whole_files() {
+        let head = "image: alpine\nlabels:\n  a: ";
+        let at_limit = format!("{head}{}\n", "x".repeat(MAX_COMPOSE_BYTES - head.len() - 1));
+        assert_eq!(at_limit.len(), MAX_COMPOSE_BYTES);
+        assert!(parse_compose_service(&at_limit).is_ok());
+        assert!(e(&format!("{at_limit}\n")).contains("longer than 32 KiB"));
+        let services = |n: usize| {
+            let list: String = (0..n)
+                .map(|i| format!("  s{i}: {{image: alpine}}\n"))
+                .collect();
+            parse_compose_services(&format!("services:\n{list}"))
+        };
+        assert_eq!(services(MAX_SERVICES).unwrap().len(), MAX_SERVICES);
+        assert!(services(MAX_SERVICES + 1)
+            .unwrap_err()
+            .0
+            .contains("at most 4 at once"));
+        let name = "n".repeat(40);
+        let err = parse_compose_services(&format!("services:\n  {name}:\n"))
+            .unwrap_err()
+            .0;
+        assert!(err.contains(&format!("service `{name}` is empty")), "{err}");
+        let err = parse_compose_services(&format!("services:\n  {name}x:\n"))
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains(&format!("service `{name}…` is empty")),
+            "{err}"
+        );
+        // The reader's own message says where, or Drydock adds it.
+        let err = e("\tx: 1");
+        assert!(
+            err.starts_with("the YAML could not be read at line 1, column 1: found"),
+            "{err}"
+        );
+        let err = e("a: b: c");
+        assert!(
+            err.starts_with("the YAML could not be read: mapping values"),
+            "{err}"
+        );
+        assert!(!e("image: a\nfoo: 1").contains("put it under services:"));
+        assert!(!e("image: a\nweb: {image: b}").contains("put it under services:"));
+        assert!(e("web:\n  image: b").contains("(if `web` is a service, put it under services:)"));
+        assert!(e("image: a\nsysctls:\n  net.x:\n").contains("`sysctls.net.x`: needs a value"));
+        assert!(e("image: a\nsysctls: [net.x]\n").contains("is not KEY=VALUE"));
+        assert_eq!(
+            p("image: a\nstop_grace_period: 10\n").ignored,
+            vec!["stop_grace_period: 10"]
+        );
+    }
+
+    #[test]
+    fn long_forms_of_ports_volumes_health_and_deploy() {
+        let err = e("image: a\nports:\n  - {target: 80, published: x, host_ip: \"::1\"}\n");
+        assert!(err.contains("[::1]:x:80"), "{err}");
+        let err = e("image: a\nports:\n  - {target: 80, published: x, host_ip: 127.0.0.1}\n");
+        assert!(err.contains("\"127.0.0.1:x:80\""), "{err}");
+        let r = p("image: a\nports:\n  - {target: 80, published: 8080, host_ip: \"::1\"}\n");
+        assert_eq!(r.publish[0].host_ip.as_deref(), Some("::1"));
+        let r = p(r#"
+image: a
+volumes:
+  - type: bind
+    source: /srv
+    target: /srv
+    consistency: cached
+    bind: {recursive: disabled, selinux: Z}
+  - {type: volume, source: v, target: /v, volume: {subpath: sub}}
+  - {source: ./x, target: /x}
+  - {source: w, target: /w}
+  - {type: bind, source: /a, target: /a, bind: {selinux: z}}
+"#);
+        assert_eq!(
+            r.mounts[0].options,
+            vec!["cached", "recursive=disabled", "Z"]
+        );
+        assert_eq!(r.mounts[1].options, vec!["subpath=sub"]);
+        assert_eq!(r.mounts[2].kind, MountKind::Bind);
+        assert_eq!(r.mounts[3].kind, MountKind::Volume);
+        assert_eq!(r.mounts[4].options, vec!["z"]);
+        assert!(e(
+            "image: a\nvolumes:\n  - {type: bind, source: /a, target: /a, bind: {selinux: q}}\n"
+        )
+        .contains("use z or Z"));
+        for extra in ["source: /s", "bind: {}", "volume: {}"] {
+            let err = e(&format!(
+                "image: a\nvolumes:\n  - {{type: tmpfs, target: /t, {extra}}}\n"
+            ));
+            assert!(
+                err.contains("a tmpfs volume takes no source, bind or volume keys"),
+                "{extra}: {err}"
+            );
+        }
+        let health = |more: &str| format!("image: a\nhealthcheck:\n  {more}\n");
+        let r = p(&health("{test: [CMD, \"true\"], start_interval: 5s}"));
+        assert_eq!(r.ignored, vec!["healthcheck.start_interval: 5s"]);
+        let r = p(&health("{test: [NONE], disable: true}"));
+        assert_eq!(r.health.test, Some(vec!["NONE".to_string()]));
+        assert!(e(&health("{test: [CMD, \"true\"], disable: true}")).contains("can't be combined"));
+        assert!(e(&health("{test: \"true\", disable: true}")).contains("can't be combined"));
+        let r =
+            p("image: a\ndeploy:\n  resources:\n    reservations: {cpus: \"0.5\", memory: 64m}\n");
+        assert_eq!(r.memory_reservation, Some(64 << 20));
+        let err = e("image: a\ndeploy:\n  resources:\n    reservations: {devices: []}\n");
+        assert!(err.contains("is not graded by Drydock"), "{err}");
+        let err = e("image: a\ndeploy:\n  resources:\n    reservations: {cpus: lots}\n");
+        assert!(err.contains("cpus"), "{err}");
     }
 
     #[test]
