@@ -1852,6 +1852,14 @@ volumes:
         let r =
             p("image: a\ndeploy:\n  resources:\n    reservations: {cpus: \"0.5\", memory: 64m}\n");
         assert_eq!(r.memory_reservation, Some(64 << 20));
+        let restart = |policy: &str| {
+            format!("image: a\nrestart: {policy}\ndeploy: {{restart_policy: {{condition: on-failure, max_attempts: 3}}}}\n")
+        };
+        assert_eq!(
+            p(&restart("on-failure:3")).restart.unwrap().max_retries,
+            Some(3)
+        );
+        assert!(e(&restart("always")).contains("disagree"));
         let err = e("image: a\ndeploy:\n  resources:\n    reservations: {devices: []}\n");
         assert!(err.contains("is not graded by Drydock"), "{err}");
         let err = e("image: a\ndeploy:\n  resources:\n    reservations: {cpus: lots}\n");
