@@ -1508,6 +1508,7 @@ mod tests {
         assert_eq!(word("a\\"), "a\\");
         assert_eq!(word("\"a\\b\""), "a\\b");
         assert_eq!(word("\"a\\\"b\""), "a\"b");
+        assert_eq!(word("\"abc\\\"d\\$A\""), "abc\"d$A");
         assert_eq!(word("\"a\\$A\""), "a$A");
         assert_eq!(word("\"a\\\\b\""), "a\\b");
     }
