@@ -1540,6 +1540,8 @@ mod tests {
         assert_eq!(df.instructions.len(), 3);
         assert_eq!(df.instructions[2].line, 7);
         assert!(starts("RUN echo <").is_empty());
+        assert!(starts("RUN cat <<\"EOF").is_empty());
+        assert!(starts("RUN cat <<\"EOF' x").is_empty());
         assert!(starts("RUN echo <<").is_empty());
         assert!(starts("RUN cat <<<word").is_empty());
         assert!(starts("RUN cat <<<<word").is_empty());
