@@ -1247,6 +1247,12 @@ mod tests {
         );
         assert!(refused("ADD git@example.invalid:r /r\n").contains("fetched by the Docker engine"));
         assert!(refused("ADD r.git /r\n").contains("fetched by the Docker engine"));
+        // Broader than the screen every build passes first: any '@'.
+        assert!(
+            super::super::build::refused_instructions(&parse("FROM a\nADD a@b /r\n").unwrap())
+                .is_none()
+        );
+        assert!(refused("ADD a@b /r\n").contains("fetched by the Docker engine"));
         assert!(refused("COPY --from= /a /b\n").contains("after --from"));
         assert!(refused("COPY --chown=-1 a /b\n").contains("starts with '-'"));
         assert!(refused("COPY --chown= a /b\n").contains("is empty"));
