@@ -31,28 +31,43 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Writes a request body to an unnamed temporary file, refusing more than
 /// `cap` bytes; the file is read from its start.
+///
+/// An upload over `cap` is read on, and dropped, up to `cap` bytes more
+/// before the refusal is sent: a client still sending when the connection
+/// closes gets a broken pipe instead of the answer (`docker cp` then shows
+/// a connection error, not "larger than").
 pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     let file = tempfile::tempfile()
         .map_err(|e| Refused::engine(format!("no room for the upload: {e}")))?;
     let mut out = tokio::fs::File::from_std(file);
     let mut body = body;
     let mut total = 0usize;
+    let over = std::cell::Cell::new(false);
+    let too_large = || Refused::bad(format!("the upload is larger than {} MiB", cap >> 20));
     let receive = async {
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Refused::bad(format!("the upload broke off: {e}")))?;
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(_) if over.get() => break,
+                Err(e) => return Err(Refused::bad(format!("the upload broke off: {e}"))),
+            };
             let Ok(data) = frame.into_data() else {
                 continue;
             };
             total += data.len();
             if total > cap {
-                return Err(Refused::bad(format!(
-                    "the upload is larger than {} MiB",
-                    cap >> 20
-                )));
+                over.set(true);
+                if total - cap > cap {
+                    break;
+                }
+                continue;
             }
             out.write_all(&data)
                 .await
                 .map_err(|e| Refused::engine(format!("the upload could not be stored: {e}")))?;
+        }
+        if over.get() {
+            return Err(too_large());
         }
         out.flush()
             .await
@@ -60,6 +75,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     };
     match tokio::time::timeout(UPLOAD_TIMEOUT, receive).await {
         Ok(result) => result?,
+        Err(_) if over.get() => return Err(too_large()),
         Err(_) => return Err(Refused::bad("the upload came too slowly")),
     }
     let mut file = out.into_std().await;
