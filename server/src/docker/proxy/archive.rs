@@ -16,6 +16,7 @@ use std::{
     fs::File,
     io::{Read, Seek, SeekFrom},
     path::{Component, Path, PathBuf},
+    sync::atomic::Ordering::Relaxed,
     time::Duration,
 };
 
@@ -42,13 +43,13 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     let mut out = tokio::fs::File::from_std(file);
     let mut body = body;
     let mut total = 0usize;
-    let over = std::cell::Cell::new(false);
+    let over = std::sync::atomic::AtomicBool::new(false);
     let too_large = || Refused::bad(format!("the upload is larger than {} MiB", cap >> 20));
     let receive = async {
         while let Some(frame) = body.frame().await {
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(_) if over.get() => break,
+                Err(_) if over.load(Relaxed) => break,
                 Err(e) => return Err(Refused::bad(format!("the upload broke off: {e}"))),
             };
             let Ok(data) = frame.into_data() else {
@@ -56,7 +57,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
             };
             total += data.len();
             if total > cap {
-                over.set(true);
+                over.store(true, Relaxed);
                 if total - cap > cap {
                     break;
                 }
@@ -66,7 +67,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
                 .await
                 .map_err(|e| Refused::engine(format!("the upload could not be stored: {e}")))?;
         }
-        if over.get() {
+        if over.load(Relaxed) {
             return Err(too_large());
         }
         out.flush()
@@ -75,7 +76,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     };
     match tokio::time::timeout(UPLOAD_TIMEOUT, receive).await {
         Ok(result) => result?,
-        Err(_) if over.get() => return Err(too_large()),
+        Err(_) if over.load(Relaxed) => return Err(too_large()),
         Err(_) => return Err(Refused::bad("the upload came too slowly")),
     }
     let mut file = out.into_std().await;
