@@ -1146,6 +1146,41 @@ async fn broken_uploads_get_clear_errors_and_leave_nothing_behind() {
         "{text}"
     );
 
+    // Over the budget, the endpoint reads on (and drops) up to one budget
+    // more so that a client still sending gets the answer. An attacker who
+    // never stops, on a raw connection and in chunks with no length, is
+    // cut off there: the server does not read forever.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut raw = tokio::net::UnixStream::connect(sock).await.unwrap();
+        raw.write_all(
+            b"PUT /v1.41/containers/box/archive?path=/tmp HTTP/1.1\r\nHost: lab\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let chunk = [b"100000\r\n".as_slice(), &vec![0u8; 1 << 20], b"\r\n"].concat();
+        let mut sent = 0u64;
+        let endless = async {
+            while sent < 400 << 20 {
+                if raw.write_all(&chunk).await.is_err() {
+                    return true;
+                }
+                sent += 1 << 20;
+            }
+            false
+        };
+        let cut = tokio::time::timeout(std::time::Duration::from_secs(60), endless)
+            .await
+            .unwrap_or(false);
+        assert!(
+            cut,
+            "the endpoint was still reading after {} MiB",
+            sent >> 20
+        );
+        // Twice the budget, and what the socket buffers hold.
+        assert!(sent < 110 << 20, "cut off only after {} MiB", sent >> 20);
+    }
+
     // A client that gives up half-way through its upload: while it sends,
     // the server holds the upload in a temporary file (seen from outside),
     // and when it goes, the file goes too.
