@@ -16,7 +16,6 @@ use std::{
     fs::File,
     io::{Read, Seek, SeekFrom},
     path::{Component, Path, PathBuf},
-    sync::atomic::Ordering::Relaxed,
     time::Duration,
 };
 
@@ -43,13 +42,12 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     let mut out = tokio::fs::File::from_std(file);
     let mut body = body;
     let mut total = 0usize;
-    let over = std::sync::atomic::AtomicBool::new(false);
     let too_large = || Refused::bad(format!("the upload is larger than {} MiB", cap >> 20));
     let receive = async {
         while let Some(frame) = body.frame().await {
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(_) if over.load(Relaxed) => break,
+                Err(_) if total > cap => break,
                 Err(e) => return Err(Refused::bad(format!("the upload broke off: {e}"))),
             };
             let Ok(data) = frame.into_data() else {
@@ -57,7 +55,6 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
             };
             total += data.len();
             if total > cap {
-                over.store(true, Relaxed);
                 if total - cap > cap {
                     break;
                 }
@@ -67,7 +64,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
                 .await
                 .map_err(|e| Refused::engine(format!("the upload could not be stored: {e}")))?;
         }
-        if over.load(Relaxed) {
+        if total > cap {
             return Err(too_large());
         }
         out.flush()
@@ -76,7 +73,7 @@ pub async fn spool(body: Incoming, cap: usize) -> Result<File, Refused> {
     };
     match tokio::time::timeout(UPLOAD_TIMEOUT, receive).await {
         Ok(result) => result?,
-        Err(_) if over.load(Relaxed) => return Err(too_large()),
+        Err(_) if total > cap => return Err(too_large()),
         Err(_) => return Err(Refused::bad("the upload came too slowly")),
     }
     let mut file = out.into_std().await;
